@@ -1,0 +1,96 @@
+/** iDDPM / guided-diffusion self-attention over the pixels of a feature map. */
+import * as tf from '@tensorflow/tfjs';
+import type { BlockIssue, KernelInputs, Trace, WeightGetter } from '../types';
+import { bool, defineBlock, int } from '../types';
+import { chw, conv1dWeights, fail, groupsIssue, issue, normWeights, ok } from '../common';
+import { groupNorm, linear } from '../ops';
+
+export interface AttentionParams {
+  readonly num_heads: number;
+  readonly num_head_channels: number;
+  readonly use_new_attention_order: boolean;
+}
+
+/** Heads actually used: `num_head_channels` (when not -1) overrides `num_heads`, as in guided-diffusion. */
+export function attentionHeads(channels: number, p: AttentionParams): number {
+  return p.num_head_channels > 0 ? channels / p.num_head_channels : p.num_heads;
+}
+
+/**
+ * `x + proj_out(attention(qkv(norm(x))))` over T = H·W positions. `qkv` is a 1×1 Conv1d to 3C channels,
+ * split per head as `[head0: q k v | head1: q k v | …]` (legacy, `QKVAttentionLegacy`) or
+ * `[q: heads | k: heads | v: heads]` (`use_new_attention_order`). q and k are each scaled by
+ * `1/√√ch` before the product; softmax over keys in float32.
+ */
+export function attentionForward(inputs: KernelInputs, w: WeightGetter, p: AttentionParams, trace?: Trace): tf.Tensor {
+  const x = inputs.x as tf.Tensor4D;
+  const [b, hh, ww, c] = x.shape;
+  const t = hh * ww;
+  const heads = attentionHeads(c, p);
+  const ch = c / heads;
+  const xn = tf.reshape(groupNorm(x, w('norm.weight'), w('norm.bias'), 32, 1e-5), [b * t, c]) as tf.Tensor2D;
+  if (trace) trace('norm', tf.transpose(tf.reshape(xn, [b, t, c]), [0, 2, 1]));
+  const qkv = tf.reshape(linear(xn, w('qkv.weight'), w('qkv.bias')), [b, t, 3 * c]);
+  if (trace) trace('qkv', tf.transpose(qkv, [0, 2, 1]));
+  // [b, t, heads, 3, ch] (legacy) or [b, t, 3, heads, ch] (new order) → q, k, v as [b, heads, t, ch].
+  const split = p.use_new_attention_order
+    ? tf.split(tf.reshape(qkv, [b, t, 3, heads, ch]), 3, 2)
+    : tf.split(tf.reshape(qkv, [b, t, heads, 3, ch]), 3, 3);
+  const scale = 1 / Math.sqrt(Math.sqrt(ch));
+  const perHead = (s: tf.Tensor) => tf.transpose(tf.reshape(s, [b, t, heads, ch]), [0, 2, 1, 3]);
+  const q = tf.mul(perHead(split[0]), scale);
+  const k = tf.mul(perHead(split[1]), scale);
+  const v = perHead(split[2]);
+  const weight = tf.softmax(tf.matMul(q, k, false, true)); // [b, heads, t(query), t(key)]
+  const a = tf.matMul(weight, v); // [b, heads, t, ch]
+  if (trace) trace('attention', tf.reshape(tf.transpose(a, [0, 1, 3, 2]), [b * heads, ch, t]));
+  const merged = tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [b * t, c]) as tf.Tensor2D;
+  const out = linear(merged, w('proj_out.weight'), w('proj_out.bias'));
+  if (trace) trace('proj_out', tf.transpose(tf.reshape(out, [b, t, c]), [0, 2, 1]));
+  return tf.add(x, tf.reshape(out, [b, hh, ww, c]));
+}
+
+export const AttentionBlock = defineBlock({
+  type: 'AttentionBlock',
+  displayName: 'Attention',
+  category: 'Diffusion',
+  description: 'Multi-head self-attention over all pixels (iDDPM AttentionBlock); the output projection starts at zero.',
+  nameHint: 'attn',
+  inputs: [{ name: 'x', kind: 'feature', label: 'x' }],
+  output: { name: 'out', kind: 'feature', label: 'out' },
+  params: {
+    num_heads: int('Heads', 1, 1, 256),
+    num_head_channels: int('Channels per head', -1, -1, 4096, '-1: use Heads; otherwise heads = channels / this'),
+    use_new_attention_order: bool('New q|k|v order', false, 'split q, k, v before heads (QKVAttention) instead of the legacy per-head order'),
+  },
+  view: {
+    color: '#ec4899',
+    summary: (p) => `${p.num_head_channels > 0 ? `${String(p.num_head_channels)} ch/head` : `${String(p.num_heads)} heads`}${p.use_new_attention_order ? ' · new order' : ''}`,
+  },
+  checkParams: (p) =>
+    p.num_head_channels === 0 ? [issue('0 channels per head', 'use -1 (then Heads counts) or a positive number', 'num_head_channels')] : [],
+  shape: (inputs, p) => {
+    const [c] = chw(inputs.x);
+    const issues: BlockIssue[] = [];
+    const g = groupsIssue(c, 32);
+    if (g) issues.push(g);
+    if (p.num_head_channels > 0) {
+      if (c % p.num_head_channels !== 0) {
+        issues.push(issue(`${c} channels are not divisible by ${p.num_head_channels} channels per head`, `use a divisor of ${c} for channels per head`, 'num_head_channels'));
+      }
+    } else if (c % p.num_heads !== 0) {
+      issues.push(issue(`${c} channels are not divisible by ${p.num_heads} heads`, `use a number of heads that divides ${c}`, 'num_heads'));
+    }
+    return issues.length > 0 ? fail(...issues) : ok(inputs.x);
+  },
+  weights: (inputs) => {
+    const c = inputs.x.dims[0];
+    return [...normWeights('norm', c), ...conv1dWeights('qkv', 3 * c, c), ...conv1dWeights('proj_out', c, c, true)];
+  },
+  flops: (inputs) => {
+    const [c, h, w] = chw(inputs.x);
+    const t = h * w;
+    return 2 * t * c * 3 * c + 2 * 2 * t * t * c + 2 * t * c * c;
+  },
+  forward: attentionForward,
+});

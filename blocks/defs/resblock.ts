@@ -1,0 +1,116 @@
+/** iDDPM / guided-diffusion ResBlock with timestep injection. */
+import * as tf from '@tensorflow/tfjs';
+import type { BlockIssue, KernelInputs, Trace, WeightGetter, WeightSpec } from '../types';
+import { bool, choice, defineBlock, float, int } from '../types';
+import { chw, convFlops, convWeights, fail, feature, groupsIssue, issue, linearWeights, normWeights, ok } from '../common';
+import { avgPool2, conv2dPt, groupNorm, linear, silu, toNCHW, upsampleNearest2 } from '../ops';
+
+export interface ResBlockParams {
+  readonly out_channels: number;
+  readonly use_scale_shift_norm: boolean;
+  readonly skip_conv: '1x1' | '3x3';
+  readonly resample: 'none' | 'up' | 'down';
+  readonly dropout: number;
+}
+
+/**
+ * guided-diffusion `ResBlock._forward` (eval mode, dropout inactive):
+ * `in_layers` = GN–SiLU–conv3×3 (with `resblock_updown`, h and x are resampled after GN–SiLU and
+ * before the conv); `emb_layers` = SiLU–Linear; scale-shift norm `GN(h)·(1+scale)+shift` or `h + emb`;
+ * `out_layers` = GN–SiLU–(Dropout)–conv3×3; skip = identity, or a 1×1 (3×3) conv when channels change.
+ */
+export function resBlockForward(inputs: KernelInputs, w: WeightGetter, p: ResBlockParams, trace?: Trace): tf.Tensor {
+  let x = inputs.x as tf.Tensor4D;
+  const emb = inputs.emb as tf.Tensor2D;
+  const inC = x.shape[3];
+  let h = silu(groupNorm(x, w('in_layers.0.weight'), w('in_layers.0.bias'), 32, 1e-5));
+  if (p.resample === 'down') {
+    h = avgPool2(h);
+    x = avgPool2(x);
+  } else if (p.resample === 'up') {
+    h = upsampleNearest2(h);
+    x = upsampleNearest2(x);
+  }
+  h = conv2dPt(h, w('in_layers.2.weight'), w('in_layers.2.bias'), 1, 1);
+  if (trace) trace('in_layers', toNCHW(h));
+  const embOut = linear(silu(emb), w('emb_layers.1.weight'), w('emb_layers.1.bias'));
+  if (trace) trace('emb_layers', embOut);
+  const e = tf.reshape(embOut, [embOut.shape[0], 1, 1, embOut.shape[1]]);
+  if (p.use_scale_shift_norm) {
+    const [scale, shift] = tf.split(e, 2, 3);
+    const n = groupNorm(h, w('out_layers.0.weight'), w('out_layers.0.bias'), 32, 1e-5);
+    h = silu(tf.add(tf.mul(n, tf.add(scale, 1)), shift));
+  } else {
+    h = silu(groupNorm(tf.add(h, e), w('out_layers.0.weight'), w('out_layers.0.bias'), 32, 1e-5));
+  }
+  h = conv2dPt(h, w('out_layers.3.weight'), w('out_layers.3.bias'), 1, 1);
+  if (inC === p.out_channels) return tf.add(x, h);
+  const k = p.skip_conv === '3x3' ? 3 : 1;
+  const skip = conv2dPt(x, w('skip_connection.weight'), w('skip_connection.bias'), 1, k === 3 ? 1 : 0);
+  return tf.add(skip, h);
+}
+
+export const ResBlock = defineBlock({
+  type: 'ResBlock',
+  displayName: 'ResBlock',
+  category: 'Diffusion',
+  description: 'Residual block with timestep injection (iDDPM), optional scale-shift norm and built-in up/down resampling.',
+  nameHint: 'resblock',
+  inputs: [
+    { name: 'x', kind: 'feature', label: 'x' },
+    { name: 'emb', kind: 'temb', label: 'emb' },
+  ],
+  output: { name: 'out', kind: 'feature', label: 'out' },
+  params: {
+    out_channels: int('Out channels', 128, 1, 16384),
+    use_scale_shift_norm: bool('Scale-shift norm', false, 'FiLM-style GN(h)·(1+scale)+shift instead of h + emb'),
+    skip_conv: choice('Skip conv', ['1x1', '3x3'], '1x1', 'used only when the channel count changes'),
+    resample: choice('Resample', ['none', 'up', 'down'], 'none', "guided-diffusion's resblock_updown"),
+    dropout: float('Dropout', 0, 0, 1, 'inactive at inference'),
+  },
+  view: {
+    color: '#6366f1',
+    summary: (p) =>
+      `→${String(p.out_channels)}${p.use_scale_shift_norm ? ' · scale-shift' : ''}${p.resample !== 'none' ? ` · ${String(p.resample)}` : ''}`,
+  },
+  shape: (inputs, p) => {
+    const [c, h, w] = chw(inputs.x);
+    const issues: BlockIssue[] = [];
+    const inIssue = groupsIssue(c, 32, 'input channels');
+    if (inIssue) issues.push(inIssue);
+    const outIssue = groupsIssue(p.out_channels, 32, 'output channels');
+    if (outIssue) issues.push({ ...outIssue, param: 'out_channels' });
+    if (p.resample === 'down' && (h % 2 !== 0 || w % 2 !== 0)) {
+      issues.push(issue(`odd resolution ${h}×${w} before a stride-2 downsample`, 'use an input whose size is divisible by 2 at every level (e.g. 2^levels)', 'resample'));
+    }
+    if (issues.length > 0) return fail(...issues);
+    const f = p.resample === 'down' ? 0.5 : p.resample === 'up' ? 2 : 1;
+    return ok(feature(p.out_channels, h * f, w * f));
+  },
+  weights: (inputs, p): WeightSpec[] => {
+    const c = inputs.x.dims[0];
+    const out = p.out_channels;
+    const specs: WeightSpec[] = [
+      ...normWeights('in_layers.0', c),
+      ...convWeights('in_layers.2', out, c, 3, true),
+      ...linearWeights('emb_layers.1', p.use_scale_shift_norm ? 2 * out : out, inputs.emb.dims[0]),
+      ...normWeights('out_layers.0', out),
+      // zero_module in iDDPM: the last conv starts at zero, so a fresh block is the identity.
+      ...convWeights('out_layers.3', out, out, 3, true, true),
+    ];
+    if (c !== out) specs.push(...convWeights('skip_connection', out, c, p.skip_conv === '3x3' ? 3 : 1, true));
+    return specs;
+  },
+  flops: (inputs, outShape, p) => {
+    const c = inputs.x.dims[0];
+    const [out, h, w] = chw(outShape);
+    const k = p.skip_conv === '3x3' ? 3 : 1;
+    return (
+      convFlops(c, out, 3, h, w) +
+      convFlops(out, out, 3, h, w) +
+      (c !== out ? convFlops(c, out, k, h, w) : 0) +
+      2 * inputs.emb.dims[0] * (p.use_scale_shift_norm ? 2 : 1) * out
+    );
+  },
+  forward: resBlockForward,
+});

@@ -1,0 +1,75 @@
+/**
+ * Shared tfjs building blocks of the kernels (NHWC). Every function here is self-contained: it
+ * uses `tf` and the other functions in this file only, so the code generator can copy the ones a
+ * graph needs into an exported module.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** SiLU / swish: `x · σ(x)`. */
+export function silu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/**
+ * GroupNorm over NHWC, statistics in float32 with biased variance (PyTorch's `GroupNorm`).
+ * tfjs has no GroupNorm: the channels are split into `[groups, C/groups]`, the moments taken over
+ * the pixels and the channels of a group, and the affine folded into one scale and one shift per
+ * (sample, channel), so the big tensor sees one multiply and one add.
+ */
+export function groupNorm(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  groups: number,
+  eps: number,
+): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const cg = c / groups;
+  const xf = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
+  const g = tf.reshape(xf, [b, h * w, groups, cg]);
+  const { mean, variance } = tf.moments(g, [1, 3], true); // [b, 1, groups, 1]
+  const inv = tf.rsqrt(tf.add(variance, eps));
+  const scale = tf.mul(inv, tf.reshape(gamma, [1, 1, groups, cg])); // [b, 1, groups, cg]
+  const shift = tf.sub(tf.reshape(beta, [1, 1, groups, cg]), tf.mul(mean, scale));
+  return tf.reshape(tf.add(tf.mul(g, scale), shift), [b, h, w, c]);
+}
+
+/** Conv2d with PyTorch's symmetric integer padding; `filter` is `[kh, kw, in, out]`. */
+export function conv2dPt(
+  x: tf.Tensor4D,
+  filter: tf.Tensor,
+  bias: tf.Tensor | null,
+  stride: number,
+  padding: number,
+): tf.Tensor4D {
+  const f = filter as tf.Tensor4D;
+  // 'valid' when there is no padding; otherwise explicit symmetric padding. (tfjs's 'same' pads
+  // (0, 1) for a stride-2 conv on even sizes, which is not what PyTorch computes.)
+  const pad: 'valid' | number = padding === 0 ? 'valid' : padding;
+  if (bias === null) return tf.conv2d(x, f, stride, pad);
+  return tf.fused.conv2d({ x, filter: f, strides: stride, pad, bias });
+}
+
+/** A linear layer on the last axis; `weight` is `[in, out]`. */
+export function linear(x: tf.Tensor2D, weight: tf.Tensor, bias: tf.Tensor | null): tf.Tensor2D {
+  const w = weight as tf.Tensor2D;
+  if (bias === null) return tf.matMul(x, w);
+  return tf.fused.matMul({ a: x, b: w, bias }) as tf.Tensor2D;
+}
+
+/** 2×2 average pooling, stride 2 (guided-diffusion's `Downsample(use_conv=False)`). */
+export function avgPool2(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.avgPool(x, 2, 2, 'valid');
+}
+
+/** Nearest-neighbour ×2 upsampling (`F.interpolate(scale_factor=2, mode="nearest")`). */
+export function upsampleNearest2(x: tf.Tensor4D): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  // Without corner alignment or half-pixel centres, tfjs picks source pixel floor(dst / 2): PyTorch's rule.
+  return tf.image.resizeNearestNeighbor(x, [h * 2, w * 2], false, false);
+}
+
+/** NHWC → NCHW, for traces (PyTorch's layout). */
+export function toNCHW(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.transpose(x, [0, 3, 1, 2]);
+}

@@ -1,0 +1,348 @@
+/**
+ * Validation and shape inference in one pass over the graph. `validate` never throws: every
+ * problem comes back with the node's name and a fix.
+ */
+import type { BlockDef, BlockIssue, ParamValues, TensorShape, WeightSpec } from '../blocks/types';
+import { PORT_KIND_LABEL } from '../blocks/types';
+import { blockDef, isBlockType } from '../blocks/registry';
+import { formatShape } from '../blocks/common';
+import type { Graph, GraphEdge, GraphNode } from './model';
+import { OUTPUT_PORT } from './model';
+import { resolveParams } from './params';
+
+export type ProblemCode =
+  | 'unknown-type'
+  | 'name'
+  | 'duplicate-name'
+  | 'bad-edge'
+  | 'port-kind'
+  | 'multiple-inputs'
+  | 'unconnected-input'
+  | 'cycle'
+  | 'param'
+  | 'shape'
+  | 'weight-key'
+  | 'io'
+  | 'unused'
+  | 'internal';
+
+export interface Problem {
+  readonly severity: 'error' | 'warning';
+  readonly code: ProblemCode;
+  /** The node at fault (id and name), where there is one. */
+  readonly nodeId?: string;
+  readonly node?: string;
+  readonly edgeId?: string;
+  readonly param?: string;
+  /** Full sentence, e.g. `ResBlock "input_blocks.4.0": 96 channels are not divisible by 32 groups`. */
+  readonly message: string;
+  readonly fix: string;
+}
+
+export interface NodeInfo {
+  readonly node: GraphNode;
+  readonly def: BlockDef<ParamValues>;
+  /** All parameters, defaults filled in. */
+  readonly params: ParamValues;
+  /** Input port → the node id and shape feeding it. */
+  readonly inputs: Readonly<Record<string, { readonly from: string; readonly shape: TensorShape | null }>>;
+  /** Output shape, or null when it could not be inferred (see problems). */
+  readonly out: TensorShape | null;
+}
+
+export interface Analysis {
+  /** Node ids in a topological order (nodes on a cycle are left out). */
+  readonly order: readonly string[];
+  readonly info: ReadonlyMap<string, NodeInfo>;
+  readonly problems: readonly Problem[];
+  /** True when there is no error (warnings allowed). */
+  readonly ok: boolean;
+}
+
+/** `ResBlock "input_blocks.4.0"`: how messages name a node. */
+export function nodeLabel(node: GraphNode): string {
+  const display = isBlockType(node.type) ? blockDef(node.type).displayName : 'Block';
+  return `${display} ${JSON.stringify(node.name)}`;
+}
+
+export function analyze(graph: Graph): Analysis {
+  try {
+    return analyzeUnsafe(graph);
+  } catch (e) {
+    // Last resort: validation must never throw at the user.
+    const msg = e instanceof Error ? e.message : String(e);
+    return {
+      order: [],
+      info: new Map(),
+      problems: [{ severity: 'error', code: 'internal', message: `the graph could not be checked: ${msg}`, fix: 'report this graph as a bug' }],
+      ok: false,
+    };
+  }
+}
+
+export const validate = (graph: Graph): readonly Problem[] => analyze(graph).problems;
+
+/** Every node's output shape (null where it cannot be inferred). */
+export function inferShapes(graph: Graph): Map<string, TensorShape | null> {
+  const shapes = new Map<string, TensorShape | null>();
+  for (const [id, inf] of analyze(graph).info) shapes.set(id, inf.out);
+  return shapes;
+}
+
+function analyzeUnsafe(graph: Graph): Analysis {
+  const problems: Problem[] = [];
+  const byId = new Map<string, GraphNode>();
+  const byName = new Map<string, GraphNode>();
+  const report = (node: GraphNode | undefined, code: ProblemCode, i: BlockIssue, edgeId?: string): void => {
+    problems.push({
+      severity: i.severity ?? 'error',
+      code,
+      ...(node ? { nodeId: node.id, node: node.name } : {}),
+      ...(edgeId !== undefined ? { edgeId } : {}),
+      ...(i.param !== undefined ? { param: i.param } : {}),
+      message: node ? `${nodeLabel(node)}: ${i.message}` : i.message,
+      fix: i.fix,
+    });
+  };
+
+  // Nodes: known types, unique names.
+  const known: GraphNode[] = [];
+  for (const node of graph.nodes) {
+    if (byId.has(node.id)) {
+      report(node, 'duplicate-name', { message: `duplicate node id ${JSON.stringify(node.id)}`, fix: 'give every node its own id' });
+      continue;
+    }
+    byId.set(node.id, node);
+    if (!isBlockType(node.type)) {
+      report(node, 'unknown-type', { message: `unknown block type ${JSON.stringify(node.type)}`, fix: 'replace it with a block from the palette' });
+      continue;
+    }
+    if (node.name.trim() === '' || node.name !== node.name.trim()) {
+      report(node, 'name', { message: 'the name is empty or has spaces at either end', fix: 'give the block a name such as "input_blocks.1.0"' });
+    }
+    const twin = byName.get(node.name);
+    if (twin) {
+      report(node, 'duplicate-name', { message: `the name is also used by ${nodeLabel(twin)}`, fix: 'rename one of them: names are PyTorch module paths and must be unique' });
+    } else {
+      byName.set(node.name, node);
+    }
+    known.push(node);
+  }
+
+  // Edges: endpoints exist, ports exist, kinds match, one edge per input.
+  const incoming = new Map<string, Map<string, GraphEdge>>();
+  const outgoing = new Map<string, string[]>();
+  for (const n of known) {
+    incoming.set(n.id, new Map());
+    outgoing.set(n.id, []);
+  }
+  for (const e of graph.edges) {
+    const src = byId.get(e.from.node);
+    const dst = byId.get(e.to.node);
+    if (!src || !dst || !incoming.has(src.id) || !incoming.has(dst.id)) {
+      const missing = !src ? e.from.node : !dst ? e.to.node : !incoming.has(src.id) ? src.name : (dst?.name ?? '');
+      report(dst && incoming.has(dst.id) ? dst : undefined, 'bad-edge', {
+        message: `edge ${JSON.stringify(e.id)} joins a block that does not exist or is unknown (${JSON.stringify(missing)})`,
+        fix: 'delete the edge',
+      }, e.id);
+      continue;
+    }
+    const sdef = blockDef(src.type);
+    const ddef = blockDef(dst.type);
+    if (!sdef.output || e.from.port !== OUTPUT_PORT) {
+      report(src, 'bad-edge', {
+        message: sdef.output ? `has no output port ${JSON.stringify(e.from.port)}` : 'has no output to connect from',
+        fix: 'connect from the block\'s "out" port',
+      }, e.id);
+      continue;
+    }
+    const port = ddef.inputs.find((p) => p.name === e.to.port);
+    if (!port) {
+      const names = ddef.inputs.map((p) => p.name).join(', ');
+      report(dst, 'bad-edge', { message: `has no input port ${JSON.stringify(e.to.port)}`, fix: names ? `connect to one of: ${names}` : 'this block takes no inputs' }, e.id);
+      continue;
+    }
+    if (port.kind !== sdef.output.kind) {
+      report(dst, 'port-kind', {
+        message: `input "${port.name}" takes a ${PORT_KIND_LABEL[port.kind]}, but ${nodeLabel(src)} gives a ${PORT_KIND_LABEL[sdef.output.kind]}`,
+        fix: `connect a ${PORT_KIND_LABEL[port.kind]} to "${port.name}"`,
+      }, e.id);
+      continue;
+    }
+    const ins = incoming.get(dst.id)!;
+    const prev = ins.get(port.name);
+    if (prev) {
+      report(dst, 'multiple-inputs', { message: `input "${port.name}" has more than one connection`, fix: 'keep one edge into each input' }, e.id);
+      continue;
+    }
+    ins.set(port.name, e);
+    outgoing.get(src.id)!.push(dst.id);
+  }
+
+  // Topological order (Kahn); what is left is on or behind a cycle.
+  const indeg = new Map<string, number>();
+  for (const n of known) indeg.set(n.id, incoming.get(n.id)!.size);
+  const queue: string[] = [];
+  for (const n of known) if (indeg.get(n.id) === 0) queue.push(n.id);
+  const order: string[] = [];
+  for (let qi = 0; qi < queue.length; qi++) {
+    const id = queue[qi];
+    order.push(id);
+    for (const next of outgoing.get(id)!) {
+      const d = indeg.get(next)! - 1;
+      indeg.set(next, d);
+      if (d === 0) queue.push(next);
+    }
+  }
+  if (order.length < known.length) reportCycles(known, order, outgoing, byId, report);
+
+  // Parameters and shapes, in order.
+  const info = new Map<string, NodeInfo>();
+  const roles = new Map<string, GraphNode[]>();
+  for (const id of order) {
+    const node = byId.get(id)!;
+    const def = blockDef(node.type);
+    const { values, issues } = resolveParams(node.type, node.params);
+    for (const i of issues) report(node, 'param', i);
+    if (def.io) roles.set(def.io, [...(roles.get(def.io) ?? []), node]);
+    const ins = incoming.get(id)!;
+    const inputs: Record<string, { from: string; shape: TensorShape | null }> = {};
+    const shapes: Record<string, TensorShape> = {};
+    let ready = issues.length === 0;
+    for (const port of def.inputs) {
+      const e = ins.get(port.name);
+      if (!e) {
+        report(node, 'unconnected-input', { message: `input "${port.name}" (${PORT_KIND_LABEL[port.kind]}) is not connected`, fix: `connect a ${PORT_KIND_LABEL[port.kind]} to "${port.name}"` });
+        ready = false;
+        continue;
+      }
+      const s = info.get(e.from.node)?.out ?? null;
+      inputs[port.name] = { from: e.from.node, shape: s };
+      if (s) shapes[port.name] = s;
+      else ready = false;
+    }
+    let out: TensorShape | null = null;
+    if (ready) {
+      const r = def.shape(shapes, values);
+      if (r.ok) {
+        out = r.out;
+        for (const w of r.warnings ?? []) report(node, 'shape', { ...w, severity: 'warning' });
+      } else {
+        for (const i of r.issues) report(node, 'shape', i);
+      }
+    }
+    info.set(id, { node, def, params: values, inputs, out });
+  }
+
+  // Inputs and outputs: exactly one Output, at most one of each input.
+  if (!roles.has('output') && order.length === known.length && known.length > 0) {
+    problems.push({ severity: 'error', code: 'io', message: 'the graph has no Output block', fix: 'add an Output block and connect the last layer to it' });
+  }
+  for (const nodes of roles.values()) {
+    if (nodes.length > 1) {
+      for (const n of nodes.slice(1)) {
+        report(n, 'io', { message: `the graph already has ${nodeLabel(nodes[0])} of this kind`, fix: 'keep one block of each input/output kind' });
+      }
+    }
+  }
+
+  // Nodes that do not lead to the output are computed for nothing.
+  const outputs = roles.get('output') ?? [];
+  if (outputs.length > 0) {
+    const live = new Set<string>();
+    const stack = outputs.map((n) => n.id);
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      if (live.has(id)) continue;
+      live.add(id);
+      for (const e of incoming.get(id)?.values() ?? []) stack.push(e.from.node);
+    }
+    for (const id of order) {
+      const n = byId.get(id)!;
+      if (!live.has(id)) {
+        report(n, 'unused', { severity: 'warning', message: 'does not lead to the Output', fix: 'connect it or delete it' });
+      }
+    }
+  }
+
+  // Weight keys must not collide (`a` + `b.weight` vs `a.b` + `weight`).
+  if (problems.every((p) => p.severity !== 'error')) {
+    const owner = new Map<string, GraphNode>();
+    for (const id of order) {
+      const inf = info.get(id)!;
+      for (const w of nodeWeights(inf)) {
+        const key = `${inf.node.name}.${w.key}`;
+        const other = owner.get(key);
+        if (other) {
+          report(inf.node, 'weight-key', { message: `its weight "${key}" has the same key as one of ${nodeLabel(other)}`, fix: 'rename one of the two blocks' });
+        } else owner.set(key, inf.node);
+      }
+    }
+  }
+
+  return { order, info, problems, ok: problems.every((p) => p.severity !== 'error') };
+}
+
+function reportCycles(
+  known: readonly GraphNode[],
+  order: readonly string[],
+  outgoing: ReadonlyMap<string, readonly string[]>,
+  byId: ReadonlyMap<string, GraphNode>,
+  report: (node: GraphNode | undefined, code: ProblemCode, i: BlockIssue) => void,
+): void {
+  const done = new Set(order);
+  const reported = new Set<string>();
+  for (const start of known) {
+    if (done.has(start.id) || reported.has(start.id)) continue;
+    // Walk forward inside the undone set until a node repeats: that stretch is a cycle.
+    const seenAt = new Map<string, number>();
+    const path: string[] = [];
+    let cur: string | undefined = start.id;
+    while (cur !== undefined && !seenAt.has(cur)) {
+      seenAt.set(cur, path.length);
+      path.push(cur);
+      cur = outgoing.get(cur)!.find((n) => !done.has(n));
+    }
+    if (cur === undefined) continue; // behind a cycle, not on one
+    const cycle = path.slice(seenAt.get(cur)!);
+    if (cycle.some((id) => reported.has(id))) continue;
+    for (const id of cycle) reported.add(id);
+    const names = [...cycle, cycle[0]].map((id) => JSON.stringify(byId.get(id)!.name)).join(' → ');
+    report(byId.get(cycle[0]), 'cycle', { message: `is on a cycle: ${names}`, fix: 'remove one edge of the cycle: data must flow one way' });
+  }
+}
+
+/** The weights a node owns (empty when its shapes are unknown). */
+export function nodeWeights(inf: NodeInfo): readonly WeightSpec[] {
+  if (!inf.out) return [];
+  const shapes: Record<string, TensorShape> = {};
+  for (const [port, v] of Object.entries(inf.inputs)) {
+    if (!v.shape) return [];
+    shapes[port] = v.shape;
+  }
+  return inf.def.weights(shapes, inf.params);
+}
+
+/** Trainable parameters (PyTorch's `sum(p.numel() for p in model.parameters())`). */
+export function countParameters(a: Analysis): number {
+  let total = 0;
+  for (const id of a.order) {
+    for (const w of nodeWeights(a.info.get(id)!)) if (w.role === 'param') total += w.shape.reduce((x, y) => x * y, 1);
+  }
+  return total;
+}
+
+/** FLOPs per sample (2 per multiply-add). */
+export function countFlops(a: Analysis): number {
+  let total = 0;
+  for (const id of a.order) {
+    const inf = a.info.get(id)!;
+    if (!inf.out) continue;
+    const shapes: Record<string, TensorShape> = {};
+    for (const [port, v] of Object.entries(inf.inputs)) if (v.shape) shapes[port] = v.shape;
+    total += inf.def.flops(shapes, inf.out, inf.params);
+  }
+  return total;
+}
+
+export { formatShape };

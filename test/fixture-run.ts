@@ -1,0 +1,87 @@
+/** Runs a shared fixture through the interpreter and compares `out` and every `act.*` with PyTorch. */
+import * as tf from '@tensorflow/tfjs';
+import type { Graph } from '../graph/model';
+import { iddpm, vanilla } from '../graph/templates';
+import { planGraph, runGraph } from '../runtime/interpreter';
+import { disposeWeights, loadWeights } from '../runtime/weights';
+import { toFloat32 } from '../runtime/safetensors';
+import { closeness, FIXTURES, fixtureConfig, nchwToNhwc, nhwcToNchw, readSafetensors, sameShape, type Closeness } from './util';
+
+export interface Compared extends Closeness {
+  readonly key: string;
+  readonly shape: readonly number[];
+}
+
+export function fixtureGraph(name: 'iddpm-small' | 'vanilla-small'): Graph {
+  const c = fixtureConfig(name);
+  return name === 'iddpm-small' ? iddpm(c.kwargs, c.imageSize) : vanilla(c.kwargs, c.imageSize);
+}
+
+/** With the graph's image size set to the input's (fully convolutional models run at any valid size). */
+export function resized(graph: Graph, height: number, width: number): Graph {
+  return {
+    ...graph,
+    nodes: graph.nodes.map((n) => (n.type === 'ImageInput' ? { ...n, params: { ...n.params, height, width } } : n)),
+  };
+}
+
+/**
+ * Where an `act.*` key of the fixtures lives among our traces: a node's own name or `name:input_x`
+ * (tfjs layout), a block's internal `name.key` (already PyTorch layout), or the output of a PyTorch
+ * Sequential, which is its last child in our order.
+ */
+function actFor(
+  key: string,
+  acts: Readonly<Record<string, tf.Tensor>>,
+  order: readonly string[],
+): { t: tf.Tensor; layout: 'tfjs' | 'torch' } | undefined {
+  const names = new Set(order);
+  const node = key.split(':')[0];
+  if (acts[key]) return { t: acts[key], layout: names.has(node) ? 'tfjs' : 'torch' };
+  if (key === 'emb') {
+    const t = acts['label_emb'] ?? acts['time_embed'];
+    return t ? { t, layout: 'tfjs' } : undefined;
+  }
+  const children = order.filter((n) => n.startsWith(`${key}.`));
+  return children.length > 0 ? { t: acts[children[children.length - 1]], layout: 'tfjs' } : undefined;
+}
+
+export async function compareFixture(
+  name: 'iddpm-small' | 'vanilla-small',
+  ioFile: string,
+  tol: { atol: number; rtol: number; outOnly?: boolean },
+): Promise<Compared[]> {
+  const io = readSafetensors(`${FIXTURES}${name}/${ioFile}`);
+  const xT = io.tensors.get('x')!;
+  let graph = fixtureGraph(name);
+  graph = resized(graph, xT.shape[2], xT.shape[3]);
+  const plan = planGraph(graph);
+  const weights = loadWeights(plan, readSafetensors(`${FIXTURES}${name}/weights.safetensors`), 'weights.safetensors');
+  const results: Compared[] = [];
+  try {
+    const x = tf.tidy(() => nchwToNhwc(tf.tensor(toFloat32(xT), [...xT.shape])));
+    const ts = io.tensors.get('timesteps');
+    const timesteps = ts ? tf.tensor1d(toFloat32(ts)) : undefined;
+    const r = runGraph(plan, weights, { x, ...(timesteps ? { timesteps } : {}) }, { trace: !tol.outOnly });
+    const order = plan.order.map((id) => plan.info.get(id)!.node.name);
+    for (const [key, ref] of io.tensors) {
+      const isAct = key.startsWith('act.');
+      if (key !== 'out' && !(isAct && !tol.outOnly)) continue;
+      const found = key === 'out' ? { t: r.out, layout: 'tfjs' as const } : actFor(key.slice(4), r.acts, order);
+      if (!found) throw new Error(`no trace for ${key}`);
+      const torchLayout = found.layout === 'tfjs' && found.t.rank === 4 ? nhwcToNchw(found.t) : found.t;
+      const shape = torchLayout.shape;
+      if (!sameShape(shape, ref.shape)) throw new Error(`${key}: shape [${shape.join(', ')}] vs reference [${ref.shape.join(', ')}]`);
+      const c = closeness(await torchLayout.data(), toFloat32(ref), tol.atol, tol.rtol);
+      results.push({ key, shape, ...c });
+      if (torchLayout !== found.t) torchLayout.dispose();
+    }
+    x.dispose();
+    timesteps?.dispose();
+    tf.dispose([r.out, ...Object.values(r.acts)]);
+  } finally {
+    disposeWeights(weights);
+  }
+  return results;
+}
+

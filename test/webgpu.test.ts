@@ -1,0 +1,32 @@
+/**
+ * Parity on tfjs's WebGPU backend in Node: the `webgpu` package (Dawn) on Chromium's SwiftShader
+ * Vulkan driver (`.ci/run` installs Debian's chromium and libvulkan1). A correctness check only:
+ * SwiftShader is a CPU emulation, so no timing here.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { useBackend } from '../runtime/backend-node';
+import { compareFixture } from './fixture-run';
+
+describe('PyTorch parity on webgpu (SwiftShader)', () => {
+  beforeAll(async () => {
+    await useBackend('webgpu');
+  });
+
+  it('runs on the webgpu backend', () => {
+    expect(tf.getBackend()).toBe('webgpu');
+  });
+
+  it('iddpm-small: out within 1e-3', async () => {
+    const [out] = await compareFixture('iddpm-small', 'io.safetensors', { atol: 1e-3, rtol: 0, outOnly: true });
+    expect(out.key).toBe('out');
+    expect(out.maxAbs).toBeLessThanOrEqual(1e-3);
+  });
+
+  it('vanilla-small, even and odd sizes: out within 1e-3', async () => {
+    for (const io of ['io.safetensors', 'io_odd.safetensors']) {
+      const [out] = await compareFixture('vanilla-small', io, { atol: 1e-3, rtol: 0, outOnly: true });
+      expect(out.maxAbs, io).toBeLessThanOrEqual(1e-3);
+    }
+  });
+});
