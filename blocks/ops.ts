@@ -11,10 +11,10 @@ export function silu<T extends tf.Tensor>(x: T): T {
 }
 
 /**
- * GroupNorm over NHWC, statistics in float32 with biased variance (PyTorch's `GroupNorm`).
- * tfjs has no GroupNorm: the channels are split into `[groups, C/groups]`, the moments taken over
- * the pixels and the channels of a group, and the affine folded into one scale and one shift per
- * (sample, channel), so the big tensor sees one multiply and one add.
+ * GroupNorm over NHWC, statistics in float32 with biased variance (PyTorch's `GroupNorm`; tfjs has
+ * none). Two-pass like PyTorch: the group mean first, then the mean of squared deviations. Means are
+ * taken per channel over the pixels and then over the channels of a group (equal counts, so the
+ * same mean); this is ~4× faster on wasm than `tf.moments` over a 4-D view, which transposes.
  */
 export function groupNorm(
   x: tf.Tensor4D,
@@ -26,12 +26,12 @@ export function groupNorm(
   const [b, h, w, c] = x.shape;
   const cg = c / groups;
   const xf = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
-  const g = tf.reshape(xf, [b, h * w, groups, cg]);
-  const { mean, variance } = tf.moments(g, [1, 3], true); // [b, 1, groups, 1]
-  const inv = tf.rsqrt(tf.add(variance, eps));
-  const scale = tf.mul(inv, tf.reshape(gamma, [1, 1, groups, cg])); // [b, 1, groups, cg]
-  const shift = tf.sub(tf.reshape(beta, [1, 1, groups, cg]), tf.mul(mean, scale));
-  return tf.reshape(tf.add(tf.mul(g, scale), shift), [b, h, w, c]);
+  // Mean over the pixels per channel ([b, 1, 1, c], a fast reduction), then over a group's channels.
+  const groupMean = (t: tf.Tensor4D) => tf.mean(tf.reshape(tf.mean(t, [1, 2], true), [b, 1, groups, cg]), 3, true);
+  const d = tf.sub(tf.reshape(xf, [b, h * w, groups, cg]), groupMean(xf)); // [b, hw, groups, cg]
+  const variance = groupMean(tf.reshape(tf.square(d), [b, h, w, c])); // [b, 1, groups, 1]
+  const scale = tf.mul(tf.rsqrt(tf.add(variance, eps)), tf.reshape(gamma, [1, 1, groups, cg]));
+  return tf.reshape(tf.add(tf.mul(d, scale), tf.reshape(beta, [1, 1, groups, cg])), [b, h, w, c]);
 }
 
 /** Conv2d with PyTorch's symmetric integer padding; `filter` is `[kh, kw, in, out]`. */

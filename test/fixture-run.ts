@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Graph } from '../graph/model';
 import { iddpm, vanilla } from '../graph/templates';
+import { withImageSize } from '../graph/edit';
 import { planGraph, runGraph } from '../runtime/interpreter';
 import { disposeWeights, loadWeights } from '../runtime/weights';
 import { toFloat32 } from '../runtime/safetensors';
@@ -15,14 +16,6 @@ export interface Compared extends Closeness {
 export function fixtureGraph(name: 'iddpm-small' | 'vanilla-small'): Graph {
   const c = fixtureConfig(name);
   return name === 'iddpm-small' ? iddpm(c.kwargs, c.imageSize) : vanilla(c.kwargs, c.imageSize);
-}
-
-/** With the graph's image size set to the input's (fully convolutional models run at any valid size). */
-export function resized(graph: Graph, height: number, width: number): Graph {
-  return {
-    ...graph,
-    nodes: graph.nodes.map((n) => (n.type === 'ImageInput' ? { ...n, params: { ...n.params, height, width } } : n)),
-  };
 }
 
 /**
@@ -54,7 +47,7 @@ export async function compareFixture(
   const io = readSafetensors(`${FIXTURES}${name}/${ioFile}`);
   const xT = io.tensors.get('x')!;
   let graph = fixtureGraph(name);
-  graph = resized(graph, xT.shape[2], xT.shape[3]);
+  graph = withImageSize(graph, xT.shape[2], xT.shape[3]);
   const plan = planGraph(graph);
   const weights = loadWeights(plan, readSafetensors(`${FIXTURES}${name}/weights.safetensors`), 'weights.safetensors');
   const results: Compared[] = [];

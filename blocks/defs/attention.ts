@@ -32,22 +32,37 @@ export function attentionForward(inputs: KernelInputs, w: WeightGetter, p: Atten
   if (trace) trace('norm', tf.transpose(tf.reshape(xn, [b, t, c]), [0, 2, 1]));
   const qkv = tf.reshape(linear(xn, w('qkv.weight'), w('qkv.bias')), [b, t, 3 * c]);
   if (trace) trace('qkv', tf.transpose(qkv, [0, 2, 1]));
-  // [b, t, heads, 3, ch] (legacy) or [b, t, 3, heads, ch] (new order) → q, k, v as [b, heads, t, ch].
-  const split = p.use_new_attention_order
-    ? tf.split(tf.reshape(qkv, [b, t, 3, heads, ch]), 3, 2)
-    : tf.split(tf.reshape(qkv, [b, t, heads, 3, ch]), 3, 3);
+  // Channels are [heads, 3, ch] (legacy) or [3, heads, ch] (new order); one transpose gives
+  // [3, b, heads, t, ch] and q, k, v are its three slabs. (A rank-5 split is ~100× slower on wasm.)
+  const qkvT = p.use_new_attention_order
+    ? tf.transpose(tf.reshape(qkv, [b, t, 3, heads, ch]), [2, 0, 3, 1, 4])
+    : tf.transpose(tf.reshape(qkv, [b, t, heads, 3, ch]), [3, 0, 2, 1, 4]);
+  const [q0, k0, v] = tf.unstack(qkvT);
   const scale = 1 / Math.sqrt(Math.sqrt(ch));
-  const perHead = (s: tf.Tensor) => tf.transpose(tf.reshape(s, [b, t, heads, ch]), [0, 2, 1, 3]);
-  const q = tf.mul(perHead(split[0]), scale);
-  const k = tf.mul(perHead(split[1]), scale);
-  const v = perHead(split[2]);
-  const weight = tf.softmax(tf.matMul(q, k, false, true)); // [b, heads, t(query), t(key)]
-  const a = tf.matMul(weight, v); // [b, heads, t, ch]
+  const q = tf.mul(q0, scale);
+  const k = tf.mul(k0, scale);
+  const a = attend(q, k, v);
   if (trace) trace('attention', tf.reshape(tf.transpose(a, [0, 1, 3, 2]), [b * heads, ch, t]));
   const merged = tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [b * t, c]) as tf.Tensor2D;
   const out = linear(merged, w('proj_out.weight'), w('proj_out.bias'));
   if (trace) trace('proj_out', tf.transpose(tf.reshape(out, [b, t, c]), [0, 2, 1]));
   return tf.add(x, tf.reshape(out, [b, hh, ww, c]));
+}
+
+/**
+ * softmax(q·kᵀ)·v per (sample, head), softmax over keys. q, k, v: `[b, heads, t, ch]`.
+ * On tfjs's wasm backend a batched or transposed matMul misses XNNPACK's fast path (measured
+ * 5–20× slower here than a plain 2-D matMul), so there each (sample, head) is two plain 2-D matMuls
+ * with kᵀ made explicitly; other backends run one batched product.
+ */
+export function attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor4D {
+  const [b, heads, t, ch] = q.shape;
+  if (tf.getBackend() !== 'wasm') return tf.matMul(tf.softmax(tf.matMul(q, k, false, true)), v) as tf.Tensor4D;
+  const qs = tf.unstack(tf.reshape(q, [b * heads, t, ch])) as tf.Tensor2D[];
+  const kts = tf.unstack(tf.transpose(tf.reshape(k, [b * heads, t, ch]), [0, 2, 1])) as tf.Tensor2D[];
+  const vs = tf.unstack(tf.reshape(v, [b * heads, t, ch])) as tf.Tensor2D[];
+  const outs = qs.map((qi, i) => tf.matMul(tf.softmax(tf.matMul(qi, kts[i])), vs[i]));
+  return tf.reshape(tf.stack(outs), [b, heads, t, ch]);
 }
 
 export const AttentionBlock = defineBlock({

@@ -1,0 +1,101 @@
+/**
+ * `npm run bench`: forward time of the benchmark models on the Node backends (median of ≥10 runs
+ * after warm-up), their GFLOP and GFLOP/s, and the time to check a 1,000-node graph.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { pathToFileURL } from 'node:url';
+import { analyze, countFlops, inferShapes, validate } from '../graph/analyze';
+import { iddpm, type IddpmKwargs } from '../graph/templates';
+import { planGraph, runGraph } from '../runtime/interpreter';
+import { useBackend, type NodeBackend } from '../runtime/backend-node';
+import { disposeWeights, randomWeights } from '../runtime/weights';
+import { IDDPM_64, IDDPM_SMALL } from './configs';
+import { largeGraph } from './large-graph';
+
+export interface Io {
+  out(s: string): void;
+  err(s: string): void;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const fmt = (r: readonly string[]) => `| ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
+  return [fmt(rows[0]), `|${widths.map((w, c) => (c === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.slice(1).map(fmt)].join('\n');
+}
+
+interface ForwardResult {
+  readonly ms: number;
+  readonly gflop: number;
+  readonly runs: number;
+}
+
+/** Median forward time at batch 1, after warm-up; the tensor count must not grow. */
+export async function timeForward(kwargs: IddpmKwargs, size: number, backend: NodeBackend, runs = 10, warmup = 3): Promise<ForwardResult> {
+  await useBackend(backend);
+  const plan = planGraph(iddpm(kwargs, size));
+  const weights = randomWeights(plan, 1);
+  const x = tf.randomNormal([1, size, size, kwargs.in_channels]) as tf.Tensor4D;
+  const t = tf.tensor1d([500]);
+  const times: number[] = [];
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < warmup + runs; i++) {
+    const s = performance.now();
+    const { out } = runGraph(plan, weights, { x, timesteps: t });
+    await out.data();
+    const ms = performance.now() - s;
+    out.dispose();
+    if (i >= warmup) times.push(ms);
+  }
+  if (tf.memory().numTensors !== before) throw new Error(`tensor leak: ${tf.memory().numTensors - before} tensors`);
+  tf.dispose([x, t]);
+  disposeWeights(weights);
+  return { ms: median(times), gflop: countFlops(analyze(iddpm(kwargs, size))) / 1e9, runs };
+}
+
+/** validate + inferShapes of a ~1,000-node graph, median of 50 after 5 warm-ups. */
+export function timeChecking(): { nodes: number; ms: number } {
+  const g = largeGraph(1000);
+  const times: number[] = [];
+  for (let i = 0; i < 55; i++) {
+    const s = performance.now();
+    const problems = validate(g);
+    const shapes = inferShapes(g);
+    const ms = performance.now() - s;
+    if (problems.some((p) => p.severity === 'error') || shapes.size !== g.nodes.length) throw new Error('large graph is invalid');
+    if (i >= 5) times.push(ms);
+  }
+  return { nodes: g.nodes.length, ms: median(times) };
+}
+
+export async function benchCommand(_argv: readonly string[], io: Io): Promise<number> {
+  const rows: string[][] = [['benchmark', 'backend', 'median ms', 'GFLOP', 'GFLOP/s', 'runs']];
+  const models: [string, IddpmKwargs, number][] = [
+    ['iddpm-small 16×16, batch 1', IDDPM_SMALL, 16],
+    ['iDDPM 64ch 32×32, batch 1', IDDPM_64, 32],
+  ];
+  for (const [label, kwargs, size] of models) {
+    for (const backend of ['cpu', 'wasm'] as const) {
+      io.err(`… ${label} on ${backend}\n`);
+      const r = await timeForward(kwargs, size, backend, backend === 'cpu' ? 10 : 20);
+      rows.push([label, backend, r.ms.toFixed(1), r.gflop.toFixed(3), (r.gflop / (r.ms / 1000)).toFixed(1), String(r.runs)]);
+    }
+  }
+  const c = timeChecking();
+  rows.push([`validate + inferShapes, ${c.nodes} nodes`, '-', c.ms.toFixed(2), '-', '-', '50']);
+  for (const extra of extraBenchmarks) rows.push(...(await extra()));
+  io.out(`${table(rows)}\n`);
+  return 0;
+}
+
+/** Other suites (codegen, browser) register rows here. */
+export const extraBenchmarks: (() => Promise<string[][]>)[] = [];
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await benchCommand(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+}

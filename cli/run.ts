@@ -1,0 +1,82 @@
+/** `unet-studio run graph.json --weights W --inputs IO [--backend B] --out OUT`: one forward pass. */
+import * as tf from '@tensorflow/tfjs';
+import { withImageSize } from '../graph/edit';
+import { planGraph, runGraph } from '../runtime/interpreter';
+import { isNodeBackend, NODE_BACKENDS, useBackend } from '../runtime/backend-node';
+import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsFile } from '../runtime/safetensors';
+import { disposeWeights, loadWeights } from '../runtime/weights';
+import { loadGraph } from './check';
+import { args, readBytes, UsageError, writeOut, type Io } from './main';
+
+export class InputError extends Error {
+  override name = 'InputError';
+}
+
+/** Reads `x` (NCHW float), `timesteps` and `y` (any int/float dtype) from an inputs file. */
+export function readInputs(file: SafetensorsFile, source: string): { x: { data: Float32Array; shape: number[] }; timesteps?: Float32Array; y?: Float32Array } {
+  const x = file.tensors.get('x');
+  if (!x) throw new InputError(`${source} has no tensor "x" (the input image, NCHW); it has: ${[...file.tensors.keys()].slice(0, 12).join(', ') || 'nothing'}`);
+  if (x.shape.length !== 4) throw new InputError(`${source}: "x" must be NCHW (4 dimensions), got shape [${x.shape.join(', ')}]`);
+  const vec = (name: string): Float32Array | undefined => {
+    const t = file.tensors.get(name);
+    if (!t) return undefined;
+    if (t.shape.length !== 1 || t.shape[0] !== x.shape[0]) {
+      throw new InputError(`${source}: "${name}" must have shape [${x.shape[0]}] (one per sample), got [${t.shape.join(', ')}]`);
+    }
+    return toFloat32(t);
+  };
+  const timesteps = vec('timesteps');
+  const y = vec('y');
+  return { x: { data: toFloat32(x), shape: [...x.shape] }, ...(timesteps ? { timesteps } : {}), ...(y ? { y } : {}) };
+}
+
+export async function runCommand(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      weights: { type: 'string' },
+      inputs: { type: 'string' },
+      backend: { type: 'string', default: 'cpu' },
+      out: { type: 'string', short: 'o' },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('run: give exactly one graph.json');
+  if (!values.weights) throw new UsageError('run: --weights W.safetensors is required');
+  if (!values.inputs) throw new UsageError('run: --inputs IO.safetensors is required');
+  if (!values.out) throw new UsageError('run: --out OUT.safetensors is required');
+  const backend = values.backend ?? 'cpu';
+  if (!isNodeBackend(backend)) throw new UsageError(`run: --backend must be one of ${NODE_BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`);
+
+  const inputs = readInputs(parseSafetensors(readBytes(values.inputs, 'inputs'), { source: values.inputs }), values.inputs);
+  const [, , h, w] = inputs.x.shape;
+  const plan = planGraph(withImageSize(loadGraph(positionals[0]), h, w));
+  const weightFile = parseSafetensors(readBytes(values.weights, 'weights'), { source: values.weights });
+  await useBackend(backend);
+  const weights = loadWeights(plan, weightFile, values.weights);
+  try {
+    const x = tf.tidy(() => tf.transpose(tf.tensor4d(inputs.x.data, inputs.x.shape as [number, number, number, number]), [0, 2, 3, 1]));
+    const t = inputs.timesteps ? tf.tensor1d(inputs.timesteps) : undefined;
+    const y = inputs.y ? tf.tensor1d(inputs.y) : undefined;
+    const start = performance.now();
+    let out: tf.Tensor4D;
+    try {
+      out = runGraph(plan, weights, { x, ...(t ? { timesteps: t } : {}), ...(y ? { y } : {}) }).out;
+    } catch (e) {
+      // Input/graph mismatches found while feeding are the user's to fix.
+      throw new InputError(e instanceof Error ? e.message : String(e));
+    } finally {
+      tf.dispose([x, ...(t ? [t] : []), ...(y ? [y] : [])]);
+    }
+    const nchw = tf.transpose(out, [0, 3, 1, 2]);
+    const data = (await nchw.data()) as Float32Array;
+    const ms = performance.now() - start;
+    const shape = nchw.shape;
+    tf.dispose([out, nchw]);
+    writeOut(values.out, writeSafetensors({ out: { dtype: 'F32', shape, data } }, { producer: 'unet-studio', backend }), io.out);
+    io.err(`out [${shape.join(', ')}] on ${backend} in ${ms.toFixed(1)} ms → ${values.out}\n`);
+  } finally {
+    disposeWeights(weights);
+  }
+  return 0;
+}
