@@ -65,7 +65,21 @@ export function nodeLabel(node: GraphNode): string {
   return `${display} ${JSON.stringify(node.name)}`;
 }
 
+/**
+ * Analyses are cached per graph object: graphs are immutable values (every edit makes a new one),
+ * so `validate` then `inferShapes` on the same graph, or a re-render, costs one pass.
+ */
+const cache = new WeakMap<Graph, Analysis>();
+
 export function analyze(graph: Graph): Analysis {
+  const hit = cache.get(graph);
+  if (hit) return hit;
+  const a = analyzeGuarded(graph);
+  cache.set(graph, a);
+  return a;
+}
+
+function analyzeGuarded(graph: Graph): Analysis {
   try {
     return analyzeUnsafe(graph);
   } catch (e) {
@@ -265,17 +279,23 @@ function analyzeUnsafe(graph: Graph): Analysis {
     }
   }
 
-  // Weight keys must not collide (`a` + `b.weight` vs `a.b` + `weight`).
+  // Weight keys must not collide (`a` + `b.weight` vs `a.b` + `weight`). Only a node whose name is
+  // a dotted prefix of another's can collide, so weights are listed for those pairs alone.
   if (problems.every((p) => p.severity !== 'error')) {
-    const owner = new Map<string, GraphNode>();
     for (const id of order) {
-      const inf = info.get(id)!;
-      for (const w of nodeWeights(inf)) {
-        const key = `${inf.node.name}.${w.key}`;
-        const other = owner.get(key);
-        if (other) {
-          report(inf.node, 'weight-key', { message: `its weight "${key}" has the same key as one of ${nodeLabel(other)}`, fix: 'rename one of the two blocks' });
-        } else owner.set(key, inf.node);
+      const inner = byId.get(id)!;
+      for (let dot = inner.name.indexOf('.'); dot > 0; dot = inner.name.indexOf('.', dot + 1)) {
+        const outer = byName.get(inner.name.slice(0, dot));
+        if (!outer || !info.has(outer.id)) continue;
+        const rest = inner.name.slice(dot + 1);
+        const innerKeys = new Set(nodeWeights(info.get(id)!).map((w) => `${rest}.${w.key}`));
+        const clash = nodeWeights(info.get(outer.id)!).find((w) => innerKeys.has(w.key));
+        if (clash) {
+          report(inner, 'weight-key', {
+            message: `its weight "${inner.name}.${clash.key.slice(rest.length + 1)}" has the same key as one of ${nodeLabel(outer)}`,
+            fix: 'rename one of the two blocks',
+          });
+        }
       }
     }
   }

@@ -100,7 +100,8 @@ export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs,
       if (given) ins.x = inf.def.io === 'timesteps' || inf.def.io === 'y' ? tf.cast(given, 'float32') : given;
       for (const [port, v] of Object.entries(inf.inputs)) {
         ins[port] = values.get(v.from)!;
-        if (opts.trace) acts[`${name}:input_${port}`] = ins[port];
+        // Traces are the caller's to dispose: never hand back the caller's own input tensors.
+        if (opts.trace) acts[`${name}:input_${port}`] = external.has(ins[port]) ? tf.clone(ins[port]) : ins[port];
       }
       const w = (key: string): tf.Tensor => {
         const t = weights.get(`${name}.${key}`);
@@ -113,7 +114,7 @@ export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs,
       values.set(id, y);
       holders.set(y, (holders.get(y) ?? 0) + 1);
       if (opts.trace) {
-        acts[name] = y;
+        acts[name] = external.has(y) ? tf.clone(y) : y;
         continue;
       }
       for (const v of Object.values(inf.inputs)) {
