@@ -7,6 +7,8 @@ export const vector = (d: number): TensorShape => ({ kind: 'temb', dims: [d] });
 export const ok = (out: TensorShape, warnings?: readonly BlockIssue[]): ShapeResult =>
   warnings && warnings.length > 0 ? { ok: true, out, warnings } : { ok: true, out };
 export const fail = (...issues: BlockIssue[]): ShapeResult => ({ ok: false, issues });
+/** A failure that still knows its output shape (see `ShapeResult`). */
+export const failWith = (out: TensorShape, issues: readonly BlockIssue[]): ShapeResult => ({ ok: false, issues, out });
 export const issue = (message: string, fix: string, param?: string): BlockIssue =>
   param === undefined ? { message, fix } : { message, fix, param };
 

@@ -132,7 +132,15 @@ export interface BlockIssue {
 
 export type ShapeResult =
   | { readonly ok: true; readonly out: TensorShape; readonly warnings?: readonly BlockIssue[] }
-  | { readonly ok: false; readonly issues: readonly BlockIssue[] };
+  | {
+      readonly ok: false;
+      readonly issues: readonly BlockIssue[];
+      /**
+       * The output shape where it is still clear despite the issues (a ResBlock whose channels do not
+       * split into 32 groups still outputs `out_channels×H×W`), so blocks downstream are checked too.
+       */
+      readonly out?: TensorShape;
+    };
 
 export type InputShapes = Readonly<Record<string, TensorShape>>;
 

@@ -243,6 +243,8 @@ function analyzeUnsafe(graph: Graph): Analysis {
         for (const w of r.warnings ?? []) report(node, 'shape', { ...w, severity: 'warning' });
       } else {
         for (const i of r.issues) report(node, 'shape', i);
+        // Keep checking downstream where the output shape is still known.
+        out = r.out ?? null;
       }
     }
     info.set(id, { node, def, params: values, inputs, out });

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BlockIssue, KernelInputs, Trace, WeightGetter } from '../types';
 import { bool, defineBlock, int } from '../types';
-import { chw, conv1dWeights, fail, groupsIssue, issue, normWeights, ok } from '../common';
+import { chw, conv1dWeights, failWith, groupsIssue, issue, normWeights, ok } from '../common';
 import { groupNorm, linear } from '../ops';
 
 export interface AttentionParams {
@@ -96,7 +96,7 @@ export const AttentionBlock = defineBlock({
     } else if (c % p.num_heads !== 0) {
       issues.push(issue(`${c} channels are not divisible by ${p.num_heads} heads`, `use a number of heads that divides ${c}`, 'num_heads'));
     }
-    return issues.length > 0 ? fail(...issues) : ok(inputs.x);
+    return issues.length > 0 ? failWith(inputs.x, issues) : ok(inputs.x);
   },
   weights: (inputs) => {
     const c = inputs.x.dims[0];

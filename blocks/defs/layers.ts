@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BlockIssue, KernelInputs, WeightGetter } from '../types';
 import { bool, choice, defineBlock, float, int } from '../types';
-import { batchNormWeights, chw, convFlops, convOut, convWeights, fail, feature, groupsIssue, issue, normWeights, ok } from '../common';
+import { batchNormWeights, chw, convFlops, convOut, convWeights, fail, failWith, feature, groupsIssue, issue, normWeights, ok } from '../common';
 import { conv2dPt, groupNorm, silu } from '../ops';
 
 export interface Conv2dParams {
@@ -76,7 +76,7 @@ export const GroupNorm = defineBlock({
   view: { color: '#14b8a6', summary: (p) => `${String(p.groups)} groups` },
   shape: (inputs, p) => {
     const bad = groupsIssue(inputs.x.dims[0], p.groups);
-    return bad ? fail({ ...bad, param: 'groups' }) : ok(inputs.x);
+    return bad ? failWith(inputs.x, [{ ...bad, param: 'groups' }]) : ok(inputs.x);
   },
   weights: (inputs) => normWeights('', inputs.x.dims[0]),
   flops: () => 0,

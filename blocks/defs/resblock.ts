@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BlockIssue, KernelInputs, Trace, WeightGetter, WeightSpec } from '../types';
 import { bool, choice, defineBlock, float, int } from '../types';
-import { chw, convFlops, convWeights, fail, feature, groupsIssue, issue, linearWeights, normWeights, ok } from '../common';
+import { chw, convFlops, convWeights, failWith, feature, groupsIssue, issue, linearWeights, normWeights, ok } from '../common';
 import { avgPool2, conv2dPt, groupNorm, linear, silu, toNCHW, upsampleNearest2 } from '../ops';
 
 export interface ResBlockParams {
@@ -83,9 +83,9 @@ export const ResBlock = defineBlock({
     if (p.resample === 'down' && (h % 2 !== 0 || w % 2 !== 0)) {
       issues.push(issue(`odd resolution ${h}×${w} before a stride-2 downsample`, 'use an input whose size is divisible by 2 at every level (e.g. 2^levels)', 'resample'));
     }
-    if (issues.length > 0) return fail(...issues);
     const f = p.resample === 'down' ? 0.5 : p.resample === 'up' ? 2 : 1;
-    return ok(feature(p.out_channels, h * f, w * f));
+    const out = feature(p.out_channels, Math.floor(h * f), Math.floor(w * f));
+    return issues.length > 0 ? failWith(out, issues) : ok(out);
   },
   weights: (inputs, p): WeightSpec[] => {
     const c = inputs.x.dims[0];
