@@ -384,6 +384,31 @@ describe('shape rules: what is wrong, and the fix', () => {
     ]);
   });
 
+  it('a failure keeps a best-effort output where it is still clear (ResBlock, GroupNorm, Attention)', () => {
+    const res = shapeOf('ResBlock', { x: f(80, 8, 8), emb: emb(128) }, { out_channels: 64 });
+    expect(res).toMatchObject({ ok: false, out: f(64, 8, 8) });
+    // avg-pool floor on the odd side: 15×16 → 7×8
+    expect(shapeOf('ResBlock', { x: f(32, 15, 16), emb: emb(128) }, { out_channels: 32, resample: 'down' })).toMatchObject({ ok: false, out: f(32, 7, 8) });
+    expect(shapeOf('ResBlock', { x: f(48, 5, 4), emb: emb(128) }, { out_channels: 40, resample: 'up' })).toMatchObject({ ok: false, out: f(40, 10, 8) });
+    expect(shapeOf('GroupNorm', { x: f(48, 8, 8) })).toMatchObject({ ok: false, out: f(48, 8, 8) });
+    expect(shapeOf('AttentionBlock', { x: f(64, 8, 8) }, { num_heads: 3 })).toMatchObject({ ok: false, out: f(64, 8, 8) });
+  });
+
+  it('a failure without a clear output leaves it out (Add, Concat, Conv2d, Downsample, MaxPool2d)', () => {
+    const cases: ReadonlyArray<readonly [BlockType, InputShapes, Overrides]> = [
+      ['Add', { a: f(3, 4, 4), b: f(4, 4, 4) }, {}],
+      ['Concat', { x: f(8, 4, 4), skip: f(8, 8, 8) }, {}],
+      ['Conv2d', { x: f(3, 2, 2) }, { kernel_size: 5, padding: 0 }],
+      ['Downsample', { x: f(8, 5, 4) }, {}],
+      ['MaxPool2d', { x: f(8, 1, 1) }, {}],
+    ];
+    for (const [type, inputs, over] of cases) {
+      const r = shapeOf(type, inputs, over);
+      expect(r.ok).toBe(false);
+      expect('out' in r && r.out !== undefined).toBe(false);
+    }
+  });
+
   it('LabelEmbedding: a label without a class count', () => {
     expect(issuesOf('LabelEmbedding', { x: emb(128), y: label() })).toEqual([
       { message: 'the label input has no class count', fix: 'connect a Class-label input' },

@@ -148,10 +148,9 @@ describe('one test per validation message', () => {
   });
 
   it('port-kind mismatch: an embedding into a feature input', () => {
-    const { b, x, emb } = withEmbedding(3, 8, 8);
+    const { b, emb } = withEmbedding(3, 8, 8);
     const c = b.add('Conv2d', 'conv', { out_channels: 4 }, { x: emb });
     b.add('Output', 'output', {}, { x: c });
-    void x;
     const ps = validate(b.build('g'));
     const p = only(ps, 'port-kind');
     expectProblem(p, {
@@ -225,6 +224,24 @@ describe('one test per validation message', () => {
       message: 'ResBlock "input_blocks.4.0": 80 input channels are not divisible by 32 groups',
     });
     expect(ps[0].fix).toBe('use a multiple of 32 (64 or 96)');
+  });
+
+  it('a shape error keeps the output shape where it is clear, so downstream problems are listed too', () => {
+    const { b, x, emb } = withEmbedding(3, 8, 8);
+    const c = b.add('Conv2d', 'input_blocks.0.0', { out_channels: 80 }, { x });
+    const r = b.add('ResBlock', 'input_blocks.4.0', { out_channels: 96 }, { x: c, emb });
+    const at = b.add('AttentionBlock', 'input_blocks.4.1', { num_heads: 5 }, { x: r });
+    const gn = b.add('GroupNorm', 'out.0', { groups: 7 }, { x: at });
+    b.add('Output', 'output', {}, { x: gn });
+    const g = b.build('g');
+    const ps = validate(g);
+    expect(ps.map((p) => [p.code, p.node, p.message])).toEqual([
+      ['shape', 'input_blocks.4.0', 'ResBlock "input_blocks.4.0": 80 input channels are not divisible by 32 groups'],
+      ['shape', 'input_blocks.4.1', 'Attention "input_blocks.4.1": 96 channels are not divisible by 5 heads'],
+      ['shape', 'out.0', 'GroupNorm "out.0": 96 channels are not divisible by 7 groups'],
+    ]);
+    expect(shapeOfNode(g, 'input_blocks.4.0')).toEqual([96, 8, 8]);
+    expect(shapeOfNode(g, 'output')).toEqual([96, 8, 8]);
   });
 
   it('channels not divisible by GroupNorm groups (GroupNorm block, param groups)', () => {
@@ -566,16 +583,19 @@ describe('one test per validation message', () => {
     b.add('SiLU', 'dup', {}, { x: a });
     b.add('ReLU', 'dup', {}, { x: emb });
     const ps = validate(b.build('g'));
-    expect(ps.map((p) => `${p.severity}:${p.code}:${p.node ?? ''}`)).toEqual([
-      'error:duplicate-name:dup',
-      'error:port-kind:dup',
-      'error:param:conv',
-      'error:shape:norm',
-      'error:unconnected-input:res',
-      'error:shape:down',
-      'error:unconnected-input:dup',
-      'error:io:',
-    ]);
+    // (Order follows the checking passes and the topological order; compared as a set.)
+    expect(ps.map((p) => `${p.severity}:${p.code}:${p.node ?? ''}`).sort()).toEqual(
+      [
+        'error:duplicate-name:dup',
+        'error:port-kind:dup',
+        'error:unconnected-input:dup',
+        'error:param:conv',
+        'error:shape:norm',
+        'error:unconnected-input:res',
+        'error:shape:down',
+        'error:io:',
+      ].sort(),
+    );
     expect(ps.find((p) => p.code === 'param')!.message).toBe('Conv2d "conv": parameter "kernel_size" is 99, outside 1…11');
     expect(ps.find((p) => p.node === 'norm')!.message).toBe('GroupNorm "norm": 48 channels are not divisible by 32 groups');
     expect(ps.find((p) => p.node === 'down')!.message).toBe('Downsample "down": odd resolution 15×16 before a stride-2 downsample');
@@ -596,7 +616,7 @@ describe('validate never throws on garbage', () => {
         { id: 'd', name: 'nn', type: null, params: {} },
         { id: 'e', name: 'toString', type: 'toString', params: {} },
         { id: 'f', name: 'proto', type: '__proto__', params: {} },
-        { id: 'g', name: 'output', type: 'Output', params: { __proto__: 1, constructor: 2 } },
+        { id: 'g', name: 'output', type: 'Output', params: JSON.parse('{"__proto__": 1, "constructor": 2}') as unknown },
       ],
       edges: [
         { id: 'e1', from: { node: 'a', port: 'out' }, to: { node: 'b', port: 'x' } },
@@ -621,7 +641,7 @@ describe('validate never throws on garbage', () => {
     ]);
     expect(ps.filter((p) => p.node === 'x' && p.code === 'param').map((p) => p.param)).toEqual(['channels', 'height', 'width']);
     expect(ps.filter((p) => p.node === 'conv' && p.code === 'param').map((p) => p.param)).toEqual(['out_channels', 'kernel_size', 'bias', 'zero_init']);
-    expect(ps.filter((p) => p.node === 'output' && p.code === 'param').map((p) => p.message)).toEqual(['Output "output": unknown parameter "constructor"']);
+    expect(ps.filter((p) => p.node === 'output' && p.code === 'param').map((p) => p.message)).toEqual(['Output "output": unknown parameter "__proto__"', 'Output "output": unknown parameter "constructor"']);
     for (const p of ps) {
       expect(typeof p.message).toBe('string');
       expect(p.fix.length).toBeGreaterThan(0);
@@ -629,7 +649,12 @@ describe('validate never throws on garbage', () => {
   });
 
   it('structural garbage comes back as an internal problem, not an exception', () => {
-    for (const g of [garbage({ name: 'g', nodes: null, edges: [] }), garbage({ name: 'g', nodes: [null], edges: [] }), garbage({ name: 'g', nodes: [], edges: [{}] })]) {
+    for (const g of [
+      garbage({ name: 'g', nodes: null, edges: [] }),
+      garbage({ name: 'g', nodes: [null], edges: [] }),
+      garbage({ name: 'g', nodes: [], edges: [{}] }),
+      garbage({ name: 'g', nodes: [{ id: 'a', name: 7, type: 'SiLU', params: {} }], edges: [] }),
+    ]) {
       let ps: readonly Problem[] = [];
       expect(() => {
         ps = validate(g);
@@ -637,6 +662,19 @@ describe('validate never throws on garbage', () => {
       expect(ps).toHaveLength(1);
       expect(ps[0].code).toBe('internal');
       expect(ps[0].message).toMatch(/^the graph could not be checked: /);
+    }
+  });
+
+  it('a graph that is not an object at all (null, undefined, a number, a string) gives an internal problem', () => {
+    // Regression: the per-graph WeakMap cache threw "Invalid value used as weak map key" here.
+    for (const g of [null, undefined, 42, 'graph']) {
+      let ps: readonly Problem[] = [];
+      expect(() => {
+        ps = validate(garbage(g));
+      }).not.toThrow();
+      expect(ps.map((p) => [p.severity, p.code])).toEqual([['error', 'internal']]);
+      expect(ps[0].message).toMatch(/^the graph could not be checked: /);
+      expect(ps[0].fix).toBe('report this graph as a bug');
     }
   });
 

@@ -2,7 +2,7 @@
  * Validation and shape inference in one pass over the graph. `validate` never throws: every
  * problem comes back with the node's name and a fix.
  */
-import type { BlockDef, BlockIssue, ParamValues, TensorShape, WeightSpec } from '../blocks/types';
+import type { BlockDef, BlockIssue, ParamValues, PortKind, TensorShape, WeightSpec } from '../blocks/types';
 import { PORT_KIND_LABEL } from '../blocks/types';
 import { blockDef, isBlockType } from '../blocks/registry';
 import { formatShape } from '../blocks/common';
@@ -59,6 +59,13 @@ export interface Analysis {
   readonly ok: boolean;
 }
 
+/** "a feature map", "an embedding", "timesteps". */
+function aKind(kind: PortKind): string {
+  const label = PORT_KIND_LABEL[kind];
+  if (kind === 'timesteps') return label;
+  return `${/^[aeiou]/.test(label) ? 'an' : 'a'} ${label}`;
+}
+
 /** `ResBlock "input_blocks.4.0"`: how messages name a node. */
 export function nodeLabel(node: GraphNode): string {
   const display = isBlockType(node.type) ? blockDef(node.type).displayName : 'Block';
@@ -75,7 +82,8 @@ export function analyze(graph: Graph): Analysis {
   const hit = cache.get(graph);
   if (hit) return hit;
   const a = analyzeGuarded(graph);
-  cache.set(graph, a);
+  // Only objects can be WeakMap keys: garbage such as null gets its 'internal' problem, uncached, instead of a TypeError.
+  if (typeof graph === 'object' && graph !== null) cache.set(graph, a);
   return a;
 }
 
@@ -178,8 +186,8 @@ function analyzeUnsafe(graph: Graph): Analysis {
     }
     if (port.kind !== sdef.output.kind) {
       report(dst, 'port-kind', {
-        message: `input "${port.name}" takes a ${PORT_KIND_LABEL[port.kind]}, but ${nodeLabel(src)} gives a ${PORT_KIND_LABEL[sdef.output.kind]}`,
-        fix: `connect a ${PORT_KIND_LABEL[port.kind]} to "${port.name}"`,
+        message: `input "${port.name}" takes ${aKind(port.kind)}, but ${nodeLabel(src)} gives ${aKind(sdef.output.kind)}`,
+        fix: `connect ${aKind(port.kind)} to "${port.name}"`,
       }, e.id);
       continue;
     }
@@ -226,7 +234,7 @@ function analyzeUnsafe(graph: Graph): Analysis {
     for (const port of def.inputs) {
       const e = ins.get(port.name);
       if (!e) {
-        report(node, 'unconnected-input', { message: `input "${port.name}" (${PORT_KIND_LABEL[port.kind]}) is not connected`, fix: `connect a ${PORT_KIND_LABEL[port.kind]} to "${port.name}"` });
+        report(node, 'unconnected-input', { message: `input "${port.name}" (${PORT_KIND_LABEL[port.kind]}) is not connected`, fix: `connect ${aKind(port.kind)} to "${port.name}"` });
         ready = false;
         continue;
       }

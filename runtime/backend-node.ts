@@ -37,6 +37,8 @@ async function prepareWebGpu(): Promise<void> {
 
 /** Switches tfjs to `name`, loading what it needs; throws BackendError with the reason otherwise. */
 export async function useBackend(name: NodeBackend): Promise<void> {
+  // Production mode: no per-op debug checks, and no "install tfjs-node" banner on stderr.
+  tf.enableProdMode();
   if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
   if (name === 'webgpu') {
     webgpuReady ??= prepareWebGpu();

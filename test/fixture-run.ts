@@ -5,8 +5,9 @@ import { iddpm, vanilla } from '../graph/templates';
 import { withImageSize } from '../graph/edit';
 import { planGraph, runGraph } from '../runtime/interpreter';
 import { disposeWeights, loadWeights } from '../runtime/weights';
-import { toFloat32 } from '../runtime/safetensors';
-import { closeness, FIXTURES, fixtureConfig, nchwToNhwc, nhwcToNchw, readSafetensors, sameShape, type Closeness } from './util';
+import { toFloat32, type SafetensorsFile } from '../runtime/safetensors';
+import { readFileSync } from 'node:fs';
+import { closeness, REFERENCE, FIXTURES, fixtureConfig, nchwToNhwc, nhwcToNchw, readSafetensors, sameShape, type Closeness } from './util';
 
 export interface Compared extends Closeness {
   readonly key: string;
@@ -76,5 +77,32 @@ export async function compareFixture(
     disposeWeights(weights);
   }
   return results;
+}
+
+
+export const REFERENCE_CASES = ['guided-headch', 'guided-neworder', 'guided-updown', 'guided-classcond', 'guided-halfmult'] as const;
+
+/** The weights part of a reference file (its `io.*` tensors are the inputs and output). */
+function weightsOnly(file: SafetensorsFile): SafetensorsFile {
+  return { metadata: file.metadata, tensors: new Map([...file.tensors].filter(([k]) => !k.startsWith('io.'))) };
+}
+
+export async function referenceOut(name: (typeof REFERENCE_CASES)[number]): Promise<{ got: Float32Array; ref: Float32Array; shape: readonly number[] }> {
+  const meta = JSON.parse(readFileSync(`${REFERENCE}${name}.json`, 'utf8')) as { kwargs: Record<string, unknown>; image_size: number };
+  const file = readSafetensors(`${REFERENCE}${name}.safetensors`);
+  const plan = planGraph(iddpm(meta.kwargs, meta.image_size));
+  const weights = loadWeights(plan, weightsOnly(file), `${name}.safetensors`);
+  const xT = file.tensors.get('io.x')!;
+  const x = tf.tidy(() => nchwToNhwc(tf.tensor(toFloat32(xT), [...xT.shape])));
+  const t = tf.tensor1d(toFloat32(file.tensors.get('io.timesteps')!));
+  const yT = file.tensors.get('io.y');
+  const y = yT ? tf.tensor1d(toFloat32(yT)) : undefined;
+  const { out } = runGraph(plan, weights, { x, timesteps: t, ...(y ? { y } : {}) });
+  const nchw = tf.transpose(out, [0, 3, 1, 2]);
+  const got = (await nchw.data()) as Float32Array;
+  const refT = file.tensors.get('io.out')!;
+  tf.dispose([x, t, out, nchw, ...(y ? [y] : [])]);
+  disposeWeights(weights);
+  return { got, ref: toFloat32(refT), shape: refT.shape };
 }
 

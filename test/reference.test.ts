@@ -6,14 +6,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs';
 import { analyze, countParameters, nodeWeights } from '../graph/analyze';
 import { iddpm } from '../graph/templates';
-import { planGraph, runGraph } from '../runtime/interpreter';
-import { disposeWeights, loadWeights } from '../runtime/weights';
-import { toFloat32, type SafetensorsFile } from '../runtime/safetensors';
 import { useBackend } from '../runtime/backend-node';
-import { closeness, nchwToNhwc, readSafetensors, REFERENCE } from './util';
+import { closeness, REFERENCE } from './util';
+import { REFERENCE_CASES, referenceOut } from './fixture-run';
 
 interface PublishedConfig {
   name: string;
@@ -49,31 +46,7 @@ describe('published improved/guided-diffusion configs', () => {
   }
 });
 
-const CASES = ['guided-headch', 'guided-neworder', 'guided-updown', 'guided-classcond', 'guided-halfmult'] as const;
-
-/** The weights part of a reference file (its `io.*` tensors are the inputs and output). */
-function weightsOnly(file: SafetensorsFile): SafetensorsFile {
-  return { metadata: file.metadata, tensors: new Map([...file.tensors].filter(([k]) => !k.startsWith('io.'))) };
-}
-
-export async function referenceOut(name: (typeof CASES)[number]): Promise<{ got: Float32Array; ref: Float32Array; shape: readonly number[] }> {
-  const meta = JSON.parse(readFileSync(`${REFERENCE}${name}.json`, 'utf8')) as { kwargs: Record<string, unknown>; image_size: number };
-  const file = readSafetensors(`${REFERENCE}${name}.safetensors`);
-  const plan = planGraph(iddpm(meta.kwargs, meta.image_size));
-  const weights = loadWeights(plan, weightsOnly(file), `${name}.safetensors`);
-  const xT = file.tensors.get('io.x')!;
-  const x = tf.tidy(() => nchwToNhwc(tf.tensor(toFloat32(xT), [...xT.shape])));
-  const t = tf.tensor1d(toFloat32(file.tensors.get('io.timesteps')!));
-  const yT = file.tensors.get('io.y');
-  const y = yT ? tf.tensor1d(toFloat32(yT)) : undefined;
-  const { out } = runGraph(plan, weights, { x, timesteps: t, ...(y ? { y } : {}) });
-  const nchw = tf.transpose(out, [0, 3, 1, 2]);
-  const got = (await nchw.data()) as Float32Array;
-  const refT = file.tensors.get('io.out')!;
-  tf.dispose([x, t, out, nchw, ...(y ? [y] : [])]);
-  disposeWeights(weights);
-  return { got, ref: toFloat32(refT), shape: refT.shape };
-}
+const CASES = REFERENCE_CASES;
 
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`guided-diffusion options match PyTorch on ${backend}`, () => {

@@ -6,7 +6,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../runtime/backend-node';
-import { compareFixture } from './fixture-run';
+import { compareFixture, referenceOut } from './fixture-run';
+import { closeness } from './util';
 
 describe('PyTorch parity on webgpu (SwiftShader)', () => {
   beforeAll(async () => {
@@ -21,6 +22,11 @@ describe('PyTorch parity on webgpu (SwiftShader)', () => {
     const [out] = await compareFixture('iddpm-small', 'io.safetensors', { atol: 1e-3, rtol: 0, outOnly: true });
     expect(out.key).toBe('out');
     expect(out.maxAbs).toBeLessThanOrEqual(1e-3);
+  });
+
+  it('guided-diffusion class-conditional model (label gather on WebGPU): out within 1e-3', async () => {
+    const { got, ref } = await referenceOut('guided-classcond');
+    expect(closeness(got, ref, 1e-3, 0).maxAbs).toBeLessThanOrEqual(1e-3);
   });
 
   it('vanilla-small, even and odd sizes: out within 1e-3', async () => {
