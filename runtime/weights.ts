@@ -1,12 +1,15 @@
 /**
  * Weights by PyTorch key: strict loading from a state_dict (like `load_state_dict(strict=True)`),
  * layout conversion to tfjs, and PyTorch-default random initialisation.
+ *
+ * The functions below the marker are self-contained (tf, Rng and each other only): the code
+ * generator copies them into exported modules, so the app and the export load weights identically.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { WeightLayout, WeightSpec } from '../blocks/types';
+import type { WeightInit, WeightLayout, WeightSpec } from '../blocks/types';
 import type { Analysis } from '../graph/analyze';
 import { nodeWeights } from '../graph/analyze';
-import type { SafetensorsFile, SafetensorsTensor } from './safetensors';
+import type { SafetensorsFile } from './safetensors';
 import { toFloat32 } from './safetensors';
 import { Rng } from './rng';
 
@@ -29,6 +32,44 @@ export function expectedWeights(a: Analysis): ExpectedWeight[] {
   return out;
 }
 
+/**
+ * Strict load: every key the graph needs is present with its shape, and every key in the file is
+ * used. On any mismatch nothing is allocated and a `WeightLoadError` lists all of them by name.
+ */
+export function loadWeights(a: Analysis, file: SafetensorsFile, source = 'weights'): WeightStore {
+  const expected = expectedWeights(a);
+  checkStateDict(expected, new Map([...file.tensors].map(([k, t]) => [k, t.shape])), source);
+  const store: WeightStore = new Map();
+  try {
+    for (const w of expected) {
+      const t = file.tensors.get(w.fullKey)!;
+      store.set(w.fullKey, tf.tidy(() => fromPyTorch(tf.tensor(toFloat32(t), [...t.shape], 'float32'), w.layout)));
+    }
+  } catch (e) {
+    disposeWeights(store);
+    throw e;
+  }
+  return store;
+}
+
+/** Fresh weights as PyTorch would initialise a new model (seeded). */
+export function randomWeights(a: Analysis, seed = 0): WeightStore {
+  const rng = new Rng(seed);
+  const store: WeightStore = new Map();
+  for (const w of expectedWeights(a)) {
+    store.set(w.fullKey, tf.tidy(() => fromPyTorch(tf.tensor(initialValues(w.shape, w.init, rng), [...w.shape], 'float32'), w.layout)));
+  }
+  return store;
+}
+
+export function disposeWeights(store: WeightStore): void {
+  for (const t of store.values()) t.dispose();
+  store.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Self-contained: copied into generated modules.
+
 export interface ShapeMismatch {
   readonly key: string;
   readonly expected: readonly number[];
@@ -43,10 +84,6 @@ export class WeightLoadError extends Error {
     readonly mismatched: readonly ShapeMismatch[],
     source: string,
   ) {
-    super(WeightLoadError.describe(missing, unexpected, mismatched, source));
-  }
-
-  static describe(missing: readonly string[], unexpected: readonly string[], mismatched: readonly ShapeMismatch[], source: string): string {
     const lines = [`${source} does not match the graph:`];
     const list = (title: string, items: readonly string[]) => {
       if (items.length === 0) return;
@@ -56,80 +93,55 @@ export class WeightLoadError extends Error {
     };
     list('missing keys', missing);
     list('unexpected keys', unexpected);
-    list(
-      'shape mismatches',
-      mismatched.map((m) => `${m.key}: the graph needs [${m.expected.join(', ')}], the file has [${m.got.join(', ')}]`),
-    );
-    return lines.join('\n');
+    list('shape mismatches', mismatched.map((m) => `${m.key}: the graph needs [${m.expected.join(', ')}], the file has [${m.got.join(', ')}]`));
+    super(lines.join('\n'));
   }
 }
 
-/** PyTorch layout → tfjs layout. */
-export function toTfjs(values: Float32Array, shape: readonly number[], layout: WeightLayout): tf.Tensor {
-  switch (layout) {
-    case 'conv2d':
-      return tf.tidy(() => tf.transpose(tf.tensor4d(values, shape as [number, number, number, number]), [2, 3, 1, 0]));
-    case 'convT':
-      return tf.tidy(() => tf.transpose(tf.tensor4d(values, shape as [number, number, number, number]), [2, 3, 1, 0]));
-    case 'linear':
-      return tf.tidy(() => tf.transpose(tf.tensor2d(values, shape as [number, number])));
-    case 'conv1d':
-      return tf.tidy(() => tf.transpose(tf.tensor2d(values, [shape[0], shape[1]])));
-    case 'same':
-      return tf.tensor(values, [...shape], 'float32');
-  }
-}
-
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
-
-/**
- * Strict load: every key the graph needs is present with its shape, and every key in the file is
- * used. On any mismatch nothing is allocated and a `WeightLoadError` lists all of them by name.
- */
-export function loadWeights(a: Analysis, file: SafetensorsFile, source = 'weights'): WeightStore {
-  const expected = expectedWeights(a);
+/** Throws a `WeightLoadError` unless `actual` has exactly the expected keys with the expected shapes. */
+export function checkStateDict(
+  expected: readonly { readonly fullKey: string; readonly shape: readonly number[] }[],
+  actual: ReadonlyMap<string, readonly number[]>,
+  source: string,
+): void {
   const missing: string[] = [];
   const mismatched: ShapeMismatch[] = [];
   const wanted = new Set<string>();
   for (const w of expected) {
     wanted.add(w.fullKey);
-    const t = file.tensors.get(w.fullKey);
-    if (!t) missing.push(w.fullKey);
-    else if (!sameShape(t.shape, w.shape)) mismatched.push({ key: w.fullKey, expected: w.shape, got: t.shape });
+    const got = actual.get(w.fullKey);
+    if (!got) missing.push(w.fullKey);
+    else if (got.length !== w.shape.length || got.some((v, i) => v !== w.shape[i])) mismatched.push({ key: w.fullKey, expected: w.shape, got });
   }
-  const unexpected = [...file.tensors.keys()].filter((k) => !wanted.has(k));
+  const unexpected = [...actual.keys()].filter((k) => !wanted.has(k));
   if (missing.length + unexpected.length + mismatched.length > 0) throw new WeightLoadError(missing, unexpected, mismatched, source);
-  const store: WeightStore = new Map();
-  try {
-    for (const w of expected) store.set(w.fullKey, tensorFor(file.tensors.get(w.fullKey)!, w));
-  } catch (e) {
-    disposeWeights(store);
-    throw e;
+}
+
+/**
+ * A tensor in PyTorch's layout → the tfjs layout the kernels read:
+ * Conv2d `[out, in, kh, kw]` and ConvTranspose2d `[in, out, kh, kw]` → `[kh, kw, ·, ·]` (both
+ * transpose(2, 3, 1, 0), no spatial flip), Linear `[out, in]` and 1×1 Conv1d `[out, in, 1]` → `[in, out]`.
+ */
+export function fromPyTorch(t: tf.Tensor, layout: WeightLayout): tf.Tensor {
+  switch (layout) {
+    case 'conv2d':
+    case 'convT':
+      return tf.transpose(t, [2, 3, 1, 0]);
+    case 'linear':
+      return tf.transpose(t);
+    case 'conv1d':
+      return tf.transpose(tf.reshape(t, [t.shape[0], -1]));
+    case 'same':
+      return tf.clone(t);
   }
-  return store;
 }
 
-function tensorFor(t: SafetensorsTensor, w: ExpectedWeight): tf.Tensor {
-  return toTfjs(toFloat32(t), t.shape, w.layout);
-}
-
-/** Fresh weights as PyTorch would initialise a new model (seeded). */
-export function randomWeights(a: Analysis, seed = 0): WeightStore {
-  const rng = new Rng(seed);
-  const store: WeightStore = new Map();
-  for (const w of expectedWeights(a)) {
-    const n = w.shape.reduce((x, y) => x * y, 1);
-    const v = new Float32Array(n);
-    const init = w.init;
-    if (init.kind === 'const') v.fill(init.value);
-    else if (init.kind === 'uniform') for (let i = 0; i < n; i++) v[i] = (rng.next() * 2 - 1) * init.bound;
-    else for (let i = 0; i < n; i++) v[i] = rng.normal() * init.std;
-    store.set(w.fullKey, toTfjs(v, w.shape, w.layout));
-  }
-  return store;
-}
-
-export function disposeWeights(store: WeightStore): void {
-  for (const t of store.values()) t.dispose();
-  store.clear();
+/** Values drawn like PyTorch's default initialiser for one weight. */
+export function initialValues(shape: readonly number[], init: WeightInit, rng: Rng): Float32Array {
+  const n = shape.reduce((x, y) => x * y, 1);
+  const v = new Float32Array(n);
+  if (init.kind === 'const') v.fill(init.value);
+  else if (init.kind === 'uniform') for (let i = 0; i < n; i++) v[i] = (rng.next() * 2 - 1) * init.bound;
+  else for (let i = 0; i < n; i++) v[i] = rng.normal() * init.std;
+  return v;
 }
