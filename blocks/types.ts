@@ -155,6 +155,13 @@ export type WeightGetter = (key: string) => tf.Tensor;
  */
 export type Trace = (key: string, t: tf.Tensor) => void;
 export type KernelInputs = Readonly<Record<string, tf.Tensor>>;
+/** The parameters of a block that has none. */
+export type NoParams = Readonly<Record<string, never>>;
+/**
+ * Every kernel has this signature, `(inputs, weights, params, trace?) => output`, so the interpreter
+ * and generated code call all of them the same way.
+ */
+export type Kernel<P> = (inputs: KernelInputs, w: WeightGetter, params: P, trace?: Trace) => tf.Tensor;
 
 /** Where an input/output block's tensor comes from or goes to. */
 export type IoRole = 'x' | 'timesteps' | 'y' | 'output';

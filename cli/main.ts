@@ -15,13 +15,15 @@ commands:
   template iddpm   --config FILE [--image-size N] [-o graph.json]   graph from UNetModel kwargs
   template vanilla --config FILE [--image-size N] [-o graph.json]   graph from milesial UNet kwargs
   check graph.json                                                  shapes, parameters, problems
+  codegen graph.json [-o model.ts]                                  one typed tfjs module (type-checked)
   run graph.json --weights W.safetensors --inputs IO.safetensors
-      [--backend cpu|wasm|webgpu] --out OUT.safetensors             a forward pass
+      [--backend cpu|wasm|webgpu] [--via interpreter|codegen]
+      --out OUT.safetensors                                         a forward pass
   bench                                                             the benchmark table (npm run bench)
 `;
 
 /** Errors whose message is for the user as it stands. */
-const USER_ERRORS = new Set(['UsageError', 'DocumentError', 'TemplateError', 'SafetensorsError', 'WeightLoadError', 'GraphError', 'BackendError', 'InputError', 'FileError']);
+const USER_ERRORS = new Set(['UsageError', 'DocumentError', 'TemplateError', 'SafetensorsError', 'WeightLoadError', 'GraphError', 'BackendError', 'InputError', 'FileError', 'CodegenError']);
 
 export class FileError extends Error {
   override name = 'FileError';
@@ -73,6 +75,8 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
         return (await import('./template')).templateCommand(rest, io);
       case 'check':
         return (await import('./check')).checkCommand(rest, io);
+      case 'codegen':
+        return (await import('./codegen')).codegenCommand(rest, io);
       case 'run':
         return await (await import('./run')).runCommand(rest, io);
       case 'bench':

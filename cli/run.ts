@@ -6,6 +6,7 @@ import { isNodeBackend, NODE_BACKENDS, useBackend } from '../runtime/backend-nod
 import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsFile } from '../runtime/safetensors';
 import { disposeWeights, loadWeights } from '../runtime/weights';
 import { loadGraph } from './check';
+import type { Graph } from '../graph/model';
 import { args, readBytes, UsageError, writeOut, type Io } from './main';
 
 export class InputError extends Error {
@@ -39,6 +40,7 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
       inputs: { type: 'string' },
       backend: { type: 'string', default: 'cpu' },
       out: { type: 'string', short: 'o' },
+      via: { type: 'string', default: 'interpreter' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('run: give exactly one graph.json');
@@ -46,14 +48,18 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   if (!values.inputs) throw new UsageError('run: --inputs IO.safetensors is required');
   if (!values.out) throw new UsageError('run: --out OUT.safetensors is required');
   const backend = values.backend ?? 'cpu';
+  const via = values.via ?? 'interpreter';
+  if (via !== 'interpreter' && via !== 'codegen') throw new UsageError(`run: --via must be interpreter or codegen, got ${JSON.stringify(via)}`);
   if (!isNodeBackend(backend)) throw new UsageError(`run: --backend must be one of ${NODE_BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`);
 
   const inputs = readInputs(parseSafetensors(readBytes(values.inputs, 'inputs'), { source: values.inputs }), values.inputs);
   const [, , h, w] = inputs.x.shape;
-  const plan = planGraph(withImageSize(loadGraph(positionals[0]), h, w));
-  const weightFile = parseSafetensors(readBytes(values.weights, 'weights'), { source: values.weights });
+  const graph = withImageSize(loadGraph(positionals[0]), h, w);
+  const plan = planGraph(graph);
+  const weightBytes = readBytes(values.weights, 'weights');
   await useBackend(backend);
-  const weights = loadWeights(plan, weightFile, values.weights);
+  if (via === 'codegen') return runGenerated(graph, weightBytes, values.weights, inputs, backend, values.out, io);
+  const weights = loadWeights(plan, parseSafetensors(weightBytes, { source: values.weights }), values.weights);
   try {
     const x = tf.tidy(() => tf.transpose(tf.tensor4d(inputs.x.data, inputs.x.shape as [number, number, number, number]), [0, 2, 3, 1]));
     const t = inputs.timesteps ? tf.tensor1d(inputs.timesteps) : undefined;
@@ -77,6 +83,50 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
     io.err(`out [${shape.join(', ')}] on ${backend} in ${ms.toFixed(1)} ms → ${values.out}\n`);
   } finally {
     disposeWeights(weights);
+  }
+  return 0;
+}
+
+/** `--via codegen`: generate the module, type-check it, compile it in memory and run that. */
+async function runGenerated(
+  graph: Graph,
+  weightBytes: Uint8Array,
+  weightSource: string,
+  inputs: ReturnType<typeof readInputs>,
+  backend: string,
+  outPath: string,
+  io: Io,
+): Promise<number> {
+  const { generateModule } = await import('../codegen/generate');
+  const { readSources } = await import('../codegen/sources-node');
+  const { typecheckModule } = await import('../codegen/typecheck');
+  const { loadModule } = await import('../codegen/evaluate');
+  const mod = generateModule(graph, readSources());
+  const diagnostics = typecheckModule(mod.text);
+  if (diagnostics.length > 0) {
+    throw new InputError(`the generated module has ${diagnostics.length} type error(s):\n${diagnostics.map((d) => `  line ${d.line}: ${d.message}`).join('\n')}`);
+  }
+  const model = loadModule(mod.text, mod.className).fromSafetensors(weightBytes, weightSource);
+  try {
+    const x = tf.tidy(() => tf.transpose(tf.tensor4d(inputs.x.data, inputs.x.shape as [number, number, number, number]), [0, 2, 3, 1]));
+    const byRole: Record<string, tf.Tensor | undefined> = {
+      x,
+      timesteps: inputs.timesteps ? tf.tensor1d(inputs.timesteps) : undefined,
+      y: inputs.y ? tf.tensor1d(inputs.y) : undefined,
+    };
+    const missing = mod.inputs.filter((r) => !byRole[r]);
+    if (missing.length > 0) throw new InputError(`the graph needs "${missing.join('", "')}", which the inputs file does not have`);
+    const start = performance.now();
+    const out = model.forward(...mod.inputs.map((r) => byRole[r]!));
+    const nchw = tf.transpose(out, [0, 3, 1, 2]);
+    const data = (await nchw.data()) as Float32Array;
+    const ms = performance.now() - start;
+    const shape = nchw.shape;
+    tf.dispose([out, nchw, ...Object.values(byRole).filter((t): t is tf.Tensor => t !== undefined)]);
+    writeOut(outPath, writeSafetensors({ out: { dtype: 'F32', shape, data } }, { producer: 'unet-studio (generated module)', backend }), io.out);
+    io.err(`out [${shape.join(', ')}] on ${backend} via the generated ${mod.className} in ${ms.toFixed(1)} ms → ${outPath}\n`);
+  } finally {
+    model.dispose();
   }
   return 0;
 }

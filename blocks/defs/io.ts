@@ -1,10 +1,11 @@
 /** Graph inputs and the output. Their kernels pass the tensor the runtime hands them through. */
 import type * as tf from '@tensorflow/tfjs';
+import type { KernelInputs, ParamValues, WeightGetter } from '../types';
 import { defineBlock, int } from '../types';
 import { feature, ok } from '../common';
 
 /** Inputs and outputs carry their tensor unchanged; the runtime feeds and reads them. */
-export function passThrough(inputs: Readonly<Record<string, tf.Tensor>>): tf.Tensor {
+export function passThrough(inputs: KernelInputs, _w: WeightGetter, _p: ParamValues): tf.Tensor {
   return inputs.x;
 }
 

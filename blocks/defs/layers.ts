@@ -1,6 +1,6 @@
 /** Plain layers shared by both UNet families. */
 import * as tf from '@tensorflow/tfjs';
-import type { BlockIssue, KernelInputs, WeightGetter } from '../types';
+import type { BlockIssue, KernelInputs, NoParams, WeightGetter } from '../types';
 import { bool, choice, defineBlock, float, int } from '../types';
 import { batchNormWeights, chw, convFlops, convOut, convWeights, fail, failWith, feature, groupsIssue, issue, normWeights, ok } from '../common';
 import { conv2dPt, groupNorm, silu } from '../ops';
@@ -83,7 +83,7 @@ export const GroupNorm = defineBlock({
   forward: groupNormForward,
 });
 
-export function siluForward(inputs: KernelInputs): tf.Tensor {
+export function siluForward(inputs: KernelInputs, _w: WeightGetter, _p: NoParams): tf.Tensor {
   return silu(inputs.x);
 }
 
@@ -103,7 +103,7 @@ export const SiLU = defineBlock({
   forward: siluForward,
 });
 
-export function reluForward(inputs: KernelInputs): tf.Tensor {
+export function reluForward(inputs: KernelInputs, _w: WeightGetter, _p: NoParams): tf.Tensor {
   return tf.relu(inputs.x);
 }
 
@@ -123,7 +123,7 @@ export const ReLU = defineBlock({
   forward: reluForward,
 });
 
-export function addForward(inputs: KernelInputs): tf.Tensor {
+export function addForward(inputs: KernelInputs, _w: WeightGetter, _p: NoParams): tf.Tensor {
   return tf.add(inputs.a, inputs.b);
 }
 

@@ -1,6 +1,6 @@
 /** The timestep side of a diffusion UNet: sinusoidal embedding, the MLP, and the class-label embedding. */
 import * as tf from '@tensorflow/tfjs';
-import type { KernelInputs, Trace, WeightGetter } from '../types';
+import type { KernelInputs, NoParams, Trace, WeightGetter } from '../types';
 import { defineBlock, float, int } from '../types';
 import { fail, issue, linearWeights, ok, vector } from '../common';
 import { linear, silu } from '../ops';
@@ -75,7 +75,7 @@ export const TimeEmbedMLP = defineBlock({
 });
 
 /** `emb + label_emb(y)`: an nn.Embedding row per class, added to the time embedding. */
-export function labelEmbeddingForward(inputs: KernelInputs, w: WeightGetter, _p: Readonly<Record<string, never>>, trace?: Trace): tf.Tensor {
+export function labelEmbeddingForward(inputs: KernelInputs, w: WeightGetter, _p: NoParams, trace?: Trace): tf.Tensor {
   // Labels travel as float32 (WebGPU in tfjs 4.22 cannot transpose int32); gather wants int32 indices.
   const rows = tf.gather(w('weight'), tf.cast(inputs.y, 'int32'));
   if (trace) trace('label', rows);

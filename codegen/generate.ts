@@ -1,0 +1,238 @@
+/**
+ * Graph → one self-contained, strictly typed TensorFlow.js module. The block kernels and the
+ * weight-loading code are copied from UNet Studio's own source (see `pool.ts`), so the export runs
+ * exactly what the app's interpreter runs; the generator writes only the straight-line `forward`,
+ * the model description and the class around them.
+ */
+import type { ParamValue, TensorShape } from '../blocks/types';
+import { analyze, countParameters, type Analysis } from '../graph/analyze';
+import type { Graph } from '../graph/model';
+import { expectedWeights } from '../runtime/weights';
+import { buildPool, closure, CodegenError, type DeclarationPool } from './pool';
+import type { SourceTexts } from './sources';
+import { className, identifier, literal, Namer } from './text';
+
+export { CodegenError };
+
+export interface GeneratedModule {
+  readonly text: string;
+  readonly className: string;
+  /** The forward's parameters in order (`x`, `timesteps`, `y` as the graph has them). */
+  readonly inputs: readonly ('x' | 'timesteps' | 'y')[];
+}
+
+/** Declarations every module needs for loading and initialising weights. */
+const SUPPORT = ['parseSafetensors', 'toFloat32', 'checkStateDict', 'fromPyTorch', 'initialValues', 'Rng', 'WeightGetter'];
+
+const MODULE_NAMES = ['CONFIG', 'WEIGHTS', 'WeightName', 'EXPECTED', 'NO_WEIGHTS', 'x', 'timesteps', 'y', 'at', 'self'];
+
+const fmtShape = (s: TensorShape) => `[${s.dims.join(', ')}]`;
+
+function paramLiteral(params: Readonly<Record<string, ParamValue>>): string {
+  const entries = Object.keys(params)
+    .sort()
+    .map((k) => `${/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? k : literal(k)}: ${typeof params[k] === 'string' ? literal(params[k] as string) : String(params[k])}`);
+  return entries.length === 0 ? '{}' : `{ ${entries.join(', ')} }`;
+}
+
+export function generateModule(graph: Graph, sources: SourceTexts): GeneratedModule {
+  const a = analyze(graph);
+  if (!a.ok) {
+    const errs = a.problems.filter((p) => p.severity === 'error').map((p) => `  ${p.message}`);
+    throw new CodegenError(`graph ${literal(graph.name)} is not valid, so no module was generated:\n${errs.join('\n')}`);
+  }
+  return emit(graph, a, buildPool(sources));
+}
+
+function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule {
+  const cls = className(graph.name);
+  const infos = a.order.map((id) => a.info.get(id)!);
+  const kernelNames: string[] = [];
+  for (const inf of infos) {
+    if (inf.def.io) continue;
+    const k = pool.kernels.get(inf.def.type);
+    if (!k) throw new CodegenError(`generator: no kernel found for block type ${inf.def.type}`);
+    if (!kernelNames.includes(k)) kernelNames.push(k);
+  }
+  const copied = closure(pool, [...kernelNames, ...SUPPORT]);
+  const namer = new Namer([...pool.decls.keys(), ...MODULE_NAMES, cls]);
+
+  // Inputs and outputs.
+  const roles = new Map(infos.filter((i) => i.def.io).map((i) => [i.def.io!, i]));
+  const inputs = (['x', 'timesteps', 'y'] as const).filter((r) => roles.has(r));
+  const xInfo = roles.get('x');
+  const outInfo = roles.get('output')!;
+  const outShape = outInfo.out!;
+
+  // Straight-line forward: one const per node, freed after its last use.
+  const varOf = new Map<string, string>();
+  const lastUse = new Map<string, number>();
+  infos.forEach((inf, i) => {
+    for (const v of Object.values(inf.inputs)) lastUse.set(v.from, i);
+  });
+  const body: string[] = [];
+  const argVars = new Set<string>();
+  infos.forEach((inf, i) => {
+    const name = inf.node.name;
+    const role = inf.def.io;
+    if (role === 'x') {
+      varOf.set(inf.node.id, 'x');
+      argVars.add('x');
+    } else if (role === 'timesteps' || role === 'y') {
+      const v = namer.take(identifier(name, role));
+      body.push(`    // ${literal(name)}: ${inf.def.displayName}, as float32`);
+      body.push(`    const ${v} = tf.cast(${role}, 'float32');`);
+      varOf.set(inf.node.id, v);
+    } else if (role === 'output') {
+      const src = varOf.get(Object.values(inf.inputs)[0].from)!;
+      body.push(`    return ${argVars.has(src) ? `tf.clone(${src})` : src} as tf.Tensor4D;`);
+    } else {
+      const v = namer.take(identifier(name, inf.def.nameHint));
+      const ins = Object.entries(inf.inputs).map(([port, src]) => `${port}: ${varOf.get(src.from)!}`);
+      const hasWeights = inf.out !== null && inf.def.weights(Object.fromEntries(Object.entries(inf.inputs).map(([p, s]) => [p, s.shape!])), inf.params).length > 0;
+      const w = hasWeights ? `at(${literal(name)})` : 'NO_WEIGHTS';
+      body.push(`    // ${literal(name)}: ${inf.def.displayName} → ${fmtShape(inf.out!)}`);
+      body.push(`    const ${v} = ${pool.kernels.get(inf.def.type)!}({ ${ins.join(', ')} }, ${w}, ${paramLiteral(inf.params)});`);
+      varOf.set(inf.node.id, v);
+    }
+    // Free what this node was the last to read (never the caller's own tensors).
+    const free = [...new Set(Object.values(inf.inputs).map((s) => s.from))]
+      .filter((from) => lastUse.get(from) === i && role !== 'output')
+      .map((from) => varOf.get(from)!)
+      .filter((v) => !argVars.has(v));
+    if (free.length > 0) body.push(`    tf.dispose([${free.join(', ')}]);`);
+  });
+
+  const weights = expectedWeights(a);
+  const params = countParameters(a);
+  const weightLines = weights.map(
+    (w) =>
+      `  ${literal(w.fullKey)}: { shape: [${w.shape.join(', ')}], layout: ${literal(w.layout)}, init: ${initLiteral(w.init)}, role: ${literal(w.role)} },`,
+  );
+
+  const sig = inputs.map((r) => (r === 'x' ? 'x: tf.Tensor4D' : `${r}: tf.Tensor1D`)).join(', ');
+  const xDims = xInfo ? xInfo.out!.dims : null;
+  const checks: string[] = [];
+  if (xDims) {
+    checks.push(
+      `    if (x.rank !== 4 || x.shape[1] !== ${xDims[1]} || x.shape[2] !== ${xDims[2]} || x.shape[3] !== ${xDims[0]}) {`,
+      `      throw new Error(\`${cls}.forward: x must be [batch, ${xDims[1]}, ${xDims[2]}, ${xDims[0]}] (NHWC), got [\${x.shape.join(', ')}]\`);`,
+      '    }',
+    );
+  }
+  for (const r of inputs.filter((r) => r !== 'x')) {
+    checks.push(
+      `    if (${r}.rank !== 1${xDims ? ` || ${r}.shape[0] !== x.shape[0]` : ''}) throw new Error(\`${cls}.forward: ${r} must be [batch], got [\${${r}.shape.join(', ')}]\`);`,
+    );
+  }
+  const yInfo = roles.get('y');
+
+  const text = `// Generated by UNet Studio from ${literal(graph.name)}. Do not edit.
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * ${literal(graph.name)}${graph.description ? `: ${literal(graph.description)}` : ''}
+ * Tensors are NHWC inside (\`[batch, height, width, channels]\`); weights are keyed by their PyTorch
+ * state_dict names and given in PyTorch's layouts.
+ */
+export const CONFIG = {
+  name: ${literal(graph.name)},
+  /** Per-sample input shapes as C×H×W (PyTorch's reading); \`forward\` takes NHWC. */
+  inputs: { ${[
+    ...(xDims ? [`x: [${xDims.join(', ')}]`] : []),
+    ...(roles.has('timesteps') ? ['timesteps: []'] : []),
+    ...(yInfo ? [`y: { numClasses: ${yInfo.out!.numClasses ?? 0} }`] : []),
+  ].join(', ')} },
+  output: [${outShape.dims.join(', ')}],
+  parameterCount: ${params},
+} as const;
+
+/** Every weight by PyTorch state_dict name: its PyTorch shape, layout and PyTorch-default initialiser. */
+export const WEIGHTS = {
+${weightLines.join('\n')}
+} as const;
+
+export type WeightName = keyof typeof WEIGHTS;
+
+const EXPECTED = (Object.keys(WEIGHTS) as WeightName[]).map((fullKey) => ({ fullKey, ...WEIGHTS[fullKey] }));
+
+const NO_WEIGHTS: WeightGetter = (key) => {
+  throw new Error(\`no weight \${key}\`);
+};
+
+export class ${cls} {
+  /** Trainable parameters, as PyTorch counts them (BatchNorm statistics excluded). */
+  static readonly parameterCount = ${params};
+  readonly parameterCount = ${params};
+  private weights: Map<string, tf.Tensor> | null;
+
+  private constructor(weights: Map<string, tf.Tensor>) {
+    this.weights = weights;
+  }
+
+  /** From tensors in PyTorch's layouts keyed by state_dict name; strict like \`load_state_dict\`. The tensors stay the caller's. */
+  static fromTensors(tensors: Readonly<Record<WeightName, tf.Tensor>>, source = 'tensors'): ${cls} {
+    const given: Readonly<Record<string, tf.Tensor>> = tensors;
+    checkStateDict(EXPECTED, new Map(Object.keys(given).map((k) => [k, given[k].shape])), source);
+    return new ${cls}(new Map(EXPECTED.map((w) => [w.fullKey, tf.tidy(() => fromPyTorch(given[w.fullKey], w.layout))])));
+  }
+
+  /** From a \`.safetensors\` file of the PyTorch state_dict (F32, F16, BF16, I32, I64); validated before anything is allocated. */
+  static fromSafetensors(bytes: Uint8Array, source = 'safetensors'): ${cls} {
+    const file = parseSafetensors(bytes, { source });
+    checkStateDict(EXPECTED, new Map([...file.tensors].map(([k, t]) => [k, t.shape])), source);
+    return new ${cls}(
+      new Map(
+        EXPECTED.map((w) => {
+          const t = file.tensors.get(w.fullKey)!;
+          return [w.fullKey, tf.tidy(() => fromPyTorch(tf.tensor(toFloat32(t), [...t.shape], 'float32'), w.layout))];
+        }),
+      ),
+    );
+  }
+
+  /** Freshly initialised as PyTorch would (seeded, so the same seed gives the same model). */
+  static random(seed = 0): ${cls} {
+    const rng = new Rng(seed);
+    return new ${cls}(
+      new Map(EXPECTED.map((w) => [w.fullKey, tf.tidy(() => fromPyTorch(tf.tensor(initialValues(w.shape, w.init, rng), [...w.shape], 'float32'), w.layout))])),
+    );
+  }
+
+  /** One forward pass; returns ${fmtShape(outShape)} per sample as \`[batch, ${outShape.dims[1]}, ${outShape.dims[2]}, ${outShape.dims[0]}]\` (NHWC). */
+  forward(${sig}): tf.Tensor4D {
+    const weights = this.weights;
+    if (!weights) throw new Error('${cls}: forward after dispose()');
+${checks.join('\n')}
+    const at = (node: string): WeightGetter => (key) => {
+      const t = weights.get(\`\${node}.\${key}\`);
+      if (!t) throw new Error(\`weight \${node}.\${key} is not loaded\`);
+      return t;
+    };
+    return tf.tidy(() => this.run(${[...inputs, 'at'].join(', ')}));
+  }
+
+  private run(${sig ? `${sig}, ` : ''}at: (node: string) => WeightGetter): tf.Tensor4D {
+${body.join('\n')}
+  }
+
+  /** Frees every weight tensor. */
+  dispose(): void {
+    if (this.weights) for (const t of this.weights.values()) t.dispose();
+    this.weights = null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Copied from UNet Studio's block kernels and runtime (one implementation: the app runs these too).
+
+${copied.map((d) => d.text).join('\n\n')}
+`;
+  return { text, className: cls, inputs };
+}
+
+function initLiteral(init: { kind: string; bound?: number; std?: number; value?: number }): string {
+  if (init.kind === 'uniform') return `{ kind: "uniform", bound: ${init.bound} }`;
+  if (init.kind === 'normal') return `{ kind: "normal", std: ${init.std} }`;
+  return `{ kind: "const", value: ${init.value} }`;
+}
