@@ -9,7 +9,7 @@ import { iddpm, type IddpmKwargs } from '../graph/templates';
 import { planGraph, runGraph } from '../runtime/interpreter';
 import { useBackend, type NodeBackend } from '../runtime/backend-node';
 import { disposeWeights, randomWeights } from '../runtime/weights';
-import { IDDPM_64, IDDPM_SMALL } from './configs';
+import { IDDPM_64, IDDPM_CIFAR10, IDDPM_SMALL } from './configs';
 import { largeGraph } from './large-graph';
 
 export interface Io {
@@ -92,12 +92,44 @@ export async function benchCommand(_argv: readonly string[], io: Io): Promise<nu
   }
   const c = timeChecking();
   rows.push([`validate + inferShapes, ${c.nodes} nodes`, '-', c.ms.toFixed(2), '-', '-', String(c.runs)]);
+  for (const r of await codegenBench()) rows.push(r);
   for (const extra of extraBenchmarks) rows.push(...(await extra()));
   io.out(`${table(rows)}\n`);
   return 0;
 }
 
-/** Other suites (codegen, browser) register rows here. */
+/**
+ * Generating and type-checking the iDDPM CIFAR-10 module: the first time in a process (ts-morph
+ * and tfjs's .d.ts load then) and warm (median of 5, what the editor's worker sees after its first).
+ */
+async function codegenBench(): Promise<string[][]> {
+  const { generateModule } = await import('../codegen/generate');
+  const { readSources } = await import('../codegen/sources-node');
+  const { typecheckModule } = await import('../codegen/typecheck');
+  const graph = iddpm(IDDPM_CIFAR10, 32);
+  const once = () => {
+    const s0 = performance.now();
+    const text = generateModule({ ...graph }, readSources()).text;
+    const s1 = performance.now();
+    const d = typecheckModule(text);
+    const s2 = performance.now();
+    if (d.length > 0) throw new Error(`CIFAR-10 module has type errors: ${d[0].message}`);
+    return [s1 - s0, s2 - s1];
+  };
+  const [gen0, chk0] = once();
+  const warm = Array.from({ length: 5 }, once);
+  const gen = median(warm.map((w) => w[0]));
+  const chk = median(warm.map((w) => w[1]));
+  return [
+    ['codegen, iDDPM CIFAR-10 (first)', '-', gen0.toFixed(0), '-', '-', '1'],
+    ['type-check, iDDPM CIFAR-10 (first)', '-', chk0.toFixed(0), '-', '-', '1'],
+    ['codegen + type-check (first)', '-', (gen0 + chk0).toFixed(0), '-', '-', '1'],
+    ['codegen, iDDPM CIFAR-10 (warm)', '-', gen.toFixed(0), '-', '-', '5'],
+    ['type-check, iDDPM CIFAR-10 (warm)', '-', chk.toFixed(0), '-', '-', '5'],
+  ];
+}
+
+/** Other suites (browser) register rows here. */
 export const extraBenchmarks: (() => Promise<string[][]>)[] = [];
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
