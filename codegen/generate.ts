@@ -4,11 +4,12 @@
  * exactly what the app's interpreter runs; the generator writes only the straight-line `forward`,
  * the model description and the class around them.
  */
+import { ts } from 'ts-morph';
 import type { ParamValue, TensorShape } from '../blocks/types';
 import { analyze, countParameters, type Analysis } from '../graph/analyze';
 import type { Graph } from '../graph/model';
 import { expectedWeights } from '../runtime/weights';
-import { buildPool, closure, CodegenError, type DeclarationPool } from './pool';
+import { buildPool, closure, CodegenError, type Declaration, type DeclarationPool } from './pool';
 import type { SourceTexts } from './sources';
 import { className, identifier, literal, Namer } from './text';
 
@@ -25,6 +26,20 @@ export interface GeneratedModule {
 const SUPPORT = ['parseSafetensors', 'toFloat32', 'checkStateDict', 'fromPyTorch', 'initialValues', 'Rng', 'WeightGetter'];
 
 const MODULE_NAMES = ['CONFIG', 'WEIGHTS', 'WeightName', 'EXPECTED', 'NO_WEIGHTS', 'x', 'timesteps', 'y', 'at', 'self'];
+
+/** Globals the module's own code (below) reads; the class must not shadow them. */
+const TEMPLATE_GLOBALS = ['Map', 'Object', 'Error', 'Readonly', 'Record', 'Uint8Array'];
+
+/** Every identifier in the copied declarations (the names they declare and the globals they read). */
+function identifiersIn(decls: readonly Declaration[]): Set<string> {
+  const ids = new Set<string>();
+  const visit = (n: ts.Node): void => {
+    if (ts.isIdentifier(n)) ids.add(n.text);
+    ts.forEachChild(n, visit);
+  };
+  visit(ts.createSourceFile('copied.ts', decls.map((d) => d.text).join('\n'), ts.ScriptTarget.ES2022));
+  return ids;
+}
 
 const fmtShape = (s: TensorShape) => `[${s.dims.join(', ')}]`;
 
@@ -45,7 +60,6 @@ export function generateModule(graph: Graph, sources: SourceTexts): GeneratedMod
 }
 
 function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule {
-  const cls = className(graph.name);
   const infos = a.order.map((id) => a.info.get(id)!);
   const kernelNames: string[] = [];
   for (const inf of infos) {
@@ -55,6 +69,7 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
     if (!kernelNames.includes(k)) kernelNames.push(k);
   }
   const copied = closure(pool, [...kernelNames, ...SUPPORT]);
+  const cls = className(graph.name, new Set([...pool.decls.keys(), ...MODULE_NAMES, ...TEMPLATE_GLOBALS, ...identifiersIn(copied)]));
   const namer = new Namer([...pool.decls.keys(), ...MODULE_NAMES, cls]);
 
   // Inputs and outputs.

@@ -32,12 +32,17 @@ export function identifier(s: string, fallback: string): string {
   return id;
 }
 
-/** PascalCase class name from a graph name (`iddpm-small` → `IddpmSmall`). */
-export function className(s: string): string {
+/**
+ * PascalCase class name from a graph name (`iddpm-small` → `IddpmSmall`). `taken`: names the module
+ * already declares or reads (`CONFIG`, `Rng`, globals such as `Uint8Array`); a clash gets `Model`.
+ */
+export function className(s: string, taken: ReadonlySet<string> = new Set()): string {
   const words = s.split(/[^A-Za-z0-9]+/).filter((w) => w !== '');
   let id = words.map((w) => w[0].toUpperCase() + w.slice(1)).join('');
   if (id === '' || /^[0-9]/.test(id)) id = `Model${id}`;
-  return RESERVED.has(id) ? `${id}Model` : id;
+  if (RESERVED.has(id) || taken.has(id)) id = `${id}Model`;
+  for (let i = 2, base = id; taken.has(id); i++) id = `${base}${i}`;
+  return id;
 }
 
 /** Hands out unique names, never one in `taken`. */

@@ -110,7 +110,8 @@ export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs,
       };
       const trace: Trace | undefined = opts.trace ? (key, t) => (acts[`${name}.${key}`] = t) : undefined;
       const y = inf.def.forward(ins, w, inf.params, trace);
-      if (inf.def.io === 'output') out = y;
+      // The caller owns the result: never hand back one of its own inputs (a graph wired x → Output).
+      if (inf.def.io === 'output') out = external.has(y) ? tf.clone(y) : y;
       values.set(id, y);
       holders.set(y, (holders.get(y) ?? 0) + 1);
       if (opts.trace) {

@@ -1,0 +1,18 @@
+import { GraphBuilder } from './graph/builder';
+import { analyze } from './graph/analyze';
+import { generateModule } from './codegen/generate';
+import { readSources } from './codegen/sources-node';
+import { typecheckModule } from './codegen/typecheck';
+const b = new GraphBuilder();
+const x = b.add('ImageInput', 'x', { channels: 32, height: 8, width: 8 });
+const t = b.add('TimestepsInput', 'timesteps');
+const s = b.add('TimestepEmbedding', 'te', { dim: 16 }, { x: t });
+b.add('TimeEmbedMLP', 'tm', { dim: 32 }, { x: s });
+const h2 = b.add('GroupNorm', 'a_b', {}, { x });
+b.add('SiLU', 'dead', {}, { x: h2 });
+b.add('Output', 'out', {}, { x: h2 });
+const g = b.build('unused');
+console.log(analyze(g).ok, analyze(g).problems.map(p => p.message));
+const m = generateModule(g, readSources());
+console.log(typecheckModule(m.text));
+console.log(m.text.split('\n').filter(l => /^    /.test(l)).slice(0, 40).join('\n'));

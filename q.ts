@@ -1,0 +1,1 @@
+import { benchCommand } from './bench/index';
