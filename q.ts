@@ -1,1 +1,0 @@
-import { benchCommand } from './bench/index';
