@@ -3,7 +3,7 @@
  * Vite `?raw` imports, and the type-check runs on an in-memory file system holding tfjs's `.d.ts`
  * files (a lazily loaded chunk) beside TypeScript's own lib files, which ts-morph bundles.
  */
-import { Project } from 'ts-morph';
+import { Project, ts } from 'ts-morph';
 import type { SourceTexts } from './sources';
 import { CHECK_OPTIONS, flattenMessage, type TypeDiagnostic } from './check-options';
 import typesTs from '../blocks/types.ts?raw';
@@ -54,4 +54,9 @@ export async function typecheckInBrowser(text: string): Promise<TypeDiagnostic[]
   } finally {
     p.removeSourceFile(sf);
   }
+}
+
+/** TypeScript → CommonJS JavaScript for `instantiate` on the main thread. */
+export function transpileInBrowser(text: string): string {
+  return ts.transpileModule(text, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
 }

@@ -11,7 +11,7 @@ export interface CodegenRequest {
 }
 
 export type CodegenResponse =
-  | { readonly id: number; readonly kind: 'module'; readonly text: string; readonly className: string; readonly ms: number }
+  | { readonly id: number; readonly kind: 'module'; readonly text: string; readonly js: string; readonly className: string; readonly ms: number }
   | { readonly id: number; readonly kind: 'checked'; readonly diagnostics: readonly { line: number; message: string }[]; readonly ms: number }
   | { readonly id: number; readonly kind: 'error'; readonly message: string };
 
@@ -23,10 +23,15 @@ self.addEventListener('message', (e: MessageEvent<CodegenRequest>) => {
 
 async function handle(req: CodegenRequest): Promise<void> {
   try {
-    const [{ generateModule }, { BROWSER_SOURCES, typecheckInBrowser }] = await Promise.all([import('../codegen/generate'), import('../codegen/browser')]);
+    const [{ generateModule }, { BROWSER_SOURCES, typecheckInBrowser, transpileInBrowser }] = await Promise.all([
+      import('../codegen/generate'),
+      import('../codegen/browser'),
+    ]);
     const t0 = performance.now();
     const mod = generateModule(req.graph, BROWSER_SOURCES);
-    post({ id: req.id, kind: 'module', text: mod.text, className: mod.className, ms: performance.now() - t0 });
+    // The runtime panel runs this JavaScript: the same module as the text, types erased.
+    const js = transpileInBrowser(mod.text);
+    post({ id: req.id, kind: 'module', text: mod.text, js, className: mod.className, ms: performance.now() - t0 });
     if (req.check) {
       const t1 = performance.now();
       const diagnostics = await typecheckInBrowser(mod.text);

@@ -5,6 +5,8 @@ import type { CodegenRequest, CodegenResponse } from './codegen.worker';
 export interface CodeState {
   readonly status: 'idle' | 'generating' | 'checking' | 'ok' | 'type-errors' | 'error';
   readonly text: string;
+  /** The module transpiled to CommonJS, for the runtime panel. */
+  readonly js: string;
   readonly className: string;
   readonly diagnostics: readonly { line: number; message: string }[];
   readonly message: string;
@@ -12,7 +14,7 @@ export interface CodeState {
   readonly checkMs: number;
 }
 
-export const EMPTY_CODE: CodeState = { status: 'idle', text: '', className: '', diagnostics: [], message: '', generateMs: 0, checkMs: 0 };
+export const EMPTY_CODE: CodeState = { status: 'idle', text: '', js: '', className: '', diagnostics: [], message: '', generateMs: 0, checkMs: 0 };
 
 export class CodegenClient {
   private worker: Worker | null = null;
@@ -38,9 +40,9 @@ export class CodegenClient {
 
   private receive(r: CodegenResponse): void {
     if (r.id !== this.latest) return; // superseded by a newer graph
-    if (r.kind === 'module') this.set({ status: 'checking', text: r.text, className: r.className, generateMs: r.ms, diagnostics: [], message: '' });
+    if (r.kind === 'module') this.set({ status: 'checking', text: r.text, js: r.js, className: r.className, generateMs: r.ms, diagnostics: [], message: '' });
     else if (r.kind === 'checked') this.set({ status: r.diagnostics.length === 0 ? 'ok' : 'type-errors', diagnostics: r.diagnostics, checkMs: r.ms });
-    else this.set({ status: 'error', message: r.message, text: '', diagnostics: [] });
+    else this.set({ status: 'error', message: r.message, text: '', js: '', diagnostics: [] });
   }
 
   private set(patch: Partial<CodeState>): void {
