@@ -1,0 +1,86 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { RuntimeSession } from './session';
+import { useBackend } from './backend-node';
+import { generateModule } from '../codegen/generate';
+import { readSources } from '../codegen/sources-node';
+import { transpile } from '../codegen/evaluate';
+import { iddpm } from '../graph/templates';
+import type { Graph } from '../graph/model';
+import { IDDPM_SMALL } from '../bench/configs';
+import { FIXTURES } from '../test/util';
+
+const weightsFile = () => new Uint8Array(readFileSync(`${FIXTURES}iddpm-small/weights.safetensors`));
+
+function load(session: RuntimeSession, g: Graph): void {
+  const mod = generateModule(g, readSources());
+  session.setModule(g, transpile(mod.text), mod.className, mod.inputs);
+}
+
+const INPUTS = { batch: 1, noiseSeed: 3, timestep: 517, label: 0 };
+
+describe('runtime session (the runtime panel without its view)', () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+
+  it('runs the generated module, keeps file weights across edits that keep keys and shapes, reports a mismatch otherwise', async () => {
+    const s = new RuntimeSession();
+    const g = iddpm(IDDPM_SMALL, 16);
+    s.setWeights({ kind: 'file', name: 'weights.safetensors', bytes: weightsFile() });
+    load(s, g);
+    expect(s.mismatch).toBeNull();
+    const a = await s.run(INPUTS);
+    expect(a.first).toBe(true);
+    expect(a.out.shape).toEqual([1, 16, 16, 3]);
+    expect(a.stats.std).toBeGreaterThan(0.1); // fixture weights: a real output, not the zero of a fresh model
+    // An edit that keeps every key and shape (dropout is inactive at inference): same weights, same output.
+    const g2: Graph = { ...g, nodes: g.nodes.map((n) => (n.name === 'input_blocks.1.0' ? { ...n, params: { ...n.params, dropout: 0.5 } } : n)) };
+    load(s, g2);
+    expect(s.mismatch).toBeNull();
+    const b = await s.run(INPUTS);
+    expect(Array.from(await b.out.data())).toEqual(Array.from(await a.out.data()));
+    // An edit that changes a shape: the report names the keys, and random weights take over.
+    const g3: Graph = { ...g, nodes: g.nodes.map((n) => (n.name === 'out.2' ? { ...n, params: { ...n.params, out_channels: 6 } } : n)) };
+    load(s, g3);
+    expect(s.mismatch?.mismatched.map((m) => m.key)).toEqual(['out.2.weight', 'out.2.bias']);
+    expect(s.mismatch?.message).toContain('out.2.weight: the graph needs [6, 32, 3, 3], the file has [3, 32, 3, 3]');
+    const c = await s.run(INPUTS);
+    expect(c.out.shape).toEqual([1, 16, 16, 6]);
+    tf.dispose([a.out, b.out, c.out]);
+    s.dispose();
+  });
+
+  it('100 runs leave the tensor count flat; the steady time is a median of runs after the first', async () => {
+    const s = new RuntimeSession();
+    load(s, iddpm(IDDPM_SMALL, 8));
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 100; i++) (await s.run({ ...INPUTS, noiseSeed: i })).out.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(s.steadyMs).toBeGreaterThan(0);
+    s.dispose();
+  });
+
+  it('probes a node, profiles every block, and samples', async () => {
+    const before = tf.memory().numTensors;
+    const s = new RuntimeSession();
+    s.setWeights({ kind: 'file', name: 'w', bytes: weightsFile() });
+    load(s, iddpm(IDDPM_SMALL, 16));
+    const p = await s.probe('input_blocks.3.1', INPUTS);
+    expect(p.out.shape).toEqual([1, 8, 8, 64]);
+    expect(p.stats.max).toBeGreaterThan(p.stats.min);
+    p.out.dispose();
+    const rows = await s.profile(INPUTS);
+    expect(rows.map((r) => r.name)).toContain('middle_block.1');
+    expect(rows.length).toBe(iddpm(IDDPM_SMALL, 16).nodes.length - 3); // x, timesteps, output are not blocks
+    expect(rows.every((r) => r.ms >= 0)).toBe(true);
+    const seen: number[] = [];
+    const out = await s.sample({ schedule: 'cosine', trainSteps: 1000, steps: 4, seed: 1, label: 0, batch: 2, learnedSigma: false, onStep: (d) => void seen.push(d) });
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(out!.shape).toEqual([2, 16, 16, 3]);
+    out!.dispose();
+    s.dispose(); // the session's weights (and its interpreter copy for probes) go with it
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
