@@ -2,6 +2,7 @@ import { defineConfig, type Plugin } from 'vitest/config';
 import react from '@vitejs/plugin-react';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // Cross-origin isolation lets the WASM backend use threads (SharedArrayBuffer).
 const isolation = {
@@ -46,9 +47,22 @@ export default defineConfig({
   root: 'editor',
   plugins: [react(), tfjsDts()],
   server: { headers: isolation },
+  // Pre-bundle ts-morph for the code worker up front, so opening the code panel the first time
+  // does not make the dev server re-optimise and reload the page.
+  optimizeDeps: { entries: ['index.html', 'codegen.worker.ts', 'bench.html'], include: ['ts-morph'] },
   preview: { headers: isolation },
   worker: { format: 'es', plugins: () => [tfjsDts()] },
-  build: { outDir: '../dist', emptyOutDir: true, chunkSizeWarningLimit: 8000 },
+  build: {
+    outDir: '../dist',
+    emptyOutDir: true,
+    chunkSizeWarningLimit: 8000,
+    rollupOptions: {
+      input: {
+        main: fileURLToPath(new URL('./editor/index.html', import.meta.url)),
+        bench: fileURLToPath(new URL('./editor/bench.html', import.meta.url)),
+      },
+    },
+  },
   test: {
     root: '.',
     include: ['**/*.test.ts'],

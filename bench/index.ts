@@ -93,7 +93,10 @@ export async function benchCommand(_argv: readonly string[], io: Io): Promise<nu
   const c = timeChecking();
   rows.push([`validate + inferShapes, ${c.nodes} nodes`, '-', c.ms.toFixed(2), '-', '-', String(c.runs)]);
   for (const r of await codegenBench()) rows.push(r);
-  for (const extra of extraBenchmarks) rows.push(...(await extra()));
+  if (!_argv.includes('--node-only')) {
+    const { browserBench } = await import('./browser');
+    rows.push(...(await browserBench(io.err)));
+  }
   io.out(`${table(rows)}\n`);
   return 0;
 }
@@ -128,9 +131,6 @@ async function codegenBench(): Promise<string[][]> {
     ['type-check, iDDPM CIFAR-10 (warm)', '-', chk.toFixed(0), '-', '-', '5'],
   ];
 }
-
-/** Other suites (browser) register rows here. */
-export const extraBenchmarks: (() => Promise<string[][]>)[] = [];
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await benchCommand(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });

@@ -41,6 +41,17 @@ function identifiersIn(decls: readonly Declaration[]): Set<string> {
   return ids;
 }
 
+/** Declared only where a weightless block uses it (an unused const would fail noUnusedLocals). */
+const NO_WEIGHTS_DECL = `const NO_WEIGHTS: WeightGetter = (key) => {
+  throw new Error(\`no weight \${key}\`);
+};
+
+`;
+
+const EXPECTED_FROM_WEIGHTS = '(Object.keys(WEIGHTS) as WeightName[]).map((fullKey) => ({ fullKey, ...WEIGHTS[fullKey] }))';
+/** A graph without weights: `WEIGHTS[never]` cannot be spread, so the (empty) list is typed directly. */
+const EXPECTED_NONE = '[] as { fullKey: string; shape: readonly number[]; layout: WeightLayout; init: WeightInit }[]';
+
 const fmtShape = (s: TensorShape) => `[${s.dims.join(', ')}]`;
 
 function paramLiteral(params: Readonly<Record<string, ParamValue>>): string {
@@ -60,7 +71,18 @@ export function generateModule(graph: Graph, sources: SourceTexts): GeneratedMod
 }
 
 function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule {
-  const infos = a.order.map((id) => a.info.get(id)!);
+  const all = a.order.map((id) => a.info.get(id)!);
+  // The forward computes only what leads to the Output: a valid graph may hold unused blocks (a
+  // warning), whose never-read consts would fail the module's strict check (noUnusedLocals).
+  const live = new Set<string>();
+  const stack = all.filter((i) => i.def.io === 'output').map((i) => i.node.id);
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (live.has(id)) continue;
+    live.add(id);
+    for (const v of Object.values(a.info.get(id)!.inputs)) stack.push(v.from);
+  }
+  const infos = all.filter((i) => live.has(i.node.id));
   const kernelNames: string[] = [];
   for (const inf of infos) {
     if (inf.def.io) continue;
@@ -73,7 +95,7 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
   const namer = new Namer([...pool.decls.keys(), ...MODULE_NAMES, cls]);
 
   // Inputs and outputs.
-  const roles = new Map(infos.filter((i) => i.def.io).map((i) => [i.def.io!, i]));
+  const roles = new Map(all.filter((i) => i.def.io).map((i) => [i.def.io!, i]));
   const inputs = (['x', 'timesteps', 'y'] as const).filter((r) => roles.has(r));
   const xInfo = roles.get('x');
   const outInfo = roles.get('output')!;
@@ -86,6 +108,7 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
     for (const v of Object.values(inf.inputs)) lastUse.set(v.from, i);
   });
   const body: string[] = [];
+  let usesNoWeights = false;
   const argVars = new Set<string>();
   infos.forEach((inf, i) => {
     const name = inf.node.name;
@@ -106,6 +129,7 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
       const ins = Object.entries(inf.inputs).map(([port, src]) => `${port}: ${varOf.get(src.from)!}`);
       const hasWeights = inf.out !== null && inf.def.weights(Object.fromEntries(Object.entries(inf.inputs).map(([p, s]) => [p, s.shape!])), inf.params).length > 0;
       const w = hasWeights ? `at(${literal(name)})` : 'NO_WEIGHTS';
+      usesNoWeights ||= !hasWeights;
       body.push(`    // ${literal(name)}: ${inf.def.displayName} → ${fmtShape(inf.out!)}`);
       body.push(`    const ${v} = ${pool.kernels.get(inf.def.type)!}({ ${ins.join(', ')} }, ${w}, ${paramLiteral(inf.params)});`);
       varOf.set(inf.node.id, v);
@@ -169,13 +193,9 @@ ${weightLines.join('\n')}
 
 export type WeightName = keyof typeof WEIGHTS;
 
-const EXPECTED = (Object.keys(WEIGHTS) as WeightName[]).map((fullKey) => ({ fullKey, ...WEIGHTS[fullKey] }));
+const EXPECTED = ${weights.length > 0 ? EXPECTED_FROM_WEIGHTS : EXPECTED_NONE};
 
-const NO_WEIGHTS: WeightGetter = (key) => {
-  throw new Error(\`no weight \${key}\`);
-};
-
-export class ${cls} {
+${usesNoWeights ? NO_WEIGHTS_DECL : ''}export class ${cls} {
   /** Trainable parameters, as PyTorch counts them (BatchNorm statistics excluded). */
   static readonly parameterCount = ${params};
   readonly parameterCount = ${params};

@@ -1,0 +1,159 @@
+/**
+ * Browser benchmarks in headless Chromium (Debian's, through playwright-core) against the
+ * production build served by `vite preview`: the generated module's forward time on each backend,
+ * app start to interactive, JavaScript loaded before first interaction (gzip), and frame times while
+ * dragging a node. SwiftShader WebGPU/WebGL here are CPU emulations: correctness, not speed.
+ */
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { build, preview, type PreviewServer } from 'vite';
+import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { generateModule } from '../codegen/generate';
+import { readSources } from '../codegen/sources-node';
+import { transpile } from '../codegen/evaluate';
+import { iddpm } from '../graph/templates';
+import { serializeDocument } from '../graph/document';
+import type { Graph } from '../graph/model';
+import { IDDPM_64, IDDPM_CIFAR10 } from './configs';
+import { largeGraph } from './large-graph';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--enable-unsafe-webgpu',
+  '--enable-unsafe-swiftshader',
+];
+
+export async function servePreview(): Promise<{ url: string; close: () => Promise<void> }> {
+  await build({ configFile: `${ROOT}vite.config.ts`, logLevel: 'warn' });
+  const server: PreviewServer = await preview({ configFile: `${ROOT}vite.config.ts`, preview: { port: 0, host: '127.0.0.1' }, logLevel: 'warn' });
+  const port = (server.httpServer.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}/`, close: () => server.close() };
+}
+
+interface ForwardRow {
+  backend: string;
+  notice: string;
+  threads: number | null;
+  firstMs: number;
+  medianMs: number;
+  runs: number;
+  leaked: number;
+}
+
+async function forward(browser: Browser, url: string, js: string, className: string, backend: string, runs: number): Promise<ForwardRow> {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${url}bench.html`);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
+    return await page.evaluate(
+      ([j, c, b, r]) => (window as unknown as { benchForward: (...a: unknown[]) => Promise<ForwardRow> }).benchForward(j, c, b, [32, 32, 3], r),
+      [js, className, backend, runs] as const,
+    );
+  } finally {
+    await page.close();
+  }
+}
+
+/** A readable grid layout for graphs handed to the app through its autosave slot. */
+function gridLayout(g: Graph): Record<string, { x: number; y: number }> {
+  const layout: Record<string, { x: number; y: number }> = {};
+  g.nodes.forEach((n, i) => (layout[n.id] = { x: (i % 25) * 260, y: Math.floor(i / 25) * 180 }));
+  return layout;
+}
+
+async function openWith(browser: Browser, url: string, graph: Graph | null): Promise<{ page: Page; interactiveMs: number; jsGzip: number }> {
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  const js: string[] = [];
+  page.on('response', (r) => {
+    if (r.url().endsWith('.js')) js.push(new URL(r.url()).pathname);
+  });
+  if (graph) {
+    const text = serializeDocument(graph, gridLayout(graph));
+    await page.addInitScript((t) => localStorage.setItem('unet-studio:autosave', t), text);
+  }
+  await page.goto(url);
+  const interactiveMs = await page.waitForFunction(() => document.querySelectorAll('.react-flow__node').length > 0 && performance.now(), null, { timeout: 60_000 });
+  const ms = (await interactiveMs.jsonValue()) as number;
+  const loaded = [...new Set(js)];
+  const jsGzip = loaded.reduce((sum, p) => sum + gzipSync(readFileSync(`${ROOT}dist${p}`)).length, 0);
+  return { page, interactiveMs: ms, jsGzip };
+}
+
+/** Drags the first visible node in a circle for ~120 moves, recording requestAnimationFrame intervals. */
+async function dragFrames(page: Page): Promise<{ median: number; p95: number; frames: number }> {
+  await page.waitForTimeout(500);
+  const node = page.locator('.react-flow__node').first();
+  const box = (await node.boundingBox())!;
+  await page.evaluate(() => {
+    const w = window as unknown as { __frames: number[]; __stop: boolean };
+    w.__frames = [];
+    w.__stop = false;
+    let last = performance.now();
+    const tick = (t: number) => {
+      w.__frames.push(t - last);
+      last = t;
+      if (!w.__stop) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  const cx = box.x + box.width / 2;
+  const cy = box.y + 12;
+  await page.mouse.move(cx, cy);
+  await page.mouse.down();
+  for (let i = 0; i < 120; i++) {
+    const a = (i / 120) * 2 * Math.PI;
+    await page.mouse.move(cx + 150 * Math.sin(a), cy + 100 * (1 - Math.cos(a)));
+  }
+  await page.mouse.up();
+  const frames = await page.evaluate(() => {
+    const w = window as unknown as { __frames: number[]; __stop: boolean };
+    w.__stop = true;
+    return w.__frames.slice(2);
+  });
+  const s = [...frames].sort((a, b) => a - b);
+  return { median: s[s.length >> 1], p95: s[Math.min(s.length - 1, Math.floor(s.length * 0.95))], frames: s.length };
+}
+
+export async function browserBench(log: (s: string) => void): Promise<string[][]> {
+  const server = await servePreview();
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const rows: string[][] = [];
+  try {
+    const mod = generateModule(iddpm(IDDPM_64, 32), readSources());
+    const js = transpile(mod.text);
+    for (const [backend, runs] of [['wasm', 20], ['webgl', 5], ['webgpu', 3], ['cpu', 3]] as const) {
+      log(`… browser forward, 64ch 32×32 on ${backend}\n`);
+      const r = await forward(browser, server.url, js, mod.className, backend, runs);
+      if (r.leaked !== 0) throw new Error(`${backend}: ${r.leaked} tensors leaked`);
+      const label = `browser 64ch 32×32 ${r.backend}${r.threads ? ` (${r.threads} threads)` : ''}${r.backend === 'webgpu' || r.backend === 'webgl' ? ' [SwiftShader]' : ''}`;
+      rows.push([label, r.backend, r.medianMs.toFixed(1), '3.175', (3.175 / (r.medianMs / 1000)).toFixed(1), String(r.runs)]);
+      rows.push([`  first run (shaders/compile) ${r.backend}`, r.backend, r.firstMs.toFixed(0), '-', '-', '1']);
+    }
+    log('… app start and dragging\n');
+    const cifar = iddpm(IDDPM_CIFAR10, 32);
+    const start = await openWith(browser, server.url, null);
+    rows.push(['app start to interactive (iDDPM template)', 'chromium', start.interactiveMs.toFixed(0), '-', '-', '1']);
+    rows.push([`JS before first interaction, gzip kB`, 'chromium', (start.jsGzip / 1024).toFixed(0), '-', '-', '1']);
+    await start.page.close();
+    for (const [label, graph] of [[`drag frame, CIFAR-10 template (${cifar.nodes.length} nodes)`, cifar], ['drag frame, 500-node graph', largeGraph(500)]] as const) {
+      const o = await openWith(browser, server.url, graph);
+      const f = await dragFrames(o.page);
+      rows.push([`${label} median`, 'chromium', f.median.toFixed(1), '-', '-', String(f.frames)]);
+      rows.push([`${label} p95`, 'chromium', f.p95.toFixed(1), '-', '-', String(f.frames)]);
+      await o.page.close();
+    }
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+  return rows;
+}

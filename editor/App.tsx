@@ -1,0 +1,392 @@
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent } from 'react';
+import {
+  Background,
+  BackgroundVariant,
+  Controls,
+  MiniMap,
+  ReactFlow,
+  ReactFlowProvider,
+  SelectionMode,
+  useReactFlow,
+  type Connection,
+  type Edge,
+  type EdgeChange,
+  type IsValidConnection,
+  type NodeChange,
+} from '@xyflow/react';
+import { blockDef, isBlockType, type BlockType } from '../blocks/registry';
+import { analyze, countFlops, countParameters, formatShape, type Analysis } from '../graph/analyze';
+import type { Graph } from '../graph/model';
+import { nodeTypes, KIND_COLOR, type BlockFlowNode } from './BlockNode';
+import { Palette, DRAG_MIME } from './Palette';
+import { Inspector } from './Inspector';
+import { CodePanel, downloadText } from './CodePanel';
+import { TemplatesDialog } from './TemplatesDialog';
+import { elkLayout, type Position } from './layout';
+import { templateDoc, wouldCycle, type EditorStore } from './store';
+
+const PAN_BUTTONS = [1, 2];
+const fmtInt = new Intl.NumberFormat('en-US');
+
+function Summary({ graph, analysis }: { graph: Graph; analysis: Analysis }) {
+  const errors = analysis.problems.filter((p) => p.severity === 'error').length;
+  const warnings = analysis.problems.length - errors;
+  return (
+    <footer className="summary" data-testid="summary">
+      <span>
+        <b data-testid="summary-params">{fmtInt.format(countParameters(analysis))}</b> parameters
+      </span>
+      <span>
+        <b data-testid="summary-gflops">{(countFlops(analysis) / 1e9).toFixed(2)}</b> GFLOP / sample
+      </span>
+      <span>
+        <b data-testid="summary-blocks">{graph.nodes.length}</b> blocks
+      </span>
+      <span className={errors === 0 ? 'ok' : 'bad'} data-testid="summary-status">
+        {errors === 0 ? 'valid' : `${errors} error${errors === 1 ? '' : 's'}`}
+        {warnings > 0 ? ` · ${warnings} warning${warnings === 1 ? '' : 's'}` : ''}
+      </span>
+    </footer>
+  );
+}
+
+/** Input fields swallow editor shortcuts. */
+function typing(e: KeyboardEvent): boolean {
+  const t = e.target as HTMLElement | null;
+  return !!t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable);
+}
+
+function Editor({ store }: { store: EditorStore }) {
+  const state = useSyncExternalStore(store.subscribe, store.getState);
+  const { graph, layout } = state.doc;
+  const selection = state.selection;
+  const analysis = analyze(graph);
+  const rf = useReactFlow<BlockFlowNode, Edge>();
+  const wrapper = useRef<HTMLDivElement>(null);
+  const [showCode, setShowCode] = useState(false);
+  const [showTemplates, setShowTemplates] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const measured = useRef(new Map<string, { width: number; height: number }>());
+  const [, setMeasureTick] = useState(0);
+  const dragKey = useRef<string | null>(null);
+  const dragCount = useRef(0);
+  const addCount = useRef(0);
+
+  // --- nodes and edges, derived from the document (node objects reused while unchanged) ---
+  const nodeCache = useRef(new Map<string, { key: unknown[]; node: BlockFlowNode }>());
+  const selectedNodes = useMemo(() => new Set(selection.nodes), [selection.nodes]);
+  const selectedEdges = useMemo(() => new Set(selection.edges), [selection.edges]);
+  const nodes: BlockFlowNode[] = graph.nodes.map((n) => {
+    const info = analysis.info.get(n.id);
+    const pos = layout[n.id] ?? { x: 0, y: 0 };
+    const m = measured.current.get(n.id);
+    const probs = analysis.problems.filter((p) => p.nodeId === n.id);
+    const errors = probs.filter((p) => p.severity === 'error').map((p) => p.message);
+    const warnings = probs.filter((p) => p.severity === 'warning').map((p) => p.message);
+    const shape = info?.out ? formatShape(info.out) : null;
+    const key = [n, pos, selectedNodes.has(n.id), shape, errors.join('\n'), warnings.join('\n'), m];
+    const hit = nodeCache.current.get(n.id);
+    if (hit && hit.key.every((k, i) => k === key[i])) return hit.node;
+    const def = isBlockType(n.type) ? blockDef(n.type) : null;
+    const node: BlockFlowNode = {
+      id: n.id,
+      type: 'block',
+      position: pos,
+      selected: selectedNodes.has(n.id),
+      ...(m ? { measured: m } : {}),
+      data: {
+        name: n.name,
+        title: def?.displayName ?? n.type,
+        summary: def && info ? def.view.summary(info.params) : '',
+        color: def?.view.color ?? '#ef4444',
+        inputs: def?.inputs ?? [],
+        output: def?.output ?? null,
+        shape,
+        errors,
+        warnings,
+      },
+    };
+    nodeCache.current.set(n.id, { key, node });
+    return node;
+  });
+
+  const edges: Edge[] = useMemo(
+    () =>
+      graph.edges.map((e) => {
+        const src = analysis.info.get(e.from.node)?.out;
+        const kind = src?.kind ?? 'feature';
+        const bad = analysis.problems.some((p) => p.edgeId === e.id && p.severity === 'error');
+        return {
+          id: e.id,
+          source: e.from.node,
+          sourceHandle: e.from.port,
+          target: e.to.node,
+          targetHandle: e.to.port,
+          selected: selectedEdges.has(e.id),
+          label: src ? formatShape(src) : '?',
+          className: `edge-${kind}${bad ? ' edge-bad' : ''}`,
+          style: { stroke: KIND_COLOR[kind], strokeWidth: kind === 'feature' ? 1.6 : 1, opacity: kind === 'feature' ? 0.9 : 0.45 },
+          labelBgPadding: [4, 2] as [number, number],
+          labelBgBorderRadius: 4,
+        };
+      }),
+    [graph, analysis, selectedEdges],
+  );
+
+  // --- changes from React Flow ---
+  const onNodesChange = useCallback(
+    (changes: NodeChange<BlockFlowNode>[]) => {
+      const moves: Record<string, Position> = {};
+      let sel: Set<string> | null = null;
+      let dims = false;
+      let dragEnd = false;
+      for (const c of changes) {
+        if (c.type === 'position' && c.position) {
+          moves[c.id] = c.position;
+          if (c.dragging === false) dragEnd = true;
+        } else if (c.type === 'dimensions' && c.dimensions) {
+          measured.current.set(c.id, c.dimensions);
+          dims = true;
+        } else if (c.type === 'select') {
+          sel ??= new Set(store.getState().selection.nodes);
+          if (c.selected) sel.add(c.id);
+          else sel.delete(c.id);
+        }
+      }
+      if (Object.keys(moves).length > 0) {
+        const key = dragKey.current ?? `move-${++dragCount.current}`;
+        store.apply({ kind: 'move', positions: moves }, { coalesce: key });
+        if (dragEnd) dragKey.current = null;
+      }
+      if (sel) store.select({ nodes: [...sel], edges: store.getState().selection.edges });
+      if (dims) setMeasureTick((t) => t + 1);
+    },
+    [store],
+  );
+
+  const onEdgesChange = useCallback(
+    (changes: EdgeChange[]) => {
+      let sel: Set<string> | null = null;
+      for (const c of changes) {
+        if (c.type === 'select') {
+          sel ??= new Set(store.getState().selection.edges);
+          if (c.selected) sel.add(c.id);
+          else sel.delete(c.id);
+        }
+      }
+      if (sel) store.select({ nodes: store.getState().selection.nodes, edges: [...sel] });
+    },
+    [store],
+  );
+
+  const isValidConnection: IsValidConnection = useCallback(
+    (c) => {
+      const g = store.graph;
+      const src = g.nodes.find((n) => n.id === c.source);
+      const dst = g.nodes.find((n) => n.id === c.target);
+      if (!src || !dst || !isBlockType(src.type) || !isBlockType(dst.type)) return false;
+      const out = blockDef(src.type).output;
+      const port = blockDef(dst.type).inputs.find((p) => p.name === c.targetHandle);
+      if (!out || !port || out.kind !== port.kind) return false;
+      return !wouldCycle(g, src.id, dst.id);
+    },
+    [store],
+  );
+
+  const onConnect = useCallback(
+    (c: Connection) => {
+      if (!c.targetHandle) return;
+      store.apply({ kind: 'connect', from: c.source, to: { node: c.target, port: c.targetHandle } });
+    },
+    [store],
+  );
+
+  // --- adding blocks ---
+  const addAt = useCallback((type: BlockType, position: Position) => store.apply({ kind: 'add-node', type, position }), [store]);
+  const addAtCentre = useCallback(
+    (type: BlockType) => {
+      const r = wrapper.current?.getBoundingClientRect();
+      const centre = r ? rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 }) : { x: 0, y: 0 };
+      const k = addCount.current++ % 6;
+      addAt(type, { x: centre.x - 95 + k * 24, y: centre.y - 40 + k * 24 });
+    },
+    [rf, addAt],
+  );
+  const onDrop = useCallback(
+    (e: DragEvent) => {
+      const type = e.dataTransfer.getData(DRAG_MIME);
+      if (!isBlockType(type)) return;
+      e.preventDefault();
+      addAt(type, rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
+    },
+    [rf, addAt],
+  );
+
+  const fitSoon = useCallback(() => {
+    setTimeout(() => void rf.fitView({ padding: 0.1, duration: 200, maxZoom: 1 }), 60);
+  }, [rf]);
+
+  // --- keyboard ---
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (typing(e)) return;
+      const mod = e.ctrlKey || e.metaKey;
+      const k = e.key.toLowerCase();
+      if (mod && k === 'z') {
+        e.preventDefault();
+        if (e.shiftKey) store.redo();
+        else store.undo();
+      } else if (mod && k === 'y') {
+        e.preventDefault();
+        store.redo();
+      } else if (mod && k === 'c') {
+        store.copy();
+      } else if (mod && k === 'v') {
+        e.preventDefault();
+        store.paste();
+      } else if (mod && k === 'd') {
+        e.preventDefault();
+        store.duplicate();
+      } else if (!mod && (e.key === 'Delete' || e.key === 'Backspace')) {
+        e.preventDefault();
+        store.deleteSelection();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [store]);
+
+  // --- files ---
+  const fileInput = useRef<HTMLInputElement>(null);
+  const onOpenFile = async (file: File) => {
+    const text = await file.text();
+    if (store.open(text, file.name)) fitSoon();
+  };
+
+  const autoLayout = async () => {
+    setBusy(true);
+    try {
+      const positions = await elkLayout(store.graph, measured.current);
+      store.apply({ kind: 'move', positions });
+      fitSoon();
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const selectedNode = selection.nodes.length === 1 ? selection.nodes[0] : null;
+
+  return (
+    <div className={`app${showCode ? ' with-code' : ''}`}>
+      <header className="toolbar">
+        <span className="brand">UNet Studio</span>
+        <span className="doc-name" title={graph.description}>
+          {graph.name}
+        </span>
+        <span className="spacer" />
+        <button onClick={() => setShowTemplates(true)} data-testid="templates">
+          New…
+        </button>
+        <button onClick={() => fileInput.current?.click()} data-testid="open">
+          Open
+        </button>
+        <input
+          ref={fileInput}
+          type="file"
+          accept=".json,application/json"
+          hidden
+          data-testid="file-input"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            e.target.value = '';
+            if (f) void onOpenFile(f);
+          }}
+        />
+        <button onClick={() => downloadText(store.saveText(), `${graph.name || 'graph'}.json`, 'application/json')} data-testid="save">
+          Save
+        </button>
+        <span className="sep" />
+        <button onClick={() => store.undo()} disabled={state.past.length === 0} title="Undo (Ctrl+Z)" data-testid="undo">
+          Undo
+        </button>
+        <button onClick={() => store.redo()} disabled={state.future.length === 0} title="Redo (Shift+Ctrl+Z)" data-testid="redo">
+          Redo
+        </button>
+        <span className="sep" />
+        <button onClick={() => void autoLayout()} disabled={busy} data-testid="auto-layout">
+          Auto-layout
+        </button>
+        <button onClick={() => void rf.fitView({ padding: 0.1, duration: 200, maxZoom: 1 })} data-testid="fit-view">
+          Fit view
+        </button>
+        <button className={showCode ? 'active' : ''} onClick={() => setShowCode((v) => !v)} data-testid="toggle-code">
+          Code
+        </button>
+      </header>
+      {state.message && (
+        <div className="banner" role="alert" data-testid="banner">
+          <pre>{state.message}</pre>
+          <button className="icon" onClick={() => store.setMessage(null)} aria-label="Dismiss" data-testid="banner-dismiss">
+            ×
+          </button>
+        </div>
+      )}
+      <main className="workspace">
+        <Palette onAdd={addAtCentre} />
+        <div className="canvas" ref={wrapper} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; }} onDrop={onDrop} data-testid="canvas">
+          <ReactFlow<BlockFlowNode, Edge>
+            nodes={nodes}
+            edges={edges}
+            nodeTypes={nodeTypes}
+            onNodesChange={onNodesChange}
+            onEdgesChange={onEdgesChange}
+            onConnect={onConnect}
+            isValidConnection={isValidConnection}
+            onNodeDragStart={() => {
+              dragKey.current = `drag-${++dragCount.current}`;
+            }}
+            onNodeDragStop={() => {
+              dragKey.current = null;
+            }}
+            onPaneClick={() => store.select({ nodes: [], edges: [] })}
+            deleteKeyCode={null}
+            selectionOnDrag
+            panOnDrag={PAN_BUTTONS}
+            selectionMode={SelectionMode.Partial}
+            multiSelectionKeyCode={['Meta', 'Control', 'Shift']}
+            minZoom={0.05}
+            maxZoom={2}
+            fitView
+            fitViewOptions={{ padding: 0.1, maxZoom: 1 }}
+            proOptions={{ hideAttribution: true }}
+          >
+            <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
+            <MiniMap<BlockFlowNode> pannable zoomable nodeColor={(n) => (n.data.errors.length > 0 ? '#ef4444' : n.data.color)} />
+            <Controls />
+          </ReactFlow>
+        </div>
+        <Inspector store={store} graph={graph} nodeId={selectedNode} />
+        {showCode && <CodePanel graph={graph} onClose={() => setShowCode(false)} />}
+      </main>
+      <Summary graph={graph} analysis={analysis} />
+      {showTemplates && (
+        <TemplatesDialog
+          onClose={() => setShowTemplates(false)}
+          onCreate={(g) => {
+            store.replace(templateDoc(g));
+            setShowTemplates(false);
+            fitSoon();
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+export function App({ store }: { store: EditorStore }) {
+  return (
+    <ReactFlowProvider>
+      <Editor store={store} />
+    </ReactFlowProvider>
+  );
+}

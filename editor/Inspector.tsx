@@ -1,0 +1,181 @@
+import { useEffect, useState } from 'react';
+import type { ParamSpec, ParamValue } from '../blocks/types';
+import { blockDef, isBlockType } from '../blocks/registry';
+import { checkParam } from '../graph/params';
+import { analyze, formatShape } from '../graph/analyze';
+import type { Graph } from '../graph/model';
+import { EditError, nameProblem, type EditorStore } from './store';
+
+function NameField({ store, graph, nodeId, name }: { store: EditorStore; graph: Graph; nodeId: string; name: string }) {
+  const [text, setText] = useState(name);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    setText(name);
+    setError(null);
+  }, [name, nodeId]);
+  const commit = () => {
+    if (text === name) return;
+    const problem = nameProblem(graph, nodeId, text);
+    if (problem) {
+      setError(problem);
+      return;
+    }
+    try {
+      store.apply({ kind: 'rename', node: nodeId, name: text });
+      setError(null);
+    } catch (e) {
+      if (e instanceof EditError) setError(e.message);
+      else throw e;
+    }
+  };
+  return (
+    <label className="field">
+      <span>Name</span>
+      <input
+        data-testid="inspector-name"
+        value={text}
+        className={error ? 'invalid' : ''}
+        onChange={(e) => {
+          setText(e.target.value);
+          setError(nameProblem(graph, nodeId, e.target.value));
+        }}
+        onBlur={commit}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') commit();
+          if (e.key === 'Escape') {
+            setText(name);
+            setError(null);
+          }
+        }}
+      />
+      {error && <em className="field-error">{error}</em>}
+    </label>
+  );
+}
+
+function NumberField({ spec, value, onCommit, name }: { spec: ParamSpec & { type: 'int' | 'float' }; value: ParamValue; name: string; onCommit: (v: number) => void }) {
+  const [text, setText] = useState(String(value));
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    setText(String(value));
+    setError(null);
+  }, [value]);
+  return (
+    <>
+      <input
+        type="number"
+        data-testid={`param-${name}`}
+        min={spec.min}
+        max={spec.max}
+        step={spec.type === 'int' ? 1 : 'any'}
+        value={text}
+        className={error ? 'invalid' : ''}
+        onChange={(e) => {
+          setText(e.target.value);
+          const v = e.target.value.trim() === '' ? Number.NaN : Number(e.target.value);
+          const bad = checkParam(name, spec, v);
+          setError(bad ? `${bad.message} (${bad.fix})` : null);
+          if (Number.isFinite(v)) onCommit(v);
+        }}
+      />
+      {error && <em className="field-error">{error}</em>}
+    </>
+  );
+}
+
+export function Inspector({ store, graph, nodeId }: { store: EditorStore; graph: Graph; nodeId: string | null }) {
+  const node = nodeId === null ? undefined : graph.nodes.find((n) => n.id === nodeId);
+  if (!node) {
+    const a = analyze(graph);
+    return (
+      <aside className="inspector" data-testid="inspector">
+        <h2>{graph.name}</h2>
+        {graph.description && <p className="muted small">{graph.description}</p>}
+        <p className="muted">Select a block to edit its name and parameters.</p>
+        {a.problems.length > 0 && (
+          <>
+            <h3>Problems</h3>
+            <ul className="problems">
+              {a.problems.slice(0, 30).map((p, i) => (
+                <li key={i} className={p.severity}>
+                  <button className="link" onClick={() => p.nodeId && store.select({ nodes: [p.nodeId], edges: [] })}>
+                    {p.message}
+                  </button>
+                  <div className="fix">Fix: {p.fix}</div>
+                </li>
+              ))}
+            </ul>
+          </>
+        )}
+      </aside>
+    );
+  }
+  if (!isBlockType(node.type)) {
+    return (
+      <aside className="inspector" data-testid="inspector">
+        <h2>Unknown block “{node.type}”</h2>
+      </aside>
+    );
+  }
+  const def = blockDef(node.type);
+  const a = analyze(graph);
+  const info = a.info.get(node.id);
+  const problems = a.problems.filter((p) => p.nodeId === node.id);
+  const set = (param: string, value: ParamValue) =>
+    store.apply({ kind: 'set-param', node: node.id, param, value }, { coalesce: `param:${node.id}:${param}` });
+  return (
+    <aside className="inspector" data-testid="inspector">
+      <div className="inspector-head" style={{ borderLeftColor: def.view.color }}>
+        <h2>{def.displayName}</h2>
+        <p className="muted small">{def.description}</p>
+      </div>
+      <NameField store={store} graph={graph} nodeId={node.id} name={node.name} />
+      {Object.entries(def.params).map(([name, spec]) => {
+        const value = Object.prototype.hasOwnProperty.call(node.params, name) ? node.params[name] : spec.default;
+        const flagged = problems.some((p) => p.param === name);
+        return (
+          <label key={name} className={`field${flagged ? ' flagged' : ''}`} title={spec.help}>
+            <span>{spec.label}</span>
+            {spec.type === 'bool' ? (
+              <input type="checkbox" data-testid={`param-${name}`} checked={value === true} onChange={(e) => set(name, e.target.checked)} />
+            ) : spec.type === 'enum' ? (
+              <select data-testid={`param-${name}`} value={String(value)} onChange={(e) => set(name, e.target.value)}>
+                {spec.options.map((o) => (
+                  <option key={o} value={o}>
+                    {o}
+                  </option>
+                ))}
+              </select>
+            ) : (
+              <NumberField spec={spec} value={value} name={name} onCommit={(v) => set(name, v)} />
+            )}
+          </label>
+        );
+      })}
+      <div className="inspector-facts">
+        <div>
+          <span>Output</span>
+          <b data-testid="inspector-shape">{info?.out ? formatShape(info.out) : def.output ? 'unknown' : '—'}</b>
+        </div>
+        <div>
+          <span>Inputs</span>
+          <b>
+            {def.inputs.length === 0
+              ? '—'
+              : def.inputs.map((p) => `${p.name}: ${info?.inputs[p.name]?.shape ? formatShape(info.inputs[p.name].shape!) : 'unconnected'}`).join(', ')}
+          </b>
+        </div>
+      </div>
+      {problems.length > 0 && (
+        <ul className="problems" data-testid="inspector-problems">
+          {problems.map((p, i) => (
+            <li key={i} className={p.severity}>
+              {p.message}
+              <div className="fix">Fix: {p.fix}</div>
+            </li>
+          ))}
+        </ul>
+      )}
+    </aside>
+  );
+}
