@@ -56,6 +56,11 @@ export default defineConfig({
     outDir: '../dist',
     emptyOutDir: true,
     chunkSizeWarningLimit: 8000,
+    // Not minified: tfjs-backend-wasm starts its WASM threads from the *source text* of its Emscripten
+    // factory (Function.prototype.toString into a Blob worker). Minifying renames outer variables that
+    // text refers to, and every thread then dies with "ReferenceError: e is not defined" (seen with
+    // both full and mangle-free minification). ~+50 kB gzip on the app chunk buys working threads.
+    minify: false,
     rollupOptions: {
       input: {
         main: fileURLToPath(new URL('./editor/index.html', import.meta.url)),
