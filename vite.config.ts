@@ -50,6 +50,9 @@ export default defineConfig({
   // Pre-bundle ts-morph for the code worker up front, so opening the code panel the first time
   // does not make the dev server re-optimise and reload the page.
   optimizeDeps: { entries: ['index.html', 'codegen.worker.ts', 'bench.html'], include: ['ts-morph'] },
+
+
+
   preview: { headers: isolation },
   worker: { format: 'es', plugins: () => [tfjsDts()] },
   build: {

@@ -81,7 +81,7 @@ async function openWith(browser: Browser, url: string, graph: Graph | null): Pro
     await page.addInitScript((t) => localStorage.setItem('unet-studio:autosave', t), text);
   }
   await page.goto(url);
-  const interactiveMs = await page.waitForFunction(() => document.querySelectorAll('.react-flow__node').length > 0 && performance.now(), null, { timeout: 60_000 });
+  const interactiveMs = await page.waitForFunction("document.querySelectorAll('.react-flow__node').length > 0 && performance.now()", null, { timeout: 60_000 });
   const ms = (await interactiveMs.jsonValue()) as number;
   const loaded = [...new Set(js)];
   const jsGzip = loaded.reduce((sum, p) => sum + gzipSync(readFileSync(`${ROOT}dist${p}`)).length, 0);
@@ -93,18 +93,19 @@ async function dragFrames(page: Page): Promise<{ median: number; p95: number; fr
   await page.waitForTimeout(500);
   const node = page.locator('.react-flow__node').first();
   const box = (await node.boundingBox())!;
-  await page.evaluate(() => {
-    const w = window as unknown as { __frames: number[]; __stop: boolean };
-    w.__frames = [];
-    w.__stop = false;
+  // A string, not a function: tsx's keepNames would wrap named inner functions in a `__name`
+  // helper that does not exist in the page.
+  await page.evaluate(`(() => {
+    window.__frames = [];
+    window.__stop = false;
     let last = performance.now();
-    const tick = (t: number) => {
-      w.__frames.push(t - last);
+    const tick = (t) => {
+      window.__frames.push(t - last);
       last = t;
-      if (!w.__stop) requestAnimationFrame(tick);
+      if (!window.__stop) requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
-  });
+  })()`);
   const cx = box.x + box.width / 2;
   const cy = box.y + 12;
   await page.mouse.move(cx, cy);
@@ -114,11 +115,7 @@ async function dragFrames(page: Page): Promise<{ median: number; p95: number; fr
     await page.mouse.move(cx + 150 * Math.sin(a), cy + 100 * (1 - Math.cos(a)));
   }
   await page.mouse.up();
-  const frames = await page.evaluate(() => {
-    const w = window as unknown as { __frames: number[]; __stop: boolean };
-    w.__stop = true;
-    return w.__frames.slice(2);
-  });
+  const frames = (await page.evaluate('(() => { window.__stop = true; return window.__frames.slice(2); })()')) as number[];
   const s = [...frames].sort((a, b) => a - b);
   return { median: s[s.length >> 1], p95: s[Math.min(s.length - 1, Math.floor(s.length * 0.95))], frames: s.length };
 }

@@ -22,6 +22,7 @@ import { Palette, DRAG_MIME } from './Palette';
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
 import { TemplatesDialog } from './TemplatesDialog';
+import { RuntimePanel } from './RuntimePanel';
 import { elkLayout, type Position } from './layout';
 import { templateDoc, wouldCycle, type EditorStore } from './store';
 
@@ -64,6 +65,7 @@ function Editor({ store }: { store: EditorStore }) {
   const rf = useReactFlow<BlockFlowNode, Edge>();
   const wrapper = useRef<HTMLDivElement>(null);
   const [showCode, setShowCode] = useState(false);
+  const [showRun, setShowRun] = useState(false);
   const [showTemplates, setShowTemplates] = useState(false);
   const [busy, setBusy] = useState(false);
   const measured = useRef(new Map<string, { width: number; height: number }>());
@@ -277,7 +279,7 @@ function Editor({ store }: { store: EditorStore }) {
   const selectedNode = selection.nodes.length === 1 ? selection.nodes[0] : null;
 
   return (
-    <div className={`app${showCode ? ' with-code' : ''}`}>
+    <div className={`app${showCode || showRun ? ' with-code' : ''}`}>
       <header className="toolbar">
         <span className="brand">UNet Studio</span>
         <span className="doc-name" title={graph.description}>
@@ -321,6 +323,9 @@ function Editor({ store }: { store: EditorStore }) {
         </button>
         <button className={showCode ? 'active' : ''} onClick={() => setShowCode((v) => !v)} data-testid="toggle-code">
           Code
+        </button>
+        <button className={showRun ? 'active' : ''} onClick={() => setShowRun((v) => !v)} data-testid="toggle-run">
+          Run
         </button>
       </header>
       {state.message && (
@@ -367,6 +372,13 @@ function Editor({ store }: { store: EditorStore }) {
         </div>
         <Inspector store={store} graph={graph} nodeId={selectedNode} />
         {showCode && <CodePanel graph={graph} onClose={() => setShowCode(false)} />}
+        {showRun && (
+          <RuntimePanel
+            graph={graph}
+            probeName={selectedNode ? (graph.nodes.find((n) => n.id === selectedNode)?.name ?? null) : null}
+            onClose={() => setShowRun(false)}
+          />
+        )}
       </main>
       <Summary graph={graph} analysis={analysis} />
       {showTemplates && (

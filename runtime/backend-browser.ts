@@ -69,12 +69,22 @@ async function start(b: BrowserBackend): Promise<number | undefined> {
   return getThreadsCount();
 }
 
+let queue: Promise<unknown> = Promise.resolve();
+
 /**
  * Starts `preferred` (default WebGPU) or the next one that works, in the order WebGPU, WebGL,
- * WASM, CPU. The notice says what was skipped and why.
+ * WASM, CPU. The notice says what was skipped and why. Calls are queued: tfjs drops a backend
+ * whose initialisation overlaps another's (its "pending init" counter), so two overlapping
+ * switches (React's development double effects, a quick second click) would leave the engine on
+ * one backend and the kernels on another.
  */
-export async function chooseBackend(preferred: BrowserBackend = 'webgpu'): Promise<BackendChoice> {
-  tf.enableProdMode();
+export function chooseBackend(preferred: BrowserBackend = 'webgpu'): Promise<BackendChoice> {
+  const run = queue.then(() => chooseNow(preferred));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function chooseNow(preferred: BrowserBackend): Promise<BackendChoice> {
   const order = BROWSER_BACKENDS.slice(BROWSER_BACKENDS.indexOf(preferred));
   const skipped: string[] = [];
   for (const b of order) {

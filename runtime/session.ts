@@ -32,7 +32,16 @@ export interface RunReport {
   readonly stats: TensorStats;
 }
 
+/** Inputs read from a `.safetensors` file like the CLI's: `x` NCHW, `timesteps` and `y` per sample. */
+export interface FileInputs {
+  readonly x: { readonly data: Float32Array; readonly shape: readonly [number, number, number, number] };
+  readonly timesteps?: Float32Array;
+  readonly y?: Float32Array;
+}
+
 export interface RunInputs {
+  /** When given, used instead of noise / image, timestep and label. */
+  readonly file?: FileInputs;
   readonly batch: number;
   readonly noiseSeed: number;
   /** An image already resized and normalised to the input shape (C×H×W, values in [-1, 1]), used instead of noise. */
@@ -153,6 +162,16 @@ export class RuntimeSession {
 
   private makeInputs(r: RunInputs): { x: tf.Tensor4D; timesteps: tf.Tensor1D; y: tf.Tensor1D } {
     const [h, w, c] = this.inputShape();
+    if (r.file) {
+      const [b, fc, fh, fw] = r.file.x.shape;
+      if (fc !== c || fh !== h || fw !== w) throw new Error(`the inputs file's x is ${fc}×${fh}×${fw}, the graph takes ${c}×${h}×${w}`);
+      const f = r.file;
+      return {
+        x: tf.tidy(() => tf.transpose(tf.tensor4d(f.x.data, [b, fc, fh, fw]), [0, 2, 3, 1])),
+        timesteps: f.timesteps ? tf.tensor1d(f.timesteps) : (tf.fill([b], r.timestep) as tf.Tensor1D),
+        y: f.y ? tf.tensor1d(f.y) : (tf.fill([b], r.label) as tf.Tensor1D),
+      };
+    }
     const x = r.image
       ? (tf.tidy(() => tf.tile(tf.transpose(tf.tensor3d(r.image!, [c, h, w]), [1, 2, 0]).expandDims(0), [r.batch, 1, 1, 1])) as tf.Tensor4D)
       : (tf.randomNormal([r.batch, h, w, c], 0, 1, 'float32', r.noiseSeed) as tf.Tensor4D);
