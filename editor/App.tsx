@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent } from 'react';
 import {
   Background,
   BackgroundVariant,
@@ -22,11 +22,12 @@ import { Palette, DRAG_MIME } from './Palette';
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
 import { TemplatesDialog } from './TemplatesDialog';
-import { RuntimePanel } from './RuntimePanel';
 import { elkLayout, type Position } from './layout';
 import { templateDoc, wouldCycle, type EditorStore } from './store';
 
 const PAN_BUTTONS = [1, 2];
+/** The run panel brings tfjs's backends; it loads when first opened, not with the editor. */
+const RuntimePanel = lazy(() => import('./RuntimePanel').then((m) => ({ default: m.RuntimePanel })));
 const fmtInt = new Intl.NumberFormat('en-US');
 
 function Summary({ graph, analysis }: { graph: Graph; analysis: Analysis }) {
@@ -373,11 +374,13 @@ function Editor({ store }: { store: EditorStore }) {
         <Inspector store={store} graph={graph} nodeId={selectedNode} />
         {showCode && <CodePanel graph={graph} onClose={() => setShowCode(false)} />}
         {showRun && (
-          <RuntimePanel
-            graph={graph}
-            probeName={selectedNode ? (graph.nodes.find((n) => n.id === selectedNode)?.name ?? null) : null}
-            onClose={() => setShowRun(false)}
-          />
+          <Suspense fallback={<section className="runtime-panel">loading the runtime…</section>}>
+            <RuntimePanel
+              graph={graph}
+              probeName={selectedNode ? (graph.nodes.find((n) => n.id === selectedNode)?.name ?? null) : null}
+              onClose={() => setShowRun(false)}
+            />
+          </Suspense>
         )}
       </main>
       <Summary graph={graph} analysis={analysis} />
