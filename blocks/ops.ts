@@ -3,7 +3,7 @@
  * uses `tf` and the other functions in this file only, so the code generator can copy the ones a
  * graph needs into an exported module.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** SiLU / swish: `x · σ(x)`. */
 export function silu<T extends tf.Tensor>(x: T): T {

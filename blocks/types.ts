@@ -4,7 +4,7 @@
  *
  * Nothing here imports tfjs's backends, React or ts-morph: only tfjs's types.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 
 /** What flows along an edge. */
 export type PortKind = 'feature' | 'temb' | 'timesteps' | 'label';

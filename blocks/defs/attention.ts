@@ -1,5 +1,5 @@
 /** iDDPM / guided-diffusion self-attention over the pixels of a feature map. */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { BlockIssue, KernelInputs, Trace, WeightGetter } from '../types';
 import { bool, defineBlock, int } from '../types';
 import { chw, conv1dWeights, failWith, groupsIssue, issue, normWeights, ok } from '../common';

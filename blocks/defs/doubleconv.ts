@@ -1,5 +1,5 @@
 /** Ronneberger's double convolution as in milesial/Pytorch-UNet. */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { KernelInputs, WeightGetter } from '../types';
 import { defineBlock, int } from '../types';
 import { batchNormWeights, chw, convFlops, convWeights, feature, ok } from '../common';

@@ -1,5 +1,5 @@
 /** Graph inputs and the output. Their kernels pass the tensor the runtime hands them through. */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { KernelInputs, ParamValues, WeightGetter } from '../types';
 import { defineBlock, int } from '../types';
 import { feature, ok } from '../common';

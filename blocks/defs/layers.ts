@@ -1,5 +1,5 @@
 /** Plain layers shared by both UNet families. */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { BlockIssue, KernelInputs, NoParams, WeightGetter } from '../types';
 import { bool, choice, defineBlock, float, int } from '../types';
 import { batchNormWeights, chw, convFlops, convOut, convWeights, fail, failWith, feature, groupsIssue, issue, normWeights, ok } from '../common';

@@ -1,5 +1,5 @@
 /** iDDPM Downsample / Upsample. */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { KernelInputs, WeightGetter } from '../types';
 import { bool, defineBlock } from '../types';
 import { chw, convFlops, convWeights, fail, feature, issue, ok } from '../common';

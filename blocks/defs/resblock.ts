@@ -1,5 +1,5 @@
 /** iDDPM / guided-diffusion ResBlock with timestep injection. */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { BlockIssue, KernelInputs, Trace, WeightGetter, WeightSpec } from '../types';
 import { bool, choice, defineBlock, float, int } from '../types';
 import { chw, convFlops, convWeights, failWith, feature, groupsIssue, issue, linearWeights, normWeights, ok } from '../common';

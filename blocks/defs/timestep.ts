@@ -1,5 +1,5 @@
 /** The timestep side of a diffusion UNet: sinusoidal embedding, the MLP, and the class-label embedding. */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { KernelInputs, NoParams, Trace, WeightGetter } from '../types';
 import { defineBlock, float, int } from '../types';
 import { fail, issue, linearWeights, ok, vector } from '../common';
