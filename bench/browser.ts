@@ -70,7 +70,7 @@ function gridLayout(g: Graph): Record<string, { x: number; y: number }> {
   return layout;
 }
 
-async function openWith(browser: Browser, url: string, graph: Graph | null): Promise<{ page: Page; interactiveMs: number; jsGzip: number }> {
+export async function openWith(browser: Browser, url: string, graph: Graph | null): Promise<{ page: Page; interactiveMs: number; jsGzip: number }> {
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   const js: string[] = [];
   page.on('response', (r) => {
@@ -89,7 +89,7 @@ async function openWith(browser: Browser, url: string, graph: Graph | null): Pro
 }
 
 /** Drags the first visible node in a circle for ~120 moves, recording requestAnimationFrame intervals. */
-async function dragFrames(page: Page): Promise<{ median: number; p95: number; frames: number }> {
+export async function dragFrames(page: Page): Promise<{ median: number; p95: number; frames: number }> {
   await page.waitForTimeout(500);
   const node = page.locator('.react-flow__node').first();
   const box = (await node.boundingBox())!;

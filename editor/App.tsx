@@ -1,4 +1,4 @@
-import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent } from 'react';
+import { lazy, memo, Suspense, useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent, type RefObject } from 'react';
 import {
   Background,
   BackgroundVariant,
@@ -58,6 +58,103 @@ function typing(e: KeyboardEvent): boolean {
   return !!t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable);
 }
 
+/** Stable props for <ReactFlow> (new objects per render would be pushed into its store each time). */
+const FIT_VIEW_OPTIONS = { padding: 0.1, maxZoom: 1 };
+const PRO_OPTIONS = { hideAttribution: true };
+const MULTI_SELECT_KEYS = ['Meta', 'Control', 'Shift'];
+const minimapColor = (n: BlockFlowNode) => (n.data.errors.length > 0 ? '#ef4444' : n.data.color);
+/** From this many nodes on, React Flow only mounts the nodes and edges inside the viewport. */
+const VISIBLE_ONLY_FROM = 300;
+const onCanvasDragOver = (e: DragEvent) => {
+  e.preventDefault();
+  e.dataTransfer.dropEffect = 'copy';
+};
+
+interface CanvasProps {
+  readonly store: EditorStore;
+  readonly nodes: BlockFlowNode[];
+  readonly edges: Edge[];
+  /** Everything but drag moves (selection, dimensions, keyboard moves). */
+  readonly onNodesChange: (changes: NodeChange<BlockFlowNode>[]) => void;
+  readonly onEdgesChange: (changes: EdgeChange[]) => void;
+  readonly onConnect: (c: Connection) => void;
+  readonly isValidConnection: IsValidConnection;
+  readonly onPaneClick: () => void;
+  readonly onDrop: (e: DragEvent) => void;
+  readonly wrapper: RefObject<HTMLDivElement | null>;
+}
+
+/**
+ * The React Flow canvas. While a node is dragged its positions live here (local state), so a
+ * mouse move re-renders only the canvas, not the editor around it, and the store (undo history,
+ * autosave, analysis) is written once, when the drag ends: one undo entry per drag.
+ */
+const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdgesChange, onConnect, isValidConnection, onPaneClick, onDrop, wrapper }: CanvasProps) {
+  const [live, setLive] = useState<Readonly<Record<string, Position>> | null>(null);
+  const liveRef = useRef<Record<string, Position> | null>(null);
+
+  const commit = useCallback(() => {
+    const moves = liveRef.current;
+    liveRef.current = null;
+    setLive(null);
+    if (moves && Object.keys(moves).length > 0) store.apply({ kind: 'move', positions: moves });
+  }, [store]);
+
+  const handleNodesChange = useCallback(
+    (changes: NodeChange<BlockFlowNode>[]) => {
+      let rest: NodeChange<BlockFlowNode>[] | null = null;
+      let moved = false;
+      let end = false;
+      for (const c of changes) {
+        if (c.type === 'position' && c.position && (c.dragging === true || (c.dragging === false && liveRef.current !== null))) {
+          liveRef.current = { ...liveRef.current, [c.id]: c.position };
+          moved = true;
+          if (c.dragging === false) end = true;
+        } else {
+          (rest ??= []).push(c);
+        }
+      }
+      if (rest) onNodesChange(rest);
+      if (end) commit();
+      else if (moved) setLive(liveRef.current);
+    },
+    [onNodesChange, commit],
+  );
+
+  const shown = useMemo(() => (live ? nodes.map((n) => (live[n.id] ? { ...n, position: live[n.id] } : n)) : nodes), [nodes, live]);
+
+  return (
+    <div className="canvas" ref={wrapper} onDragOver={onCanvasDragOver} onDrop={onDrop} data-testid="canvas">
+      <ReactFlow<BlockFlowNode, Edge>
+        nodes={shown}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        onNodesChange={handleNodesChange}
+        onEdgesChange={onEdgesChange}
+        onConnect={onConnect}
+        isValidConnection={isValidConnection}
+        onNodeDragStop={commit}
+        onPaneClick={onPaneClick}
+        onlyRenderVisibleElements={nodes.length >= VISIBLE_ONLY_FROM}
+        deleteKeyCode={null}
+        selectionOnDrag
+        panOnDrag={PAN_BUTTONS}
+        selectionMode={SelectionMode.Partial}
+        multiSelectionKeyCode={MULTI_SELECT_KEYS}
+        minZoom={0.05}
+        maxZoom={2}
+        fitView
+        fitViewOptions={FIT_VIEW_OPTIONS}
+        proOptions={PRO_OPTIONS}
+      >
+        <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
+        <MiniMap<BlockFlowNode> pannable zoomable nodeColor={minimapColor} />
+        <Controls />
+      </ReactFlow>
+    </div>
+  );
+});
+
 function Editor({ store }: { store: EditorStore }) {
   const state = useSyncExternalStore(store.subscribe, store.getState);
   const { graph, layout } = state.doc;
@@ -71,21 +168,30 @@ function Editor({ store }: { store: EditorStore }) {
   const [busy, setBusy] = useState(false);
   const measured = useRef(new Map<string, { width: number; height: number }>());
   const [, setMeasureTick] = useState(0);
-  const dragKey = useRef<string | null>(null);
-  const dragCount = useRef(0);
   const addCount = useRef(0);
 
   // --- nodes and edges, derived from the document (node objects reused while unchanged) ---
   const nodeCache = useRef(new Map<string, { key: unknown[]; node: BlockFlowNode }>());
   const selectedNodes = useMemo(() => new Set(selection.nodes), [selection.nodes]);
   const selectedEdges = useMemo(() => new Set(selection.edges), [selection.edges]);
+  const problemsByNode = useMemo(() => {
+    const m = new Map<string, { errors: string[]; warnings: string[] }>();
+    for (const p of analysis.problems) {
+      if (p.nodeId === undefined || p.nodeId === null) continue;
+      let e = m.get(p.nodeId);
+      if (!e) m.set(p.nodeId, (e = { errors: [], warnings: [] }));
+      if (p.severity === 'error') e.errors.push(p.message);
+      else if (p.severity === 'warning') e.warnings.push(p.message);
+    }
+    return m;
+  }, [analysis]);
   const nodes: BlockFlowNode[] = graph.nodes.map((n) => {
     const info = analysis.info.get(n.id);
     const pos = layout[n.id] ?? { x: 0, y: 0 };
     const m = measured.current.get(n.id);
-    const probs = analysis.problems.filter((p) => p.nodeId === n.id);
-    const errors = probs.filter((p) => p.severity === 'error').map((p) => p.message);
-    const warnings = probs.filter((p) => p.severity === 'warning').map((p) => p.message);
+    const probs = problemsByNode.get(n.id);
+    const errors = probs?.errors ?? [];
+    const warnings = probs?.warnings ?? [];
     const shape = info?.out ? formatShape(info.out) : null;
     const key = [n, pos, selectedNodes.has(n.id), shape, errors.join('\n'), warnings.join('\n'), m];
     const hit = nodeCache.current.get(n.id);
@@ -142,11 +248,9 @@ function Editor({ store }: { store: EditorStore }) {
       const moves: Record<string, Position> = {};
       let sel: Set<string> | null = null;
       let dims = false;
-      let dragEnd = false;
       for (const c of changes) {
         if (c.type === 'position' && c.position) {
           moves[c.id] = c.position;
-          if (c.dragging === false) dragEnd = true;
         } else if (c.type === 'dimensions' && c.dimensions) {
           measured.current.set(c.id, c.dimensions);
           dims = true;
@@ -156,11 +260,9 @@ function Editor({ store }: { store: EditorStore }) {
           else sel.delete(c.id);
         }
       }
-      if (Object.keys(moves).length > 0) {
-        const key = dragKey.current ?? `move-${++dragCount.current}`;
-        store.apply({ kind: 'move', positions: moves }, { coalesce: key });
-        if (dragEnd) dragKey.current = null;
-      }
+      // Drag moves are kept by <Canvas> and committed at drag end; what arrives here is a
+      // one-off move (arrow keys): one undo entry each.
+      if (Object.keys(moves).length > 0) store.apply({ kind: 'move', positions: moves });
       if (sel) store.select({ nodes: [...sel], edges: store.getState().selection.edges });
       if (dims) setMeasureTick((t) => t + 1);
     },
@@ -224,6 +326,8 @@ function Editor({ store }: { store: EditorStore }) {
     },
     [rf, addAt],
   );
+
+  const onPaneClick = useCallback(() => store.select({ nodes: [], edges: [] }), [store]);
 
   const fitSoon = useCallback(() => {
     setTimeout(() => void rf.fitView({ padding: 0.1, duration: 200, maxZoom: 1 }), 60);
@@ -339,38 +443,18 @@ function Editor({ store }: { store: EditorStore }) {
       )}
       <main className="workspace">
         <Palette onAdd={addAtCentre} />
-        <div className="canvas" ref={wrapper} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; }} onDrop={onDrop} data-testid="canvas">
-          <ReactFlow<BlockFlowNode, Edge>
-            nodes={nodes}
-            edges={edges}
-            nodeTypes={nodeTypes}
-            onNodesChange={onNodesChange}
-            onEdgesChange={onEdgesChange}
-            onConnect={onConnect}
-            isValidConnection={isValidConnection}
-            onNodeDragStart={() => {
-              dragKey.current = `drag-${++dragCount.current}`;
-            }}
-            onNodeDragStop={() => {
-              dragKey.current = null;
-            }}
-            onPaneClick={() => store.select({ nodes: [], edges: [] })}
-            deleteKeyCode={null}
-            selectionOnDrag
-            panOnDrag={PAN_BUTTONS}
-            selectionMode={SelectionMode.Partial}
-            multiSelectionKeyCode={['Meta', 'Control', 'Shift']}
-            minZoom={0.05}
-            maxZoom={2}
-            fitView
-            fitViewOptions={{ padding: 0.1, maxZoom: 1 }}
-            proOptions={{ hideAttribution: true }}
-          >
-            <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
-            <MiniMap<BlockFlowNode> pannable zoomable nodeColor={(n) => (n.data.errors.length > 0 ? '#ef4444' : n.data.color)} />
-            <Controls />
-          </ReactFlow>
-        </div>
+        <Canvas
+          store={store}
+          nodes={nodes}
+          edges={edges}
+          onNodesChange={onNodesChange}
+          onEdgesChange={onEdgesChange}
+          onConnect={onConnect}
+          isValidConnection={isValidConnection}
+          onPaneClick={onPaneClick}
+          onDrop={onDrop}
+          wrapper={wrapper}
+        />
         <Inspector store={store} graph={graph} nodeId={selectedNode} />
         {showCode && <CodePanel graph={graph} onClose={() => setShowCode(false)} />}
         {showRun && (
