@@ -1,0 +1,46 @@
+/**
+ * What every end-to-end test needs: the app served by Vite on a free loopback port, Debian's
+ * chromium driven by playwright-core with the headless flags that work here, and a screenshot in
+ * `test-results/` when a test fails.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { createServer, type ViteDevServer } from 'vite';
+import { chromium, type Browser, type BrowserContext, type LaunchOptions, type Page } from 'playwright-core';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const BASE_ARGS = ['--headless', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--enable-unsafe-swiftshader'];
+
+export const tid = (id: string): string => `[data-testid="${id}"]`;
+
+/** Serves the editor with Vite's dev server (the config the app uses) on 127.0.0.1:<free port>. */
+export async function startApp(): Promise<{ server: ViteDevServer; url: string }> {
+  const server = await createServer({
+    configFile: join(ROOT, 'vite.config.ts'),
+    root: join(ROOT, 'editor'),
+    logLevel: 'error',
+    server: { port: 0, host: '127.0.0.1' },
+    // Crawl the code worker up front too, so the optimizer never reloads the page mid-test.
+    optimizeDeps: { entries: ['index.html', 'codegen.worker.ts'], include: ['ts-morph'] },
+  });
+  await server.listen();
+  const addr = server.httpServer?.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${addr.port}/` };
+}
+
+/** Debian's chromium, headless; `webgpu` adds the flags that give it a SwiftShader adapter. */
+export function launchChromium(opts: { webgpu?: boolean; extra?: LaunchOptions } = {}): Promise<Browser> {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: opts.webgpu === false ? BASE_ARGS : [...BASE_ARGS, ...WEBGPU_ARGS], ...opts.extra });
+}
+
+/** Saves a screenshot of `page` under test-results/ named after the test. */
+export async function screenshot(page: Page | BrowserContext | null, testName: string): Promise<void> {
+  const p = page && 'screenshot' in page ? page : (page?.pages()[0] ?? null);
+  if (!p) return;
+  mkdirSync(join(ROOT, 'test-results'), { recursive: true });
+  await p.screenshot({ path: join(ROOT, 'test-results', `${testName.replace(/[^\w.-]+/g, '_')}.png`) }).catch(() => undefined);
+}
