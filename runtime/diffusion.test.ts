@@ -94,4 +94,19 @@ describe('sampling', () => {
     expect(calls).toBe(3);
     tf.dispose([x, noise, y]);
   });
+  it('every seed, 0 included, gives the same samples every time; seeds differ (tfjs treats seed 0 as none: not used)', async () => {
+    const d = makeDiffusion('linear', 1000, 3);
+    // A model that passes x through keeps every bit of x_T and the step noise in the result.
+    const model = (x: tf.Tensor4D) => tf.mul(x, 0.5) as tf.Tensor4D;
+    const once = async (seed: number) => {
+      const out = (await sample(d, model, { shape: [1, 4, 4, 3], seed, learnedSigma: false }))!;
+      const v = Array.from(await out.data());
+      out.dispose();
+      return v;
+    };
+    const a = await once(0);
+    expect(await once(0)).toEqual(a);
+    expect(await once(1)).not.toEqual(a);
+    expect(new Set(a).size).toBeGreaterThan(a.length / 3); // noise, not a constant (x₀ is clipped to ±1)
+  });
 });

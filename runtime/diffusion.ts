@@ -5,6 +5,7 @@
  * the host, like the reference's numpy; each step runs inside `tf.tidy`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { noiseRng, normals } from './rng';
 
 export type ScheduleName = 'linear' | 'cosine';
 
@@ -133,6 +134,7 @@ export function pSample(d: Diffusion, model: EpsModel, x: tf.Tensor4D, i: number
 
 export interface SampleOptions {
   readonly shape: readonly [number, number, number, number];
+  /** Every seed (0 included) gives the same x_T and step noise every time, on every backend. */
   readonly seed: number;
   readonly learnedSigma: boolean;
   /** Called after each step with the current x (owned by the sampler: copy what you keep); return false to cancel. */
@@ -141,10 +143,14 @@ export interface SampleOptions {
 
 /** The whole reverse process from Gaussian noise; returns x₀ (NHWC, roughly in [-1, 1]). Yields between steps. */
 export async function sample(d: Diffusion, model: EpsModel, opts: SampleOptions): Promise<tf.Tensor4D | null> {
-  let x = tf.randomNormal([...opts.shape], 0, 1, 'float32', opts.seed) as tf.Tensor4D;
+  // One host generator for x_T and then each step's noise, in order (tfjs's randomNormal treats seed 0 as none).
+  const rng = noiseRng(opts.seed);
+  const size = opts.shape.reduce((p, q) => p * q, 1);
+  const gaussian = () => tf.tensor4d(normals(rng, size), [...opts.shape]);
+  let x = gaussian();
   const n = d.timestepMap.length;
   for (let i = n - 1; i >= 0; i--) {
-    const noise = tf.randomNormal([...opts.shape], 0, 1, 'float32', opts.seed + 1 + i) as tf.Tensor4D;
+    const noise = gaussian();
     const next = pSample(d, model, x, i, noise, opts.learnedSigma);
     noise.dispose();
     x.dispose();

@@ -30,3 +30,29 @@ export class Rng {
     return r * Math.cos(2 * Math.PI * v);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Noise. Everything random in the app comes from `Rng` (never tfjs's `randomNormal`, whose seed 0
+// means "unseeded"), so every seed, 0 included, gives the same values every time on every backend.
+
+/** A 32-bit integer hash (murmur3's finaliser): nearby seeds give unrelated streams. */
+function mix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * The generator for noise (inputs, sampling) seeded `seed`: a stream apart from the weights'
+ * `new Rng(seed)`, so one seed can drive both without the noise repeating the first weights.
+ */
+export function noiseRng(seed: number): Rng {
+  return new Rng(mix32((seed >>> 0) ^ 0x6e6f6973));
+}
+
+/** `n` standard normal values from `rng`. */
+export function normals(rng: Rng, n: number): Float32Array {
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.normal();
+  return v;
+}

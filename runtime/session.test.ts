@@ -1,7 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { RuntimeSession } from './session';
+import { fingerprint, RuntimeSession } from './session';
+import { analyze } from '../graph/analyze';
+import { expectedWeights } from './weights';
+import { Cancelled } from './failure';
 import { useBackend } from './backend-node';
 import { generateModule } from '../codegen/generate';
 import { readSources } from '../codegen/sources-node';
@@ -55,6 +58,7 @@ describe('runtime session (the runtime panel without its view)', () => {
   it('100 runs leave the tensor count flat; the steady time is a median of runs after the first', async () => {
     const s = new RuntimeSession();
     load(s, iddpm(IDDPM_SMALL, 8));
+    await s.prepare(); // the weights are made on demand: make them before counting
     const before = tf.memory().numTensors;
     for (let i = 0; i < 100; i++) (await s.run({ ...INPUTS, noiseSeed: i })).out.dispose();
     expect(tf.memory().numTensors).toBe(before);
@@ -82,5 +86,71 @@ describe('runtime session (the runtime panel without its view)', () => {
     out!.dispose();
     s.dispose(); // the session's weights (and its interpreter copy for probes) go with it
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('every seed, 0 included, gives the same weights and noise every time (two sessions, bit for bit); seed 0 ≠ seed 1', async () => {
+    const g = iddpm(IDDPM_SMALL, 8);
+    // The first conv reads both the noise and seeded weights; the output of a fresh UNet is zero by design.
+    const probeOnce = async (seed: number) => {
+      const s = new RuntimeSession();
+      s.setWeights({ kind: 'random', seed });
+      load(s, g);
+      const p = await s.probe('input_blocks.0.0', { ...INPUTS, noiseSeed: seed });
+      const v = (await p.out.data()) as Float32Array;
+      p.out.dispose();
+      s.dispose();
+      return fingerprint(v);
+    };
+    const [a, b, c] = [await probeOnce(0), await probeOnce(0), await probeOnce(1)];
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+    // Sampling noise too: 2 steps from seed 0, twice.
+    const sampleOnce = async (seed: number) => {
+      const s = new RuntimeSession();
+      load(s, g);
+      const out = await s.sample({ schedule: 'linear', trainSteps: 1000, steps: 2, seed, label: 0, batch: 1, learnedSigma: false });
+      const v = fingerprint((await out!.data()) as Float32Array);
+      out!.dispose();
+      s.dispose();
+      return v;
+    };
+    expect(await sampleOnce(0)).toBe(await sampleOnce(0));
+    expect(await sampleOnce(0)).not.toBe(await sampleOnce(1));
+  });
+
+  it('holds the weights once (the model and the interpreter share them), makes them on demand, and a cancel leaves nothing', async () => {
+    const g = iddpm(IDDPM_SMALL, 8);
+    const count = expectedWeights(analyze(g)).length;
+    // tf.memory().numBytes counts every tensor handle (a data-sharing clone too); numDataBuffers counts the data.
+    const buffers = () => tf.memory().numDataBuffers;
+    const base = { buffers: buffers(), tensors: tf.memory().numTensors };
+    const s = new RuntimeSession();
+    load(s, g);
+    expect(s.prepared).toBe(false);
+    expect(buffers()).toBe(base.buffers); // a module alone allocates nothing
+    // A cancelled preparation frees what it made.
+    const stop = new AbortController();
+    let calls = 0;
+    await expect(s.prepare({ sliceMs: 0, signal: stop.signal, onProgress: () => void (++calls === 3 && stop.abort()) })).rejects.toBeInstanceOf(Cancelled);
+    expect(buffers()).toBe(base.buffers);
+    const seen: number[] = [];
+    await s.prepare({ onProgress: (d, t) => void seen.push(d / t) });
+    expect(seen.at(-1)).toBe(1);
+    expect(s.prepared).toBe(true);
+    expect(buffers() - base.buffers).toBe(count); // one buffer per weight…
+    expect(tf.memory().numTensors - base.tensors).toBe(2 * count); // …read by the store and the model's clones
+    (await s.run(INPUTS)).out.dispose();
+    (await s.probe('middle_block.1', INPUTS)).out.dispose();
+    await s.profile(INPUTS);
+    expect(buffers() - base.buffers).toBe(count); // still once, after a run, a probe and a profile
+    s.dispose();
+    expect(buffers()).toBe(base.buffers);
+    expect(tf.memory().numTensors).toBe(base.tensors);
+  });
+
+  it('fingerprint tells values apart bit for bit', () => {
+    expect(fingerprint(new Float32Array([1, 2, 3]))).toBe(fingerprint(new Float32Array([1, 2, 3])));
+    expect(fingerprint(new Float32Array([1, 2, 3]))).not.toBe(fingerprint(new Float32Array([1, 2, 3.0000002])));
+    expect(fingerprint(new Float32Array([0]))).not.toBe(fingerprint(new Float32Array([-0])));
   });
 });

@@ -3,14 +3,21 @@
  * gives, transpiled) on the active tfjs backend, keeps weights across edits that keep their keys
  * and shapes, times first and steady-state runs, probes a node's output and profiles each block
  * (through the interpreter, which runs the same kernels), and samples with DDPM.
+ *
+ * Weights are made on demand (`prepare`, which pauses for the event loop, reports progress and can
+ * be cancelled), not when a module arrives, so a model too big to run costs nothing until the user
+ * asks. They are held once: one tfjs-layout tensor per weight, which the generated model (through
+ * data-sharing clones) and the interpreter (probe, profile) both read. Noise comes from `Rng`, so
+ * every seed, 0 included, repeats exactly.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Graph } from '../graph/model';
 import type { Analysis } from '../graph/analyze';
 import { planGraph, runGraph, type GraphInputs } from './interpreter';
-import { checkStateDict, expectedWeights, fromPyTorch, initialValues, WeightLoadError, type WeightStore } from './weights';
-import { parseSafetensors, toFloat32 } from './safetensors';
-import { Rng } from './rng';
+import { checkStateDict, disposeWeights, expectedWeights, loadWeightsAsync, randomWeightsAsync, WeightLoadError, type PrepareOptions, type WeightStore } from './weights';
+import { parseSafetensors, type SafetensorsFile } from './safetensors';
+import { noiseRng, normals } from './rng';
+import { Cancelled } from './failure';
 import { instantiate, type GeneratedClass, type GeneratedModel } from '../codegen/instantiate';
 import { makeDiffusion, sample, type ScheduleName } from './diffusion';
 
@@ -59,6 +66,27 @@ export async function stats(t: tf.Tensor): Promise<TensorStats> {
   return { min: mn[0], max: mx[0], mean: m[0], std: Math.sqrt(v[0]) };
 }
 
+/** A short fingerprint of values, bit for bit (FNV-1a over the float32 bits): equal values, equal text. */
+export function fingerprint(values: Float32Array): string {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bits.length; i++) {
+    let v = bits[i];
+    for (let k = 0; k < 4; k++) {
+      h = Math.imul(h ^ (v & 0xff), 0x01000193);
+      v >>>= 8;
+    }
+  }
+  return `${(h >>> 0).toString(16).padStart(8, '0')}·${values.length}`;
+}
+
+/**
+ * The generated class's own constructor takes tfjs-layout weights by key (what \`fromTensors\`
+ * builds after its strict check). The session calls it with clones of its own store (the same
+ * data, no copy) after checking the keys and shapes itself.
+ */
+type ModelFromStore = new (weights: Map<string, tf.Tensor>) => GeneratedModel;
+
 const signature = (a: Analysis) =>
   expectedWeights(a)
     .map((w) => `${w.fullKey}:${w.shape.join('x')}`)
@@ -69,17 +97,19 @@ export class RuntimeSession {
   private model: GeneratedModel | null = null;
   private plan: Analysis | null = null;
   private inputsOrder: readonly ('x' | 'timesteps' | 'y')[] = [];
-  /** PyTorch-layout weights by state_dict key (the source of truth across edits). */
-  private stateDict = new Map<string, tf.Tensor>();
+  /** tfjs-layout weights by state_dict key: the only copy, kept across edits that keep keys and shapes. */
+  private store: WeightStore | null = null;
   private weightSig = '';
-  private interpreterWeights: WeightStore | null = null;
+  /** Bumped whenever the weights are dropped: a preparation that started before is stale. */
+  private generation = 0;
+  private pending: { generation: number; done: Promise<WeightStore>; stop: AbortController } | null = null;
   private fresh = true;
   private times: number[] = [];
   source: WeightSource = { kind: 'random', seed: 0 };
   /** Set when the loaded file did not fit the graph (the model then runs with random weights). */
   mismatch: WeightLoadError | null = null;
 
-  /** A new module for `graph` (its JS from the code worker). Keeps weights when keys and shapes are unchanged. */
+  /** A new module for `graph` (its JS from the code worker). Keeps weights when keys and shapes are unchanged. Cheap: no weights are made here. */
   setModule(graph: Graph, js: string, className: string, inputs: readonly ('x' | 'timesteps' | 'y')[]): void {
     const plan = planGraph(graph);
     const cls = instantiate(js, className, tf);
@@ -90,68 +120,115 @@ export class RuntimeSession {
     const sig = signature(plan);
     if (sig !== this.weightSig) {
       this.weightSig = sig;
-      this.rebuildStateDict();
+      this.dropWeights();
+      this.checkSource();
     }
-    this.instantiateModel();
   }
 
-  /** Random PyTorch-default weights, or a `.safetensors` state_dict (strict; a mismatch is reported and random weights used). */
+  /**
+   * Random PyTorch-default weights, or a `.safetensors` state_dict (strict: a mismatch is reported
+   * here, at once, and random weights with seed 0 are used). The tensors are made by `prepare`.
+   */
   setWeights(source: WeightSource): void {
     this.source = source;
-    if (this.plan) {
-      this.rebuildStateDict();
-      this.disposeModel();
-      this.instantiateModel();
-    }
+    this.dropWeights();
+    this.checkSource();
   }
 
-  private rebuildStateDict(): void {
-    tf.dispose([...this.stateDict.values()]);
-    this.stateDict.clear();
-    this.mismatch = null;
-    const expected = expectedWeights(this.plan!);
+  /** The analysis of the current module's graph (null before the first module). */
+  get analysis(): Analysis | null {
+    return this.plan;
+  }
+
+  private parsedFile(): SafetensorsFile | null {
     const src = this.source;
-    if (src.kind === 'file') {
-      try {
-        const file = parseSafetensors(src.bytes, { source: src.name });
-        checkStateDict(expected, new Map([...file.tensors].map(([k, t]) => [k, t.shape])), src.name);
-        for (const w of expected) {
-          const t = file.tensors.get(w.fullKey)!;
-          this.stateDict.set(w.fullKey, tf.tensor(toFloat32(t), [...t.shape], 'float32'));
-        }
-        return;
-      } catch (e) {
-        if (!(e instanceof WeightLoadError)) throw e;
-        this.mismatch = e;
-      }
-    }
-    const rng = new Rng(src.kind === 'random' ? src.seed : 0);
-    for (const w of expected) this.stateDict.set(w.fullKey, tf.tensor(initialValues(w.shape, w.init, rng), [...w.shape], 'float32'));
+    return src.kind === 'file' ? parseSafetensors(src.bytes, { source: src.name }) : null;
   }
 
-  private instantiateModel(): void {
-    this.model = this.cls!.fromTensors(Object.fromEntries(this.stateDict));
-    this.fresh = true;
-    this.times = [];
+  private checkSource(): void {
+    this.mismatch = null;
+    if (!this.plan || this.source.kind !== 'file') return;
+    try {
+      const file = this.parsedFile()!;
+      checkStateDict(expectedWeights(this.plan), new Map([...file.tensors].map(([k, t]) => [k, t.shape])), this.source.name);
+    } catch (e) {
+      if (!(e instanceof WeightLoadError)) throw e;
+      this.mismatch = e;
+    }
+  }
+
+  private dropWeights(): void {
+    this.generation++;
+    this.pending?.stop.abort();
+    this.pending = null;
+    this.disposeModel();
+    if (this.store) disposeWeights(this.store);
+    this.store = null;
   }
 
   private disposeModel(): void {
     this.model?.dispose();
     this.model = null;
-    if (this.interpreterWeights) tf.dispose([...this.interpreterWeights.values()]);
-    this.interpreterWeights = null;
   }
 
-  /** Call after switching backends: the next run counts as a first run. */
-  backendChanged(): void {
-    if (!this.cls || !this.plan) return;
-    // Tensors made on the old backend move lazily; recreating them keeps the timing honest.
-    this.disposeModel();
-    this.instantiateModel();
-  }
-
-  get ready(): boolean {
+  /** True once the weights are made (a run then starts at once). */
+  get prepared(): boolean {
     return this.model !== null;
+  }
+
+  /**
+   * Makes the weights (random or from the file) and the model, pausing for the event loop, with
+   * progress and cancel (a `Cancelled` error). Runs call it themselves; a panel calls it first to
+   * show progress. Weights survive until the module's keys or shapes change or `setWeights`.
+   */
+  async prepare(opts: PrepareOptions = {}): Promise<void> {
+    if (!this.plan || !this.cls) throw new Error('no model yet: the graph must be valid and generated first');
+    while (!this.store) {
+      const generation = this.generation;
+      if (!this.pending || this.pending.generation !== generation) {
+        const expected = expectedWeights(this.plan);
+        const file = this.mismatch ? null : this.parsedFile();
+        const src = this.source;
+        // Stopped by the caller's signal, or by `dropWeights` (then the loop starts over for the new weights).
+        const stop = new AbortController();
+        opts.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+        if (opts.signal?.aborted) stop.abort();
+        const o: PrepareOptions = { ...opts, signal: stop.signal };
+        const done = file ? loadWeightsAsync(expected, file, o) : randomWeightsAsync(expected, src.kind === 'random' ? src.seed : 0, o);
+        this.pending = { generation, done, stop };
+      }
+      const pending = this.pending;
+      let store: WeightStore;
+      try {
+        store = await pending.done;
+      } catch (e) {
+        if (this.pending === pending) this.pending = null;
+        if (e instanceof Cancelled && generation !== this.generation && !opts.signal?.aborted) continue;
+        throw e;
+      }
+      if (this.pending === pending) this.pending = null;
+      // Weights dropped meanwhile (a new module or source): these are stale.
+      if (generation !== this.generation) disposeWeights(store);
+      else if (!this.store) this.store = store;
+      else if (this.store !== store) disposeWeights(store);
+    }
+    if (!this.model) {
+      const store = this.store;
+      this.model = new (this.cls as unknown as ModelFromStore)(new Map([...store].map(([k, t]) => [k, tf.clone(t)])));
+      this.fresh = true;
+      this.times = [];
+    }
+  }
+
+  /** Call after switching backends: the next run counts as a first run (the weights move lazily, on first use). */
+  backendChanged(): void {
+    this.fresh = true;
+    this.times = [];
+  }
+
+  /** A module is loaded: runs can start (they make the weights first if needed). */
+  get ready(): boolean {
+    return this.cls !== null && this.plan !== null;
   }
 
   private inputShape(): [number, number, number] {
@@ -174,19 +251,20 @@ export class RuntimeSession {
     }
     const x = r.image
       ? (tf.tidy(() => tf.tile(tf.transpose(tf.tensor3d(r.image!, [c, h, w]), [1, 2, 0]).expandDims(0), [r.batch, 1, 1, 1])) as tf.Tensor4D)
-      : (tf.randomNormal([r.batch, h, w, c], 0, 1, 'float32', r.noiseSeed) as tf.Tensor4D);
+      : tf.tensor4d(normals(noiseRng(r.noiseSeed), r.batch * h * w * c), [r.batch, h, w, c]);
     return { x, timesteps: tf.fill([r.batch], r.timestep) as tf.Tensor1D, y: tf.fill([r.batch], r.label) as tf.Tensor1D };
   }
 
   /** One forward pass of the generated module. */
   async run(r: RunInputs): Promise<RunReport> {
-    if (!this.model) throw new Error('no model yet: the graph must be valid and generated first');
+    await this.prepare();
+    const model = this.model!;
     const ins = this.makeInputs(r);
     const first = this.fresh;
     const t0 = performance.now();
     let out: tf.Tensor4D;
     try {
-      out = this.model.forward(...this.inputsOrder.map((k) => ins[k]));
+      out = model.forward(...this.inputsOrder.map((k) => ins[k]));
       await out.data(); // wait for the GPU: the time includes the readback
     } finally {
       tf.dispose([ins.x, ins.timesteps, ins.y]);
@@ -204,13 +282,10 @@ export class RuntimeSession {
     return s[s.length >> 1];
   }
 
-  private interpreterStore(): WeightStore {
-    if (!this.interpreterWeights) {
-      const store: WeightStore = new Map();
-      for (const w of expectedWeights(this.plan!)) store.set(w.fullKey, tf.tidy(() => fromPyTorch(this.stateDict.get(w.fullKey)!, w.layout)));
-      this.interpreterWeights = store;
-    }
-    return this.interpreterWeights;
+  /** The weights for the interpreter: the store itself (tfjs layout), no copy. */
+  private async interpreterStore(): Promise<WeightStore> {
+    await this.prepare();
+    return this.store!;
   }
 
   private graphInputs(ins: { x: tf.Tensor4D; timesteps: tf.Tensor1D; y: tf.Tensor1D }): GraphInputs {
@@ -220,9 +295,10 @@ export class RuntimeSession {
   /** A node's output (NHWC, caller-owned) and its statistics. */
   async probe(nodeName: string, r: RunInputs): Promise<{ out: tf.Tensor; stats: TensorStats }> {
     if (!this.plan) throw new Error('no model yet');
+    const store = await this.interpreterStore();
     const ins = this.makeInputs(r);
     try {
-      const res = runGraph(this.plan, this.interpreterStore(), this.graphInputs(ins), { trace: true });
+      const res = runGraph(this.plan!, store, this.graphInputs(ins), { trace: true });
       const found = res.acts[nodeName];
       // Traces share tensors (a node's output is also the next one's input): keep a copy, free them all.
       const out = found ? tf.clone(found) : null;
@@ -237,8 +313,8 @@ export class RuntimeSession {
   /** Time per block: the interpreter runs each block and waits for it (so each is timed alone). */
   async profile(r: RunInputs): Promise<{ name: string; type: string; ms: number }[]> {
     if (!this.plan) throw new Error('no model yet');
-    const plan = this.plan;
-    const store = this.interpreterStore();
+    const store = await this.interpreterStore();
+    const plan = this.plan!;
     const ins = this.makeInputs(r);
     const values = new Map<string, tf.Tensor>();
     const rows: { name: string; type: string; ms: number }[] = [];
@@ -274,8 +350,8 @@ export class RuntimeSession {
     learnedSigma: boolean;
     onStep?: (done: number, total: number, x: tf.Tensor4D) => boolean | void | Promise<boolean | void>;
   }): Promise<tf.Tensor4D | null> {
-    const model = this.model;
-    if (!model) throw new Error('no model yet');
+    await this.prepare();
+    const model = this.model!;
     const [h, w, c] = this.inputShape();
     const d = makeDiffusion(opts.schedule, opts.trainSteps, opts.steps);
     const eps = (x: tf.Tensor4D, t: tf.Tensor1D) =>
@@ -288,9 +364,7 @@ export class RuntimeSession {
   }
 
   dispose(): void {
-    this.disposeModel();
-    tf.dispose([...this.stateDict.values()]);
-    this.stateDict.clear();
+    this.dropWeights();
     this.cls = null;
     this.plan = null;
   }

@@ -12,6 +12,7 @@ import { nodeWeights } from '../graph/analyze';
 import type { SafetensorsFile } from './safetensors';
 import { toFloat32 } from './safetensors';
 import { Rng } from './rng';
+import { Cancelled } from './failure';
 
 /** tfjs tensors (already in tfjs layout) by full PyTorch key. */
 export type WeightStore = Map<string, tf.Tensor>;
@@ -59,6 +60,151 @@ export function randomWeights(a: Analysis, seed = 0): WeightStore {
   for (const w of expectedWeights(a)) {
     store.set(w.fullKey, tf.tidy(() => fromPyTorch(tf.tensor(initialValues(w.shape, w.init, rng), [...w.shape], 'float32'), w.layout)));
   }
+  return store;
+}
+
+export interface PrepareOptions {
+  /** Values made so far and in all (called at every pause and at the end). */
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Cancels: the tensors made so far are freed and a `Cancelled` error is thrown. */
+  readonly signal?: AbortSignal;
+  /** Milliseconds of work between pauses for the event loop (default 25; `Infinity`: never pause). */
+  readonly sliceMs?: number;
+}
+
+/** The shape a weight has in tfjs's layout (what `fromPyTorch` returns). */
+export function tfjsShape(shape: readonly number[], layout: WeightLayout): number[] {
+  switch (layout) {
+    case 'conv2d':
+    case 'convT':
+      return [shape[2], shape[3], shape[1], shape[0]];
+    case 'linear':
+      return [shape[1], shape[0]];
+    case 'conv1d':
+      return [shape.slice(1).reduce((x, y) => x * y, 1), shape[0]];
+    case 'same':
+      return [...shape];
+  }
+}
+
+/** Gives the event loop a turn: no 4 ms clamp (MessageChannel) where there is one. */
+function pause(): Promise<void> {
+  if (typeof MessageChannel === 'undefined') return new Promise((r) => setTimeout(r, 0));
+  return new Promise((r) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      r();
+    };
+    ch.port2.postMessage(null);
+  });
+}
+
+const CHECK_EVERY = 1 << 16;
+
+/**
+ * `randomWeights` without freezing the page: the same values bit for bit (the same `Rng` stream in
+ * the same order), written straight into tfjs's layout on the host (no PyTorch-layout tensor, no
+ * transpose, no second copy), pausing for the event loop every `sliceMs`, with progress and cancel.
+ */
+export async function randomWeightsAsync(expected: readonly ExpectedWeight[], seed: number, opts: PrepareOptions = {}): Promise<WeightStore> {
+  const rng = new Rng(seed);
+  const total = expected.reduce((s, w) => s + w.shape.reduce((x, y) => x * y, 1), 0);
+  const sliceMs = opts.sliceMs ?? 25;
+  const store: WeightStore = new Map();
+  let done = 0;
+  let last = performance.now();
+  const maybePause = async () => {
+    if (opts.signal?.aborted) throw new Cancelled('making the weights');
+    if (performance.now() - last < sliceMs) return;
+    opts.onProgress?.(done, total);
+    await pause();
+    if (opts.signal?.aborted) throw new Cancelled('making the weights');
+    last = performance.now();
+  };
+  try {
+    for (const w of expected) {
+      const n = w.shape.reduce((x, y) => x * y, 1);
+      const values = new Float32Array(n);
+      const init = w.init;
+      if (init.kind === 'const') {
+        values.fill(init.value);
+        done += n;
+      } else {
+        // PyTorch order [A, B, C, D] (2-D and 1×1-conv1d weights as [A, B, 1, 1]) → tfjs [C, D, B, A] (`fromPyTorch`).
+        const moved = w.layout !== 'same';
+        const [A, B, C, D] = w.layout === 'conv2d' || w.layout === 'convT' ? w.shape : [w.shape[0], n / w.shape[0], 1, 1];
+        const sb = A;
+        const sd = B * A;
+        const sc = D * B * A;
+        let a = 0;
+        let b = 0;
+        let c = 0;
+        let d = 0;
+        let to = 0;
+        for (let p = 0; p < n; ) {
+          const start = p;
+          const end = Math.min(n, p + CHECK_EVERY);
+          for (; p < end; p++) {
+            const v = init.kind === 'uniform' ? (rng.next() * 2 - 1) * init.bound : rng.normal() * init.std;
+            if (!moved) {
+              values[p] = v;
+              continue;
+            }
+            values[to] = v;
+            // Next PyTorch index: d fastest.
+            if (++d < D) to += sd;
+            else if (((d = 0), ++c < C)) to = a + b * sb + c * sc;
+            else if (((c = 0), ++b < B)) to = a + b * sb;
+            else {
+              b = 0;
+              to = ++a;
+            }
+          }
+          done += end - start;
+          await maybePause();
+        }
+      }
+      store.set(w.fullKey, tf.tensor(values, tfjsShape(w.shape, w.layout), 'float32'));
+      await maybePause();
+    }
+  } catch (e) {
+    disposeWeights(store);
+    throw e;
+  }
+  opts.onProgress?.(total, total);
+  return store;
+}
+
+/**
+ * `loadWeights` for a file already checked with `checkStateDict`, one tensor at a time with pauses,
+ * progress and cancel (each tensor is converted to tfjs's layout as it is made: one copy at a time).
+ */
+export async function loadWeightsAsync(expected: readonly ExpectedWeight[], file: SafetensorsFile, opts: PrepareOptions = {}): Promise<WeightStore> {
+  const total = expected.reduce((s, w) => s + w.shape.reduce((x, y) => x * y, 1), 0);
+  const sliceMs = opts.sliceMs ?? 25;
+  const store: WeightStore = new Map();
+  let done = 0;
+  let last = performance.now();
+  try {
+    for (const w of expected) {
+      if (opts.signal?.aborted) throw new Cancelled('loading the weights');
+      const t = file.tensors.get(w.fullKey);
+      if (!t) throw new Error(`${w.fullKey} is missing from the weights file`);
+      store.set(w.fullKey, tf.tidy(() => fromPyTorch(tf.tensor(toFloat32(t), [...t.shape], 'float32'), w.layout)));
+      done += w.shape.reduce((x, y) => x * y, 1);
+      if (performance.now() - last >= sliceMs) {
+        opts.onProgress?.(done, total);
+        await pause();
+        last = performance.now();
+      }
+    }
+    if (opts.signal?.aborted) throw new Cancelled('loading the weights');
+  } catch (e) {
+    disposeWeights(store);
+    throw e;
+  }
+  opts.onProgress?.(total, total);
   return store;
 }
 
