@@ -17,7 +17,7 @@ import {
 import { blockDef, isBlockType, type BlockType } from '../blocks/registry';
 import { analyze, countFlops, countParameters, formatShape, type Analysis } from '../graph/analyze';
 import type { Graph } from '../graph/model';
-import { nodeTypes, KIND_COLOR, type BlockFlowNode } from './BlockNode';
+import { handleKey, nodeTypes, KIND_COLOR, type BlockFlowNode } from './BlockNode';
 import { Palette, DRAG_MIME } from './Palette';
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
@@ -166,7 +166,15 @@ function Editor({ store }: { store: EditorStore }) {
   const [showRun, setShowRun] = useState(false);
   const [showTemplates, setShowTemplates] = useState(false);
   const [busy, setBusy] = useState(false);
-  const measured = useRef(new Map<string, { width: number; height: number }>());
+  /**
+   * Sizes React Flow measured, by node id, with the handles the node had then: a controlled node
+   * handed back without `measured` would be measured again on every edit. Ids are reused across
+   * documents (`n5` may be a Conv2d here and a ResBlock after Open), so a size is handed back only
+   * while the node's handles are the same; otherwise React Flow measures the node (and its handles)
+   * afresh before drawing the edges that name them.
+   */
+  const measured = useRef(new Map<string, { readonly handles: string; readonly size: { width: number; height: number } }>());
+  const handlesById = useRef(new Map<string, string>());
   const [, setMeasureTick] = useState(0);
   const addCount = useRef(0);
 
@@ -188,7 +196,11 @@ function Editor({ store }: { store: EditorStore }) {
   const nodes: BlockFlowNode[] = graph.nodes.map((n) => {
     const info = analysis.info.get(n.id);
     const pos = layout[n.id] ?? { x: 0, y: 0 };
-    const m = measured.current.get(n.id);
+    const def = isBlockType(n.type) ? blockDef(n.type) : null;
+    const handles = handleKey(def?.inputs ?? [], def?.output ?? null);
+    handlesById.current.set(n.id, handles);
+    const cached = measured.current.get(n.id);
+    const m = cached?.handles === handles ? cached.size : undefined;
     const probs = problemsByNode.get(n.id);
     const errors = probs?.errors ?? [];
     const warnings = probs?.warnings ?? [];
@@ -196,7 +208,6 @@ function Editor({ store }: { store: EditorStore }) {
     const key = [n, pos, selectedNodes.has(n.id), shape, errors.join('\n'), warnings.join('\n'), m];
     const hit = nodeCache.current.get(n.id);
     if (hit && hit.key.every((k, i) => k === key[i])) return hit.node;
-    const def = isBlockType(n.type) ? blockDef(n.type) : null;
     const node: BlockFlowNode = {
       id: n.id,
       type: 'block',
@@ -252,7 +263,7 @@ function Editor({ store }: { store: EditorStore }) {
         if (c.type === 'position' && c.position) {
           moves[c.id] = c.position;
         } else if (c.type === 'dimensions' && c.dimensions) {
-          measured.current.set(c.id, c.dimensions);
+          measured.current.set(c.id, { handles: handlesById.current.get(c.id) ?? '', size: c.dimensions });
           dims = true;
         } else if (c.type === 'select') {
           sel ??= new Set(store.getState().selection.nodes);
@@ -373,7 +384,7 @@ function Editor({ store }: { store: EditorStore }) {
   const autoLayout = async () => {
     setBusy(true);
     try {
-      const positions = await elkLayout(store.graph, measured.current);
+      const positions = await elkLayout(store.graph, new Map([...measured.current].map(([id, m]) => [id, m.size])));
       store.apply({ kind: 'move', positions });
       fitSoon();
     } finally {

@@ -1,6 +1,6 @@
 /** The one node component: draws any block from its declaration. */
-import { memo } from 'react';
-import { Handle, Position, type Node, type NodeProps } from '@xyflow/react';
+import { memo, useEffect, useRef } from 'react';
+import { Handle, Position, useUpdateNodeInternals, type Node, type NodeProps } from '@xyflow/react';
 import type { PortDef, PortKind } from '../blocks/types';
 
 export const KIND_COLOR: Readonly<Record<PortKind, string>> = {
@@ -24,7 +24,28 @@ export interface BlockNodeData extends Record<string, unknown> {
 }
 export type BlockFlowNode = Node<BlockNodeData, 'block'>;
 
-function BlockNodeView({ data, selected }: NodeProps<BlockFlowNode>) {
+/**
+ * The handles a block draws, as one string (`x,emb>out`): two nodes with equal keys and equal sizes
+ * have their handles at the same places. Node ids (`n1`, `n2`, …) are reused from one document to
+ * the next with another block behind them, so a size React Flow measured for an id is only worth
+ * reusing while this key is unchanged.
+ */
+export function handleKey(inputs: readonly PortDef[], output: PortDef | null): string {
+  return `${inputs.map((p) => p.name).join(',')}>${output ? 'out' : ''}`;
+}
+
+function BlockNodeView({ id, data, selected }: NodeProps<BlockFlowNode>) {
+  // React Flow keeps the handle positions it measured for a node until it measures it again; an edge
+  // naming a handle it does not know is not drawn. When this node's handles change (same id, another
+  // block), have it measure them again: React Flow's documented remedy (useUpdateNodeInternals).
+  const handles = handleKey(data.inputs, data.output);
+  const drawnHandles = useRef(handles);
+  const updateNodeInternals = useUpdateNodeInternals();
+  useEffect(() => {
+    if (drawnHandles.current === handles) return;
+    drawnHandles.current = handles;
+    updateNodeInternals(id);
+  }, [id, handles, updateNodeInternals]);
   const bad = data.errors.length > 0;
   const tooltip = [...data.errors, ...data.warnings].join('\n');
   const n = data.inputs.length;
