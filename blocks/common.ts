@@ -12,6 +12,9 @@ export const failWith = (out: TensorShape, issues: readonly BlockIssue[]): Shape
 export const issue = (message: string, fix: string, param?: string): BlockIssue =>
   param === undefined ? { message, fix } : { message, fix, param };
 
+/** Values in a tensor of these dimensions. */
+export const numel = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
 /** `[C, H, W]` of a feature shape. */
 export function chw(s: TensorShape): [number, number, number] {
   const [c, h, w] = s.dims;

@@ -200,6 +200,19 @@ export interface BlockDef<P extends ParamValues = ParamValues> {
   weights(inputs: InputShapes, params: P): readonly WeightSpec[];
   /** Floating-point operations per sample (2 per multiply-add), for summaries and benchmarks. */
   flops(inputs: InputShapes, out: TensorShape, params: P): number;
+  /**
+   * The largest tensor the kernel makes inside itself, per sample, when it is larger than the
+   * output (attention's `[heads, t, t]` scores). Cost estimates use it for memory peaks and for
+   * backend limits such as WebGL's texture size. Omitted: nothing inside is larger than the output.
+   */
+  workspace?(inputs: InputShapes, params: P): readonly number[];
+  /**
+   * Values per sample of the temporaries the kernel holds at once besides its output (they live
+   * until the block returns: the interpreter and the generated module run each block in its own
+   * `tf.tidy`). Counted from the kernel's ops and checked against tfjs's measured peak in
+   * `blocks/scratch.test.ts`. Omitted: none worth counting.
+   */
+  scratch?(inputs: InputShapes, out: TensorShape, params: P): number;
   /** The tfjs forward (NHWC). Input/output blocks pass their tensor through. */
   forward(inputs: KernelInputs, w: WeightGetter, params: P, trace?: Trace): tf.Tensor;
 }

@@ -131,7 +131,8 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
       const w = hasWeights ? `at(${literal(name)})` : 'NO_WEIGHTS';
       usesNoWeights ||= !hasWeights;
       body.push(`    // ${literal(name)}: ${inf.def.displayName} → ${fmtShape(inf.out!)}`);
-      body.push(`    const ${v} = ${pool.kernels.get(inf.def.type)!}({ ${ins.join(', ')} }, ${w}, ${paramLiteral(inf.params)});`);
+      // Each block in its own tidy: its temporaries are freed when it returns, not at the end of forward.
+      body.push(`    const ${v} = tf.tidy(() => ${pool.kernels.get(inf.def.type)!}({ ${ins.join(', ')} }, ${w}, ${paramLiteral(inf.params)}));`);
       varOf.set(inf.node.id, v);
     }
     // Free what this node was the last to read (never the caller's own tensors).

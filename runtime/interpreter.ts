@@ -108,8 +108,10 @@ export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs,
         if (!t) throw new Error(`weight "${name}.${key}" is not loaded`);
         return t;
       };
-      const trace: Trace | undefined = opts.trace ? (key, t) => (acts[`${name}.${key}`] = t) : undefined;
-      const y = inf.def.forward(ins, w, inf.params, trace);
+      // Traced intermediates outlive the block's own tidy; everything else it makes inside is freed
+      // when it returns, so a forward pass holds block outputs only, never every kernel's temporaries.
+      const trace: Trace | undefined = opts.trace ? (key, t) => (acts[`${name}.${key}`] = tf.keep(t)) : undefined;
+      const y = tf.tidy(() => inf.def.forward(ins, w, inf.params, trace));
       // The caller owns the result: never hand back one of its own inputs (a graph wired x → Output).
       if (inf.def.io === 'output') out = external.has(y) ? tf.clone(y) : y;
       values.set(id, y);

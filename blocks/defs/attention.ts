@@ -107,5 +107,17 @@ export const AttentionBlock = defineBlock({
     const t = h * w;
     return 2 * t * c * 3 * c + 2 * 2 * t * t * c + 2 * t * c * c;
   },
+  // GroupNorm, qkv, q/k/v in heads, scaled q and k, the scores and their softmax, the product and
+  // the projection: about 27 values per input value (measured on cpu) plus two t×t per head.
+  scratch: (inputs, _out, p) => {
+    const [c, h, w] = chw(inputs.x);
+    const t = h * w;
+    return 27 * c * t + 2 * attentionHeads(c, p) * t * t;
+  },
+  // The attention scores, one t×t matrix per head (`attend` makes them all at once off wasm).
+  workspace: (inputs, p) => {
+    const [c, h, w] = chw(inputs.x);
+    return [attentionHeads(c, p), h * w, h * w];
+  },
   forward: attentionForward,
 });

@@ -61,5 +61,10 @@ export const DoubleConv = defineBlock({
     const [, h, w] = chw(out);
     return convFlops(inputs.x.dims[0], mid(p), 3, h, w) + convFlops(mid(p), p.out_channels, 3, h, w);
   },
+  // conv, BatchNorm and ReLU at the middle width, then conv and BatchNorm at the output width.
+  scratch: (_inputs, out, p) => {
+    const [, h, w] = chw(out);
+    return (3 * mid(p) + 2 * p.out_channels) * h * w;
+  },
   forward: doubleConvForward,
 });

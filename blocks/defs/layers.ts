@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockIssue, KernelInputs, NoParams, WeightGetter } from '../types';
 import { bool, choice, defineBlock, float, int } from '../types';
-import { batchNormWeights, chw, convFlops, convOut, convWeights, fail, failWith, feature, groupsIssue, issue, normWeights, ok } from '../common';
+import { batchNormWeights, chw, convFlops, convOut, convWeights, fail, failWith, feature, groupsIssue, issue, normWeights, numel, ok } from '../common';
 import { conv2dPt, groupNorm, silu } from '../ops';
 
 export interface Conv2dParams {
@@ -80,6 +80,8 @@ export const GroupNorm = defineBlock({
   },
   weights: (inputs) => normWeights('', inputs.x.dims[0]),
   flops: () => 0,
+  // The deviations, their squares and the scaled deviations.
+  scratch: (inputs) => 3 * numel(inputs.x.dims),
   forward: groupNormForward,
 });
 
@@ -100,6 +102,7 @@ export const SiLU = defineBlock({
   shape: (inputs) => ok(inputs.x),
   weights: () => [],
   flops: () => 0,
+  scratch: (inputs) => numel(inputs.x.dims), // the sigmoid
   forward: siluForward,
 });
 
@@ -235,6 +238,7 @@ export const BatchNorm2d = defineBlock({
   shape: (inputs) => ok(inputs.x),
   weights: (inputs) => batchNormWeights('', inputs.x.dims[0]),
   flops: () => 0,
+  scratch: (inputs) => numel(inputs.x.dims),
   forward: batchNormForward,
 });
 
@@ -330,5 +334,6 @@ export const ConvTranspose2d = defineBlock({
       : specs;
   },
   flops: (inputs, _out, p) => 2 * inputs.x.dims[0] * p.out_channels * p.kernel_size * p.kernel_size * inputs.x.dims[1] * inputs.x.dims[2],
+  scratch: (_inputs, out, p) => (p.bias ? numel(out.dims) : 0), // the product before the bias
   forward: convTranspose2dForward,
 });

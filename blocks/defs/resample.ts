@@ -59,5 +59,6 @@ export const Upsample = defineBlock({
   },
   weights: (inputs, p) => (p.use_conv ? convWeights('conv', inputs.x.dims[0], inputs.x.dims[0], 3, true) : []),
   flops: (inputs, out, p) => (p.use_conv ? convFlops(inputs.x.dims[0], inputs.x.dims[0], 3, out.dims[1], out.dims[2]) : 0),
+  scratch: (_inputs, out, p) => (p.use_conv ? out.dims[0] * out.dims[1] * out.dims[2] : 0), // the nearest ×2 before the conv
   forward: upsampleForward,
 });

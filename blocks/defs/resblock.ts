@@ -101,6 +101,17 @@ export const ResBlock = defineBlock({
     if (c !== out) specs.push(...convWeights('skip_connection', out, c, p.skip_conv === '3x3' ? 3 : 1, true));
     return specs;
   },
+  // GroupNorm (3 temporaries + result) and SiLU (2) at the input size; resampling h and x; then the
+  // first conv, the embedding add (scale-shift: a mul and an add), GroupNorm (4), SiLU (2), the
+  // second conv and the skip conv.
+  scratch: (inputs, out, p) => {
+    const [c, h, w] = chw(inputs.x);
+    const i = c * h * w;
+    const o = out.dims[0] * out.dims[1] * out.dims[2];
+    const resampled = p.resample === 'none' ? 0 : 2 * c * out.dims[1] * out.dims[2];
+    const skip = c === p.out_channels ? 0 : o;
+    return 6 * i + resampled + o + (p.use_scale_shift_norm ? 2 * o : o) + 4 * o + 2 * o + o + skip;
+  },
   flops: (inputs, outShape, p) => {
     const c = inputs.x.dims[0];
     const [out, h, w] = chw(outShape);

@@ -329,120 +329,120 @@ export class Iddpm64ch32x32 {
     // "timesteps": Timesteps input, as float32
     const timesteps_2 = tf.cast(timesteps, 'float32');
     // "input_blocks.0.0": Conv2d → [64, 32, 32]
-    const input_blocks_0_0 = conv2dForward({ x: x }, at("input_blocks.0.0"), { bias: true, kernel_size: 3, out_channels: 64, padding: 1, stride: 1, zero_init: false });
+    const input_blocks_0_0 = tf.tidy(() => conv2dForward({ x: x }, at("input_blocks.0.0"), { bias: true, kernel_size: 3, out_channels: 64, padding: 1, stride: 1, zero_init: false }));
     // "timestep_embedding": TimestepEmbedding → [64]
-    const timestep_embedding = timestepEmbeddingForward({ x: timesteps_2 }, NO_WEIGHTS, { dim: 64, max_period: 10000 });
+    const timestep_embedding = tf.tidy(() => timestepEmbeddingForward({ x: timesteps_2 }, NO_WEIGHTS, { dim: 64, max_period: 10000 }));
     tf.dispose([timesteps_2]);
     // "time_embed": TimeEmbed → [256]
-    const time_embed = timeEmbedMLPForward({ x: timestep_embedding }, at("time_embed"), { dim: 256 });
+    const time_embed = tf.tidy(() => timeEmbedMLPForward({ x: timestep_embedding }, at("time_embed"), { dim: 256 }));
     tf.dispose([timestep_embedding]);
     // "input_blocks.1.0": ResBlock → [64, 32, 32]
-    const input_blocks_1_0 = resBlockForward({ x: input_blocks_0_0, emb: time_embed }, at("input_blocks.1.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const input_blocks_1_0 = tf.tidy(() => resBlockForward({ x: input_blocks_0_0, emb: time_embed }, at("input_blocks.1.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     // "input_blocks.2.0": ResBlock → [64, 32, 32]
-    const input_blocks_2_0 = resBlockForward({ x: input_blocks_1_0, emb: time_embed }, at("input_blocks.2.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const input_blocks_2_0 = tf.tidy(() => resBlockForward({ x: input_blocks_1_0, emb: time_embed }, at("input_blocks.2.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     // "input_blocks.3.0": Downsample → [64, 16, 16]
-    const input_blocks_3_0 = downsampleForward({ x: input_blocks_2_0 }, at("input_blocks.3.0"), { use_conv: true });
+    const input_blocks_3_0 = tf.tidy(() => downsampleForward({ x: input_blocks_2_0 }, at("input_blocks.3.0"), { use_conv: true }));
     // "input_blocks.4.0": ResBlock → [128, 16, 16]
-    const input_blocks_4_0 = resBlockForward({ x: input_blocks_3_0, emb: time_embed }, at("input_blocks.4.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const input_blocks_4_0 = tf.tidy(() => resBlockForward({ x: input_blocks_3_0, emb: time_embed }, at("input_blocks.4.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     // "input_blocks.4.1": Attention → [128, 16, 16]
-    const input_blocks_4_1 = attentionForward({ x: input_blocks_4_0 }, at("input_blocks.4.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false });
+    const input_blocks_4_1 = tf.tidy(() => attentionForward({ x: input_blocks_4_0 }, at("input_blocks.4.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
     tf.dispose([input_blocks_4_0]);
     // "input_blocks.5.0": ResBlock → [128, 16, 16]
-    const input_blocks_5_0 = resBlockForward({ x: input_blocks_4_1, emb: time_embed }, at("input_blocks.5.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const input_blocks_5_0 = tf.tidy(() => resBlockForward({ x: input_blocks_4_1, emb: time_embed }, at("input_blocks.5.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     // "input_blocks.5.1": Attention → [128, 16, 16]
-    const input_blocks_5_1 = attentionForward({ x: input_blocks_5_0 }, at("input_blocks.5.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false });
+    const input_blocks_5_1 = tf.tidy(() => attentionForward({ x: input_blocks_5_0 }, at("input_blocks.5.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
     tf.dispose([input_blocks_5_0]);
     // "input_blocks.6.0": Downsample → [128, 8, 8]
-    const input_blocks_6_0 = downsampleForward({ x: input_blocks_5_1 }, at("input_blocks.6.0"), { use_conv: true });
+    const input_blocks_6_0 = tf.tidy(() => downsampleForward({ x: input_blocks_5_1 }, at("input_blocks.6.0"), { use_conv: true }));
     // "input_blocks.7.0": ResBlock → [128, 8, 8]
-    const input_blocks_7_0 = resBlockForward({ x: input_blocks_6_0, emb: time_embed }, at("input_blocks.7.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const input_blocks_7_0 = tf.tidy(() => resBlockForward({ x: input_blocks_6_0, emb: time_embed }, at("input_blocks.7.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     // "input_blocks.8.0": ResBlock → [128, 8, 8]
-    const input_blocks_8_0 = resBlockForward({ x: input_blocks_7_0, emb: time_embed }, at("input_blocks.8.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const input_blocks_8_0 = tf.tidy(() => resBlockForward({ x: input_blocks_7_0, emb: time_embed }, at("input_blocks.8.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     // "middle_block.0": ResBlock → [128, 8, 8]
-    const middle_block_0 = resBlockForward({ x: input_blocks_8_0, emb: time_embed }, at("middle_block.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const middle_block_0 = tf.tidy(() => resBlockForward({ x: input_blocks_8_0, emb: time_embed }, at("middle_block.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     // "middle_block.1": Attention → [128, 8, 8]
-    const middle_block_1 = attentionForward({ x: middle_block_0 }, at("middle_block.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false });
+    const middle_block_1 = tf.tidy(() => attentionForward({ x: middle_block_0 }, at("middle_block.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
     tf.dispose([middle_block_0]);
     // "middle_block.2": ResBlock → [128, 8, 8]
-    const middle_block_2 = resBlockForward({ x: middle_block_1, emb: time_embed }, at("middle_block.2"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const middle_block_2 = tf.tidy(() => resBlockForward({ x: middle_block_1, emb: time_embed }, at("middle_block.2"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     tf.dispose([middle_block_1]);
     // "output_blocks.0.cat": Concat → [256, 8, 8]
-    const output_blocks_0_cat = concatForward({ x: middle_block_2, skip: input_blocks_8_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false });
+    const output_blocks_0_cat = tf.tidy(() => concatForward({ x: middle_block_2, skip: input_blocks_8_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
     tf.dispose([middle_block_2, input_blocks_8_0]);
     // "output_blocks.0.0": ResBlock → [128, 8, 8]
-    const output_blocks_0_0 = resBlockForward({ x: output_blocks_0_cat, emb: time_embed }, at("output_blocks.0.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const output_blocks_0_0 = tf.tidy(() => resBlockForward({ x: output_blocks_0_cat, emb: time_embed }, at("output_blocks.0.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     tf.dispose([output_blocks_0_cat]);
     // "output_blocks.1.cat": Concat → [256, 8, 8]
-    const output_blocks_1_cat = concatForward({ x: output_blocks_0_0, skip: input_blocks_7_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false });
+    const output_blocks_1_cat = tf.tidy(() => concatForward({ x: output_blocks_0_0, skip: input_blocks_7_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
     tf.dispose([output_blocks_0_0, input_blocks_7_0]);
     // "output_blocks.1.0": ResBlock → [128, 8, 8]
-    const output_blocks_1_0 = resBlockForward({ x: output_blocks_1_cat, emb: time_embed }, at("output_blocks.1.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const output_blocks_1_0 = tf.tidy(() => resBlockForward({ x: output_blocks_1_cat, emb: time_embed }, at("output_blocks.1.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     tf.dispose([output_blocks_1_cat]);
     // "output_blocks.2.cat": Concat → [256, 8, 8]
-    const output_blocks_2_cat = concatForward({ x: output_blocks_1_0, skip: input_blocks_6_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false });
+    const output_blocks_2_cat = tf.tidy(() => concatForward({ x: output_blocks_1_0, skip: input_blocks_6_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
     tf.dispose([output_blocks_1_0, input_blocks_6_0]);
     // "output_blocks.2.0": ResBlock → [128, 8, 8]
-    const output_blocks_2_0 = resBlockForward({ x: output_blocks_2_cat, emb: time_embed }, at("output_blocks.2.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const output_blocks_2_0 = tf.tidy(() => resBlockForward({ x: output_blocks_2_cat, emb: time_embed }, at("output_blocks.2.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     tf.dispose([output_blocks_2_cat]);
     // "output_blocks.2.1": Upsample → [128, 16, 16]
-    const output_blocks_2_1 = upsampleForward({ x: output_blocks_2_0 }, at("output_blocks.2.1"), { use_conv: true });
+    const output_blocks_2_1 = tf.tidy(() => upsampleForward({ x: output_blocks_2_0 }, at("output_blocks.2.1"), { use_conv: true }));
     tf.dispose([output_blocks_2_0]);
     // "output_blocks.3.cat": Concat → [256, 16, 16]
-    const output_blocks_3_cat = concatForward({ x: output_blocks_2_1, skip: input_blocks_5_1 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false });
+    const output_blocks_3_cat = tf.tidy(() => concatForward({ x: output_blocks_2_1, skip: input_blocks_5_1 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
     tf.dispose([output_blocks_2_1, input_blocks_5_1]);
     // "output_blocks.3.0": ResBlock → [128, 16, 16]
-    const output_blocks_3_0 = resBlockForward({ x: output_blocks_3_cat, emb: time_embed }, at("output_blocks.3.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const output_blocks_3_0 = tf.tidy(() => resBlockForward({ x: output_blocks_3_cat, emb: time_embed }, at("output_blocks.3.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     tf.dispose([output_blocks_3_cat]);
     // "output_blocks.3.1": Attention → [128, 16, 16]
-    const output_blocks_3_1 = attentionForward({ x: output_blocks_3_0 }, at("output_blocks.3.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false });
+    const output_blocks_3_1 = tf.tidy(() => attentionForward({ x: output_blocks_3_0 }, at("output_blocks.3.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
     tf.dispose([output_blocks_3_0]);
     // "output_blocks.4.cat": Concat → [256, 16, 16]
-    const output_blocks_4_cat = concatForward({ x: output_blocks_3_1, skip: input_blocks_4_1 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false });
+    const output_blocks_4_cat = tf.tidy(() => concatForward({ x: output_blocks_3_1, skip: input_blocks_4_1 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
     tf.dispose([output_blocks_3_1, input_blocks_4_1]);
     // "output_blocks.4.0": ResBlock → [128, 16, 16]
-    const output_blocks_4_0 = resBlockForward({ x: output_blocks_4_cat, emb: time_embed }, at("output_blocks.4.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const output_blocks_4_0 = tf.tidy(() => resBlockForward({ x: output_blocks_4_cat, emb: time_embed }, at("output_blocks.4.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     tf.dispose([output_blocks_4_cat]);
     // "output_blocks.4.1": Attention → [128, 16, 16]
-    const output_blocks_4_1 = attentionForward({ x: output_blocks_4_0 }, at("output_blocks.4.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false });
+    const output_blocks_4_1 = tf.tidy(() => attentionForward({ x: output_blocks_4_0 }, at("output_blocks.4.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
     tf.dispose([output_blocks_4_0]);
     // "output_blocks.5.cat": Concat → [192, 16, 16]
-    const output_blocks_5_cat = concatForward({ x: output_blocks_4_1, skip: input_blocks_3_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false });
+    const output_blocks_5_cat = tf.tidy(() => concatForward({ x: output_blocks_4_1, skip: input_blocks_3_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
     tf.dispose([output_blocks_4_1, input_blocks_3_0]);
     // "output_blocks.5.0": ResBlock → [128, 16, 16]
-    const output_blocks_5_0 = resBlockForward({ x: output_blocks_5_cat, emb: time_embed }, at("output_blocks.5.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const output_blocks_5_0 = tf.tidy(() => resBlockForward({ x: output_blocks_5_cat, emb: time_embed }, at("output_blocks.5.0"), { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     tf.dispose([output_blocks_5_cat]);
     // "output_blocks.5.1": Attention → [128, 16, 16]
-    const output_blocks_5_1 = attentionForward({ x: output_blocks_5_0 }, at("output_blocks.5.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false });
+    const output_blocks_5_1 = tf.tidy(() => attentionForward({ x: output_blocks_5_0 }, at("output_blocks.5.1"), { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
     tf.dispose([output_blocks_5_0]);
     // "output_blocks.5.2": Upsample → [128, 32, 32]
-    const output_blocks_5_2 = upsampleForward({ x: output_blocks_5_1 }, at("output_blocks.5.2"), { use_conv: true });
+    const output_blocks_5_2 = tf.tidy(() => upsampleForward({ x: output_blocks_5_1 }, at("output_blocks.5.2"), { use_conv: true }));
     tf.dispose([output_blocks_5_1]);
     // "output_blocks.6.cat": Concat → [192, 32, 32]
-    const output_blocks_6_cat = concatForward({ x: output_blocks_5_2, skip: input_blocks_2_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false });
+    const output_blocks_6_cat = tf.tidy(() => concatForward({ x: output_blocks_5_2, skip: input_blocks_2_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
     tf.dispose([output_blocks_5_2, input_blocks_2_0]);
     // "output_blocks.6.0": ResBlock → [64, 32, 32]
-    const output_blocks_6_0 = resBlockForward({ x: output_blocks_6_cat, emb: time_embed }, at("output_blocks.6.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const output_blocks_6_0 = tf.tidy(() => resBlockForward({ x: output_blocks_6_cat, emb: time_embed }, at("output_blocks.6.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     tf.dispose([output_blocks_6_cat]);
     // "output_blocks.7.cat": Concat → [128, 32, 32]
-    const output_blocks_7_cat = concatForward({ x: output_blocks_6_0, skip: input_blocks_1_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false });
+    const output_blocks_7_cat = tf.tidy(() => concatForward({ x: output_blocks_6_0, skip: input_blocks_1_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
     tf.dispose([output_blocks_6_0, input_blocks_1_0]);
     // "output_blocks.7.0": ResBlock → [64, 32, 32]
-    const output_blocks_7_0 = resBlockForward({ x: output_blocks_7_cat, emb: time_embed }, at("output_blocks.7.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const output_blocks_7_0 = tf.tidy(() => resBlockForward({ x: output_blocks_7_cat, emb: time_embed }, at("output_blocks.7.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     tf.dispose([output_blocks_7_cat]);
     // "output_blocks.8.cat": Concat → [128, 32, 32]
-    const output_blocks_8_cat = concatForward({ x: output_blocks_7_0, skip: input_blocks_0_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false });
+    const output_blocks_8_cat = tf.tidy(() => concatForward({ x: output_blocks_7_0, skip: input_blocks_0_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
     tf.dispose([output_blocks_7_0, input_blocks_0_0]);
     // "output_blocks.8.0": ResBlock → [64, 32, 32]
-    const output_blocks_8_0 = resBlockForward({ x: output_blocks_8_cat, emb: time_embed }, at("output_blocks.8.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false });
+    const output_blocks_8_0 = tf.tidy(() => resBlockForward({ x: output_blocks_8_cat, emb: time_embed }, at("output_blocks.8.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
     tf.dispose([output_blocks_8_cat, time_embed]);
     // "out.0": GroupNorm → [64, 32, 32]
-    const out_0 = groupNormForward({ x: output_blocks_8_0 }, at("out.0"), { eps: 0.00001, groups: 32 });
+    const out_0 = tf.tidy(() => groupNormForward({ x: output_blocks_8_0 }, at("out.0"), { eps: 0.00001, groups: 32 }));
     tf.dispose([output_blocks_8_0]);
     // "out.1": SiLU → [64, 32, 32]
-    const out_1 = siluForward({ x: out_0 }, NO_WEIGHTS, {});
+    const out_1 = tf.tidy(() => siluForward({ x: out_0 }, NO_WEIGHTS, {}));
     tf.dispose([out_0]);
     // "out.2": Conv2d → [3, 32, 32]
-    const out_2 = conv2dForward({ x: out_1 }, at("out.2"), { bias: true, kernel_size: 3, out_channels: 3, padding: 1, stride: 1, zero_init: true });
+    const out_2 = tf.tidy(() => conv2dForward({ x: out_1 }, at("out.2"), { bias: true, kernel_size: 3, out_channels: 3, padding: 1, stride: 1, zero_init: true }));
     tf.dispose([out_1]);
     return out_2 as tf.Tensor4D;
   }
@@ -870,15 +870,58 @@ function quote(name: string): string {
   return JSON.stringify(capped);
 }
 
-/** Short, bounded rendering of an arbitrary JSON value for messages. */
+/**
+ * Short, bounded rendering of an arbitrary JSON value for messages: JSON text cut at 120 characters.
+ * Iterative and lazy, so a hostile header's huge or deeply nested value costs no more than the 120
+ * characters shown (no recursion, no full stringify).
+ */
 function show(v: unknown): string {
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(v);
+  const max = 120;
+  let s = '';
+  const frames: { keys: readonly string[] | null; values: readonly unknown[]; i: number }[] = [];
+  const open = new Set<object>();
+  let pending = true;
+  let next: unknown = v;
+  while (s.length <= max) {
+    if (pending) {
+      pending = false;
+      const x = next;
+      if (typeof x === 'object' && x !== null) {
+        if (open.has(x)) {
+          s += '[Circular]';
+        } else if (Array.isArray(x)) {
+          open.add(x);
+          s += '[';
+          frames.push({ keys: null, values: x, i: 0 });
+        } else {
+          open.add(x);
+          s += '{';
+          const rec = x as Record<string, unknown>;
+          const keys = Object.keys(rec);
+          frames.push({ keys, values: keys.map((k) => rec[k]), i: 0 });
+        }
+      } else if (typeof x === 'string') {
+        s += JSON.stringify(x.length > max ? x.slice(0, max + 1) : x);
+      } else if (typeof x === 'number') {
+        s += Number.isFinite(x) ? String(x) : 'null';
+      } else {
+        s += String(x);
+      }
+      continue;
+    }
+    const f = frames[frames.length - 1];
+    if (f === undefined) break;
+    if (f.i >= f.values.length) {
+      s += f.keys ? '}' : ']';
+      frames.pop();
+      continue;
+    }
+    if (f.i > 0) s += ',';
+    if (f.keys) s += `${JSON.stringify(f.keys[f.i].slice(0, max + 1))}:`;
+    next = f.values[f.i++];
+    pending = true;
   }
-  return s.length > 120 ? `${s.slice(0, 120)}...` : s;
+  return s.length > max ? `${s.slice(0, max)}...` : s;
 }
 
 function isNonNegativeSafeInt(v: unknown): v is number {
@@ -895,7 +938,8 @@ function elementCount(shape: readonly number[]): bigint {
   return n;
 }
 
-interface Entry {
+/** A tensor as the header describes it, validated: offsets are relative to the data buffer. */
+interface SafetensorsEntry {
   readonly name: string;
   readonly dtype: SafetensorsDtype;
   readonly shape: readonly number[];
@@ -903,26 +947,43 @@ interface Entry {
   readonly end: number;
 }
 
-function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): SafetensorsFile {
+/** Everything but the tensor values, validated. */
+interface SafetensorsHeader {
+  /** Byte offset of the data buffer in the file: 8 + the header length. */
+  readonly dataStart: number;
+  /** In header order. */
+  readonly entries: readonly SafetensorsEntry[];
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * Reads and validates the prefix and the header of a `.safetensors` file of `fileLength` bytes:
+ * `read(offset, length)` returns those bytes of the file (only the 8-byte prefix and the header are
+ * asked for, after their lengths are checked). One implementation for files in memory and on disk.
+ */
+function parseSafetensorsHeader(
+  fileLength: number,
+  read: (offset: number, length: number) => Uint8Array,
+  opts: ParseOptions = {},
+): SafetensorsHeader {
   const label = opts.source ?? 'safetensors';
   const fail = (msg: string): never => {
     throw new SafetensorsError(`${label}: ${msg}`);
   };
   const failTensor = (name: string, msg: string): never => fail(`tensor ${quote(name)}: ${msg}`);
 
-  if (!(bytes instanceof Uint8Array)) fail('input must be a Uint8Array');
   const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
   if (typeof maxHeaderBytes !== 'number' || Number.isNaN(maxHeaderBytes) || maxHeaderBytes < 0) {
     fail(`maxHeaderBytes must be a non-negative number, got ${show(maxHeaderBytes)}`);
   }
 
   // --- 8-byte header length -------------------------------------------------------------------
-  if (bytes.length < 8) {
-    fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length prefix`);
+  if (fileLength < 8) {
+    fail(`file is ${fileLength} bytes, shorter than the 8-byte header length prefix`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLenBig = view.getBigUint64(0, true);
-  const available = bytes.length - 8;
+  const prefix = read(0, 8);
+  const headerLenBig = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  const available = fileLength - 8;
   if (headerLenBig > BigInt(Number.MAX_SAFE_INTEGER) || Number(headerLenBig) > maxHeaderBytes) {
     fail(`header length ${headerLenBig} bytes exceeds the maximum of ${maxHeaderBytes} bytes`);
   }
@@ -930,16 +991,14 @@ function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Safetenso
   if (headerLen > available) {
     fail(
       `header length ${headerLen} bytes exceeds the ${available} bytes after the 8-byte prefix ` +
-        `(file is ${bytes.length} bytes; truncated?)`,
+        `(file is ${fileLength} bytes; truncated?)`,
     );
   }
 
   // --- JSON header ----------------------------------------------------------------------------
   let headerText: string;
   try {
-    headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(
-      bytes.subarray(8, 8 + headerLen),
-    );
+    headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(read(8, headerLen));
   } catch {
     return fail(`header (${headerLen} bytes) is not valid UTF-8`);
   }
@@ -956,7 +1015,7 @@ function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Safetenso
   }
 
   const dataStart = 8 + headerLen;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = fileLength - dataStart;
 
   // --- metadata -------------------------------------------------------------------------------
   const metaEntries: [string, string][] = [];
@@ -977,7 +1036,7 @@ function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Safetenso
   }
 
   // --- tensor entries -------------------------------------------------------------------------
-  const entries: Entry[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === METADATA_KEY) continue;
     if (!isPlainObject(raw)) failTensor(name, `entry must be an object, got ${show(raw)}`);
@@ -1031,13 +1090,13 @@ function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Safetenso
         `data_offsets [${begin}, ${end}] give ${end - begin} bytes but ${dt} ${fmtShape(dims)} needs ${needed} bytes`,
       );
     }
-    entries.push({ name, dtype: dt, shape: dims, begin, end });
+    entries.push(Object.freeze({ name, dtype: dt, shape: Object.freeze([...dims]), begin, end }));
   }
 
   // --- tiling: contiguous from 0 to dataLen, no overlaps ---------------------------------------
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
-  let prev: Entry | undefined;
+  let prev: SafetensorsEntry | undefined;
   for (const e of sorted) {
     if (e.begin < cursor && prev !== undefined) {
       failTensor(
@@ -1060,25 +1119,35 @@ function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Safetenso
     fail(`${dataLen - cursor} trailing bytes in the ${dataLen}-byte data buffer (${last})`);
   }
 
+  return { dataStart, entries, metadata: Object.freeze(Object.fromEntries(metaEntries)) };
+}
+
+function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): SafetensorsFile {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new SafetensorsError(`${opts.source ?? 'safetensors'}: input must be a Uint8Array`);
+  }
+  const { dataStart, entries, metadata } = parseSafetensorsHeader(
+    bytes.length,
+    (offset, length) => bytes.subarray(offset, offset + length),
+    opts,
+  );
   // --- decode (only now allocate) -------------------------------------------------------------
   const tensors = new Map<string, SafetensorsTensor>();
   for (const e of entries) {
-    const data = decode(bytes, view, dataStart + e.begin, dataStart + e.end, e.dtype);
-    tensors.set(
-      e.name,
-      Object.freeze({ name: e.name, dtype: e.dtype, shape: Object.freeze([...e.shape]), data }),
-    );
+    const data = decodeTensorData(bytes, dataStart + e.begin, dataStart + e.end, e.dtype);
+    tensors.set(e.name, Object.freeze({ name: e.name, dtype: e.dtype, shape: e.shape, data }));
   }
-  return { tensors, metadata: Object.freeze(Object.fromEntries(metaEntries)) };
+  return { tensors, metadata };
 }
 
-function decode(
+/** Little-endian bytes `[start, end)` of `bytes` as a fresh array (F16/BF16 widened to float32). */
+function decodeTensorData(
   bytes: Uint8Array,
-  view: DataView,
   start: number,
   end: number,
   dtype: SafetensorsDtype,
 ): Float32Array | Int32Array | BigInt64Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const nbytes = end - start;
   switch (dtype) {
     case 'F32': {

@@ -174,51 +174,51 @@ export class VanillaSmall {
 
   private run(x: tf.Tensor4D, at: (node: string) => WeightGetter): tf.Tensor4D {
     // "inc": DoubleConv → [8, 32, 32]
-    const inc = doubleConvForward({ x: x }, at("inc"), { mid_channels: 0, out_channels: 8 });
+    const inc = tf.tidy(() => doubleConvForward({ x: x }, at("inc"), { mid_channels: 0, out_channels: 8 }));
     // "down1.maxpool_conv.0": MaxPool2d → [8, 16, 16]
-    const down1_maxpool_conv_0 = maxPoolForward({ x: inc }, NO_WEIGHTS, { kernel_size: 2 });
+    const down1_maxpool_conv_0 = tf.tidy(() => maxPoolForward({ x: inc }, NO_WEIGHTS, { kernel_size: 2 }));
     // "down1.maxpool_conv.1": DoubleConv → [16, 16, 16]
-    const down1_maxpool_conv_1 = doubleConvForward({ x: down1_maxpool_conv_0 }, at("down1.maxpool_conv.1"), { mid_channels: 0, out_channels: 16 });
+    const down1_maxpool_conv_1 = tf.tidy(() => doubleConvForward({ x: down1_maxpool_conv_0 }, at("down1.maxpool_conv.1"), { mid_channels: 0, out_channels: 16 }));
     tf.dispose([down1_maxpool_conv_0]);
     // "down2.maxpool_conv.0": MaxPool2d → [16, 8, 8]
-    const down2_maxpool_conv_0 = maxPoolForward({ x: down1_maxpool_conv_1 }, NO_WEIGHTS, { kernel_size: 2 });
+    const down2_maxpool_conv_0 = tf.tidy(() => maxPoolForward({ x: down1_maxpool_conv_1 }, NO_WEIGHTS, { kernel_size: 2 }));
     // "down2.maxpool_conv.1": DoubleConv → [32, 8, 8]
-    const down2_maxpool_conv_1 = doubleConvForward({ x: down2_maxpool_conv_0 }, at("down2.maxpool_conv.1"), { mid_channels: 0, out_channels: 32 });
+    const down2_maxpool_conv_1 = tf.tidy(() => doubleConvForward({ x: down2_maxpool_conv_0 }, at("down2.maxpool_conv.1"), { mid_channels: 0, out_channels: 32 }));
     tf.dispose([down2_maxpool_conv_0]);
     // "down3.maxpool_conv.0": MaxPool2d → [32, 4, 4]
-    const down3_maxpool_conv_0 = maxPoolForward({ x: down2_maxpool_conv_1 }, NO_WEIGHTS, { kernel_size: 2 });
+    const down3_maxpool_conv_0 = tf.tidy(() => maxPoolForward({ x: down2_maxpool_conv_1 }, NO_WEIGHTS, { kernel_size: 2 }));
     // "down3.maxpool_conv.1": DoubleConv → [64, 4, 4]
-    const down3_maxpool_conv_1 = doubleConvForward({ x: down3_maxpool_conv_0 }, at("down3.maxpool_conv.1"), { mid_channels: 0, out_channels: 64 });
+    const down3_maxpool_conv_1 = tf.tidy(() => doubleConvForward({ x: down3_maxpool_conv_0 }, at("down3.maxpool_conv.1"), { mid_channels: 0, out_channels: 64 }));
     tf.dispose([down3_maxpool_conv_0]);
     // "up1.up": ConvTranspose2d → [32, 8, 8]
-    const up1_up = convTranspose2dForward({ x: down3_maxpool_conv_1 }, at("up1.up"), { bias: true, kernel_size: 2, out_channels: 32, stride: 2 });
+    const up1_up = tf.tidy(() => convTranspose2dForward({ x: down3_maxpool_conv_1 }, at("up1.up"), { bias: true, kernel_size: 2, out_channels: 32, stride: 2 }));
     tf.dispose([down3_maxpool_conv_1]);
     // "up1.cat": Concat → [64, 8, 8]
-    const up1_cat = concatForward({ x: up1_up, skip: down2_maxpool_conv_1 }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true });
+    const up1_cat = tf.tidy(() => concatForward({ x: up1_up, skip: down2_maxpool_conv_1 }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
     tf.dispose([up1_up, down2_maxpool_conv_1]);
     // "up1.conv": DoubleConv → [32, 8, 8]
-    const up1_conv = doubleConvForward({ x: up1_cat }, at("up1.conv"), { mid_channels: 0, out_channels: 32 });
+    const up1_conv = tf.tidy(() => doubleConvForward({ x: up1_cat }, at("up1.conv"), { mid_channels: 0, out_channels: 32 }));
     tf.dispose([up1_cat]);
     // "up2.up": ConvTranspose2d → [16, 16, 16]
-    const up2_up = convTranspose2dForward({ x: up1_conv }, at("up2.up"), { bias: true, kernel_size: 2, out_channels: 16, stride: 2 });
+    const up2_up = tf.tidy(() => convTranspose2dForward({ x: up1_conv }, at("up2.up"), { bias: true, kernel_size: 2, out_channels: 16, stride: 2 }));
     tf.dispose([up1_conv]);
     // "up2.cat": Concat → [32, 16, 16]
-    const up2_cat = concatForward({ x: up2_up, skip: down1_maxpool_conv_1 }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true });
+    const up2_cat = tf.tidy(() => concatForward({ x: up2_up, skip: down1_maxpool_conv_1 }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
     tf.dispose([up2_up, down1_maxpool_conv_1]);
     // "up2.conv": DoubleConv → [16, 16, 16]
-    const up2_conv = doubleConvForward({ x: up2_cat }, at("up2.conv"), { mid_channels: 0, out_channels: 16 });
+    const up2_conv = tf.tidy(() => doubleConvForward({ x: up2_cat }, at("up2.conv"), { mid_channels: 0, out_channels: 16 }));
     tf.dispose([up2_cat]);
     // "up3.up": ConvTranspose2d → [8, 32, 32]
-    const up3_up = convTranspose2dForward({ x: up2_conv }, at("up3.up"), { bias: true, kernel_size: 2, out_channels: 8, stride: 2 });
+    const up3_up = tf.tidy(() => convTranspose2dForward({ x: up2_conv }, at("up3.up"), { bias: true, kernel_size: 2, out_channels: 8, stride: 2 }));
     tf.dispose([up2_conv]);
     // "up3.cat": Concat → [16, 32, 32]
-    const up3_cat = concatForward({ x: up3_up, skip: inc }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true });
+    const up3_cat = tf.tidy(() => concatForward({ x: up3_up, skip: inc }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
     tf.dispose([up3_up, inc]);
     // "up3.conv": DoubleConv → [8, 32, 32]
-    const up3_conv = doubleConvForward({ x: up3_cat }, at("up3.conv"), { mid_channels: 0, out_channels: 8 });
+    const up3_conv = tf.tidy(() => doubleConvForward({ x: up3_cat }, at("up3.conv"), { mid_channels: 0, out_channels: 8 }));
     tf.dispose([up3_cat]);
     // "outc.conv": Conv2d → [2, 32, 32]
-    const outc_conv = conv2dForward({ x: up3_conv }, at("outc.conv"), { bias: true, kernel_size: 1, out_channels: 2, padding: 0, stride: 1, zero_init: false });
+    const outc_conv = tf.tidy(() => conv2dForward({ x: up3_conv }, at("outc.conv"), { bias: true, kernel_size: 1, out_channels: 2, padding: 0, stride: 1, zero_init: false }));
     tf.dispose([up3_conv]);
     return outc_conv as tf.Tensor4D;
   }
@@ -463,15 +463,58 @@ function quote(name: string): string {
   return JSON.stringify(capped);
 }
 
-/** Short, bounded rendering of an arbitrary JSON value for messages. */
+/**
+ * Short, bounded rendering of an arbitrary JSON value for messages: JSON text cut at 120 characters.
+ * Iterative and lazy, so a hostile header's huge or deeply nested value costs no more than the 120
+ * characters shown (no recursion, no full stringify).
+ */
 function show(v: unknown): string {
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(v);
+  const max = 120;
+  let s = '';
+  const frames: { keys: readonly string[] | null; values: readonly unknown[]; i: number }[] = [];
+  const open = new Set<object>();
+  let pending = true;
+  let next: unknown = v;
+  while (s.length <= max) {
+    if (pending) {
+      pending = false;
+      const x = next;
+      if (typeof x === 'object' && x !== null) {
+        if (open.has(x)) {
+          s += '[Circular]';
+        } else if (Array.isArray(x)) {
+          open.add(x);
+          s += '[';
+          frames.push({ keys: null, values: x, i: 0 });
+        } else {
+          open.add(x);
+          s += '{';
+          const rec = x as Record<string, unknown>;
+          const keys = Object.keys(rec);
+          frames.push({ keys, values: keys.map((k) => rec[k]), i: 0 });
+        }
+      } else if (typeof x === 'string') {
+        s += JSON.stringify(x.length > max ? x.slice(0, max + 1) : x);
+      } else if (typeof x === 'number') {
+        s += Number.isFinite(x) ? String(x) : 'null';
+      } else {
+        s += String(x);
+      }
+      continue;
+    }
+    const f = frames[frames.length - 1];
+    if (f === undefined) break;
+    if (f.i >= f.values.length) {
+      s += f.keys ? '}' : ']';
+      frames.pop();
+      continue;
+    }
+    if (f.i > 0) s += ',';
+    if (f.keys) s += `${JSON.stringify(f.keys[f.i].slice(0, max + 1))}:`;
+    next = f.values[f.i++];
+    pending = true;
   }
-  return s.length > 120 ? `${s.slice(0, 120)}...` : s;
+  return s.length > max ? `${s.slice(0, max)}...` : s;
 }
 
 function isNonNegativeSafeInt(v: unknown): v is number {
@@ -488,7 +531,8 @@ function elementCount(shape: readonly number[]): bigint {
   return n;
 }
 
-interface Entry {
+/** A tensor as the header describes it, validated: offsets are relative to the data buffer. */
+interface SafetensorsEntry {
   readonly name: string;
   readonly dtype: SafetensorsDtype;
   readonly shape: readonly number[];
@@ -496,26 +540,43 @@ interface Entry {
   readonly end: number;
 }
 
-function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): SafetensorsFile {
+/** Everything but the tensor values, validated. */
+interface SafetensorsHeader {
+  /** Byte offset of the data buffer in the file: 8 + the header length. */
+  readonly dataStart: number;
+  /** In header order. */
+  readonly entries: readonly SafetensorsEntry[];
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * Reads and validates the prefix and the header of a `.safetensors` file of `fileLength` bytes:
+ * `read(offset, length)` returns those bytes of the file (only the 8-byte prefix and the header are
+ * asked for, after their lengths are checked). One implementation for files in memory and on disk.
+ */
+function parseSafetensorsHeader(
+  fileLength: number,
+  read: (offset: number, length: number) => Uint8Array,
+  opts: ParseOptions = {},
+): SafetensorsHeader {
   const label = opts.source ?? 'safetensors';
   const fail = (msg: string): never => {
     throw new SafetensorsError(`${label}: ${msg}`);
   };
   const failTensor = (name: string, msg: string): never => fail(`tensor ${quote(name)}: ${msg}`);
 
-  if (!(bytes instanceof Uint8Array)) fail('input must be a Uint8Array');
   const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
   if (typeof maxHeaderBytes !== 'number' || Number.isNaN(maxHeaderBytes) || maxHeaderBytes < 0) {
     fail(`maxHeaderBytes must be a non-negative number, got ${show(maxHeaderBytes)}`);
   }
 
   // --- 8-byte header length -------------------------------------------------------------------
-  if (bytes.length < 8) {
-    fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length prefix`);
+  if (fileLength < 8) {
+    fail(`file is ${fileLength} bytes, shorter than the 8-byte header length prefix`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLenBig = view.getBigUint64(0, true);
-  const available = bytes.length - 8;
+  const prefix = read(0, 8);
+  const headerLenBig = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  const available = fileLength - 8;
   if (headerLenBig > BigInt(Number.MAX_SAFE_INTEGER) || Number(headerLenBig) > maxHeaderBytes) {
     fail(`header length ${headerLenBig} bytes exceeds the maximum of ${maxHeaderBytes} bytes`);
   }
@@ -523,16 +584,14 @@ function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Safetenso
   if (headerLen > available) {
     fail(
       `header length ${headerLen} bytes exceeds the ${available} bytes after the 8-byte prefix ` +
-        `(file is ${bytes.length} bytes; truncated?)`,
+        `(file is ${fileLength} bytes; truncated?)`,
     );
   }
 
   // --- JSON header ----------------------------------------------------------------------------
   let headerText: string;
   try {
-    headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(
-      bytes.subarray(8, 8 + headerLen),
-    );
+    headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(read(8, headerLen));
   } catch {
     return fail(`header (${headerLen} bytes) is not valid UTF-8`);
   }
@@ -549,7 +608,7 @@ function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Safetenso
   }
 
   const dataStart = 8 + headerLen;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = fileLength - dataStart;
 
   // --- metadata -------------------------------------------------------------------------------
   const metaEntries: [string, string][] = [];
@@ -570,7 +629,7 @@ function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Safetenso
   }
 
   // --- tensor entries -------------------------------------------------------------------------
-  const entries: Entry[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === METADATA_KEY) continue;
     if (!isPlainObject(raw)) failTensor(name, `entry must be an object, got ${show(raw)}`);
@@ -624,13 +683,13 @@ function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Safetenso
         `data_offsets [${begin}, ${end}] give ${end - begin} bytes but ${dt} ${fmtShape(dims)} needs ${needed} bytes`,
       );
     }
-    entries.push({ name, dtype: dt, shape: dims, begin, end });
+    entries.push(Object.freeze({ name, dtype: dt, shape: Object.freeze([...dims]), begin, end }));
   }
 
   // --- tiling: contiguous from 0 to dataLen, no overlaps ---------------------------------------
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
-  let prev: Entry | undefined;
+  let prev: SafetensorsEntry | undefined;
   for (const e of sorted) {
     if (e.begin < cursor && prev !== undefined) {
       failTensor(
@@ -653,25 +712,35 @@ function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Safetenso
     fail(`${dataLen - cursor} trailing bytes in the ${dataLen}-byte data buffer (${last})`);
   }
 
+  return { dataStart, entries, metadata: Object.freeze(Object.fromEntries(metaEntries)) };
+}
+
+function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): SafetensorsFile {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new SafetensorsError(`${opts.source ?? 'safetensors'}: input must be a Uint8Array`);
+  }
+  const { dataStart, entries, metadata } = parseSafetensorsHeader(
+    bytes.length,
+    (offset, length) => bytes.subarray(offset, offset + length),
+    opts,
+  );
   // --- decode (only now allocate) -------------------------------------------------------------
   const tensors = new Map<string, SafetensorsTensor>();
   for (const e of entries) {
-    const data = decode(bytes, view, dataStart + e.begin, dataStart + e.end, e.dtype);
-    tensors.set(
-      e.name,
-      Object.freeze({ name: e.name, dtype: e.dtype, shape: Object.freeze([...e.shape]), data }),
-    );
+    const data = decodeTensorData(bytes, dataStart + e.begin, dataStart + e.end, e.dtype);
+    tensors.set(e.name, Object.freeze({ name: e.name, dtype: e.dtype, shape: e.shape, data }));
   }
-  return { tensors, metadata: Object.freeze(Object.fromEntries(metaEntries)) };
+  return { tensors, metadata };
 }
 
-function decode(
+/** Little-endian bytes `[start, end)` of `bytes` as a fresh array (F16/BF16 widened to float32). */
+function decodeTensorData(
   bytes: Uint8Array,
-  view: DataView,
   start: number,
   end: number,
   dtype: SafetensorsDtype,
 ): Float32Array | Int32Array | BigInt64Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const nbytes = end - start;
   switch (dtype) {
     case 'F32': {

@@ -1,0 +1,60 @@
+/**
+ * Each block's declared `scratch` (the temporaries its kernel holds besides its output) against what
+ * tfjs counts at the peak of the same forward call on the cpu backend. Cost estimates and the run
+ * panel's refusals rest on these numbers.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { blockDef, type BlockType } from './registry';
+import type { InputShapes, ParamValues, TensorShape } from './types';
+import { fromPyTorch, initialValues } from '../runtime/weights';
+import { Rng } from '../runtime/rng';
+
+const f = (c: number, h: number, w: number): TensorShape => ({ kind: 'feature', dims: [c, h, w] });
+const emb = (d: number): TensorShape => ({ kind: 'temb', dims: [d] });
+const numel = (d: readonly number[]) => d.reduce((a, b) => a * b, 1);
+
+const CASES: readonly [BlockType, InputShapes, Record<string, unknown>][] = [
+  ['ResBlock', { x: f(64, 16, 16), emb: emb(128) }, { out_channels: 64 }],
+  ['ResBlock', { x: f(64, 16, 16), emb: emb(128) }, { out_channels: 128, use_scale_shift_norm: true }],
+  ['ResBlock', { x: f(64, 16, 16), emb: emb(128) }, { out_channels: 64, resample: 'down' }],
+  ['ResBlock', { x: f(64, 8, 8), emb: emb(128) }, { out_channels: 32, resample: 'up' }],
+  ['AttentionBlock', { x: f(64, 8, 8) }, { num_heads: 2 }],
+  ['AttentionBlock', { x: f(64, 16, 16) }, { num_heads: 4 }],
+  ['AttentionBlock', { x: f(128, 8, 8) }, { num_head_channels: 32, use_new_attention_order: true }],
+  ['GroupNorm', { x: f(64, 16, 16) }, {}],
+  ['SiLU', { x: f(64, 16, 16) }, {}],
+  ['BatchNorm2d', { x: f(64, 16, 16) }, {}],
+  ['DoubleConv', { x: f(32, 16, 16) }, { out_channels: 64 }],
+  ['DoubleConv', { x: f(32, 16, 16) }, { out_channels: 64, mid_channels: 32 }],
+  ['ConvTranspose2d', { x: f(64, 16, 16) }, { out_channels: 32 }],
+  ['Upsample', { x: f(64, 16, 16) }, {}],
+];
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('declared kernel temporaries match tfjs on cpu', () => {
+  for (const [type, inputs, over] of CASES) {
+    it(`${type} ${JSON.stringify(over)}`, async () => {
+      const def = blockDef(type);
+      const params = { ...Object.fromEntries(Object.entries(def.params).map(([k, s]) => [k, s.default])), ...over } as ParamValues;
+      const r = def.shape(inputs, params);
+      if (!r.ok) throw new Error(`bad case: ${r.issues.map((i) => i.message).join('; ')}`);
+      const rng = new Rng(1);
+      const ws = new Map(def.weights(inputs, params).map((w) => [w.key, tf.tidy(() => fromPyTorch(tf.tensor(initialValues(w.shape, w.init, rng), [...w.shape]), w.layout))]));
+      const B = 2;
+      const ins: Record<string, tf.Tensor> = {};
+      for (const [p, s] of Object.entries(inputs)) ins[p] = tf.randomNormal(s.kind === 'feature' ? [B, s.dims[1], s.dims[2], s.dims[0]] : [B, ...s.dims]);
+      const before = tf.memory().numBytes;
+      const info = await tf.profile(() => tf.tidy(() => def.forward(ins, (k) => ws.get(k)!, params)).dispose());
+      tf.dispose([...Object.values(ins), ...ws.values()]);
+      const measured = (info.peakBytes - before) / 4 / B - numel(r.out.dims);
+      const declared = def.scratch!(inputs, r.out, params);
+      expect(measured).toBeGreaterThan(0);
+      expect(declared / measured).toBeGreaterThanOrEqual(0.8);
+      expect(declared / measured).toBeLessThanOrEqual(1.25);
+    });
+  }
+});

@@ -1,0 +1,92 @@
+/**
+ * What the current tfjs backend can do, measured or read before a big run: its convolution rate
+ * (GFLOP/s, from a small 3×3 conv like the ones that dominate a UNet) and its known limits (WebGL's
+ * texture size, WebGPU's largest buffer, WASM's 4 GiB address space). With `graph/estimate.ts` this
+ * gives an expected time and refuses what cannot run, instead of freezing the tab or the process.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendLimits } from '../graph/estimate';
+
+/** The probe: 1×32×32×64 → 64, 3×3 (75.5 MFLOP): long enough to time, short on every backend. */
+const PROBE = { h: 32, w: 32, c: 64 } as const;
+const PROBE_FLOPS = 2 * PROBE.h * PROBE.w * PROBE.c * PROBE.c * 9;
+
+const rates = new Map<string, number>();
+
+/**
+ * GFLOP/s of the current backend on a 3×3 convolution: one warm-up call (WebGPU and WebGL compile
+ * their shaders on the first), then the best of `repeats` timed calls that wait for the data.
+ * Cached per backend name.
+ */
+export async function measureRate(repeats = 3): Promise<number> {
+  const name = tf.getBackend();
+  const hit = rates.get(name);
+  if (hit !== undefined) return hit;
+  const x = tf.randomUniform([1, PROBE.h, PROBE.w, PROBE.c], -1, 1, 'float32', 7) as tf.Tensor4D;
+  const f = tf.randomUniform([3, 3, PROBE.c, PROBE.c], -0.1, 0.1, 'float32', 8) as tf.Tensor4D;
+  try {
+    const once = async (): Promise<number> => {
+      const t0 = performance.now();
+      const y = tf.conv2d(x, f, 1, 'same');
+      await y.data();
+      y.dispose();
+      return performance.now() - t0;
+    };
+    await once();
+    let best = Infinity;
+    for (let i = 0; i < repeats; i++) best = Math.min(best, await once());
+    const gflops = PROBE_FLOPS / 1e9 / (Math.max(best, 0.01) / 1000);
+    rates.set(name, gflops);
+    return gflops;
+  } finally {
+    tf.dispose([x, f]);
+  }
+}
+
+/** Forgets measured rates (a test, or a backend re-initialised). */
+export function forgetRates(): void {
+  rates.clear();
+}
+
+const GiB = 2 ** 30;
+/** tfjs-backend-wasm's heap cannot grow past this (emscripten's getHeapMax in its build). */
+export const WASM_HEAP_MAX = 4294901760;
+
+interface WebGpuLimits {
+  readonly maxStorageBufferBindingSize?: number;
+  readonly maxBufferSize?: number;
+}
+
+/**
+ * The current backend's limits. `memoryBytes` is what the host can give (the browser's
+ * `navigator.deviceMemory`, Node's free memory: the caller knows which); WASM is capped by its heap.
+ */
+export function backendLimits(memoryBytes?: number): BackendLimits {
+  const backend = tf.getBackend();
+  const mem = memoryBytes !== undefined && memoryBytes > 0 ? { memoryBytes } : {};
+  if (backend === 'wasm') return { backend, memoryBytes: Math.min(WASM_HEAP_MAX, memoryBytes ?? WASM_HEAP_MAX) };
+  if (backend === 'webgl') {
+    let maxTextureSize: number | undefined;
+    try {
+      maxTextureSize = tf.env().getNumber('WEBGL_MAX_TEXTURE_SIZE');
+    } catch {
+      maxTextureSize = undefined;
+    }
+    return { backend, ...(maxTextureSize ? { maxTextureSize } : {}), ...mem };
+  }
+  if (backend === 'webgpu') {
+    // The WebGPU backend keeps its GPUDevice as `device`; its limits are the adapter's.
+    const device = (tf.backend() as unknown as { device?: { limits?: WebGpuLimits } }).device;
+    const l = device?.limits;
+    const buf = l ? Math.min(l.maxStorageBufferBindingSize ?? Infinity, l.maxBufferSize ?? Infinity) : Infinity;
+    return { backend, ...(Number.isFinite(buf) ? { maxBufferBytes: buf } : {}), ...mem };
+  }
+  return { backend, ...mem };
+}
+
+/** What a browser page can hold: half of `navigator.deviceMemory` (GiB, capped at 8 by browsers), or 4 GiB. */
+export function browserMemoryBytes(): number {
+  const nav = (globalThis as { navigator?: { deviceMemory?: number } }).navigator;
+  const gb = nav?.deviceMemory;
+  return typeof gb === 'number' && gb > 0 ? (gb * GiB) / 2 : 4 * GiB;
+}
