@@ -42,8 +42,9 @@ export function closeness(got: ArrayLike<number>, ref: ArrayLike<number>, atol: 
   let maxAbs = 0;
   let at = -1;
   for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(got[i] - ref[i]);
-    const r = Number.isNaN(d) ? Infinity : d / (atol + rtol * Math.abs(ref[i]));
+    // A NaN on either side is infinitely far: it fails `ok` and raises `maxAbs` alike.
+    const d = Number.isNaN(got[i]) || Number.isNaN(ref[i]) ? Infinity : Math.abs(got[i] - ref[i]);
+    const r = d === Infinity ? Infinity : d / (atol + rtol * Math.abs(ref[i]));
     if (r > worst) {
       worst = r;
       at = i;
