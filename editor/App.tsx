@@ -24,6 +24,7 @@ import { CodePanel, downloadText } from './CodePanel';
 import { TemplatesDialog } from './TemplatesDialog';
 import { elkLayout, type Position } from './layout';
 import { templateDoc, wouldCycle, type EditorStore } from './store';
+import { AutosaveNotice } from './AutosaveNotice';
 
 const PAN_BUTTONS = [1, 2];
 /** The run panel brings tfjs's backends; it loads when first opened, not with the editor. */
@@ -444,6 +445,7 @@ function Editor({ store }: { store: EditorStore }) {
           Run
         </button>
       </header>
+      <AutosaveNotice />
       {state.message && (
         <div className="banner" role="alert" data-testid="banner">
           <pre>{state.message}</pre>

@@ -2,16 +2,26 @@ import { describe, expect, it } from 'vitest';
 import { analyze } from '../graph/analyze';
 import { serializeDocument, CURRENT_VERSION } from '../graph/document';
 import { GraphBuilder } from '../graph/builder';
-import { AUTOSAVE_KEY, EditorStore, defaultDoc, restoreDoc, uniqueName, wouldCycle, type KeyValueStorage } from './store';
+import { EditorStore, defaultDoc, uniqueName, wouldCycle } from './store';
 import { templateLayout } from './layout';
+import { Autosaver, keyValueBackend, restoreAutosave, type SyncStorage } from './autosave';
 
-class MemoryStorage implements KeyValueStorage {
+class MemoryStorage implements SyncStorage {
   readonly map = new Map<string, string>();
   getItem(k: string): string | null {
     return this.map.get(k) ?? null;
   }
   setItem(k: string, v: string): void {
     this.map.set(k, v);
+  }
+  removeItem(k: string): void {
+    this.map.delete(k);
+  }
+  key(i: number): string | null {
+    return [...this.map.keys()][i] ?? null;
+  }
+  get length(): number {
+    return this.map.size;
   }
 }
 
@@ -149,19 +159,38 @@ describe('EditorStore', () => {
     expect(uniqueName(graph, 'conv', new Set(['conv_1']))).toBe('conv_2');
   });
 
-  it('autosaves every change and restores it; garbage falls back to the template', () => {
+  it('autosaves every change and restores it; garbage is kept aside and the template shown', async () => {
     const storage = new MemoryStorage();
-    const s = new EditorStore(small(), storage);
-    s.apply({ kind: 'add-node', type: 'SiLU', position: { x: 7, y: 8 } });
-    const saved = storage.getItem(AUTOSAVE_KEY);
-    expect(saved).toBe(s.saveText());
-    const restored = EditorStore.restore(storage);
-    expect(restored.graph).toEqual(s.graph);
-    expect(restored.layout).toEqual(s.layout);
+    const backend = keyValueBackend(storage);
+    const start = async (tab: string) => {
+      const restored = await restoreAutosave({ backend, sync: storage, tab, fallback: small });
+      const store = new EditorStore(restored.doc);
+      const autosaver = new Autosaver(store, { backend, sync: storage, channel: null, tab, restored, debounceMs: 1e9 });
+      autosaver.start();
+      return { store, autosaver };
+    };
+    const a = await start('A');
+    a.store.apply({ kind: 'add-node', type: 'SiLU', position: { x: 7, y: 8 } });
+    await a.autosaver.flush();
+    a.autosaver.stop();
+    const b = await start('B');
+    expect(b.store.graph).toEqual(a.store.graph);
+    expect(b.store.layout).toEqual(a.store.layout);
+    expect(b.store.canUndo).toBe(false);
+    b.autosaver.stop();
 
-    storage.setItem(AUTOSAVE_KEY, '{not json');
-    expect(restoreDoc(storage).graph.name).toBe(defaultDoc().graph.name);
-    expect(restoreDoc(new MemoryStorage()).graph.nodes.length).toBe(defaultDoc().graph.nodes.length);
+    storage.setItem('unet-studio:kv:record', JSON.stringify({ rev: 4, tab: 'X', time: 0, text: '{not json' }));
+    const c = await start('C');
+    expect(c.store.graph.name).toBe('small');
+    expect(c.store.graph.nodes.length).toBe(3);
+    expect(c.autosaver.getView().kept.map((k) => k.text)).toEqual(['{not json']);
+    c.autosaver.stop();
+  });
+
+  it('a restored document without positions gets a layout', () => {
+    const d = defaultDoc();
+    const s = new EditorStore({ graph: d.graph, layout: {} });
+    for (const n of s.graph.nodes) expect(s.layout[n.id]).toBeDefined();
   });
 
   it('opens a document; a malformed or newer file keeps the graph and sets the message', () => {

@@ -1,7 +1,8 @@
 /**
  * The editor's state, framework-free: the document (`graph` + canvas `layout`), undo/redo snapshots,
- * selection, clipboard, the banner message, and autosave. Every edit makes a new Graph object (the
- * analysis cache is keyed by graph identity). React reads it through `subscribe`/`getState`.
+ * selection, clipboard and the banner message. Every edit makes a new Graph object (the analysis
+ * cache is keyed by graph identity). React reads it through `subscribe`/`getState`. Autosave lives
+ * in `./autosave` and watches the store from outside (`Autosaver`); startup restore is async there.
  */
 import type { ParamValue } from '../blocks/types';
 import type { BlockType } from '../blocks/registry';
@@ -12,7 +13,6 @@ import { DocumentError, parseDocument, serializeDocument } from '../graph/docume
 import { iddpm } from '../graph/templates';
 import { completeLayout, templateLayout, type Layout, type Position } from './layout';
 
-export const AUTOSAVE_KEY = 'unet-studio:autosave';
 const HISTORY_LIMIT = 200;
 
 export interface Doc {
@@ -52,11 +52,6 @@ export type Edit =
   | { readonly kind: 'move'; readonly positions: Readonly<Record<string, Position>> }
   | { readonly kind: 'paste'; readonly clip: Clip; readonly offset: Position }
   | { readonly kind: 'replace'; readonly graph: Graph; readonly layout: Layout };
-
-export interface KeyValueStorage {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-}
 
 export class EditError extends Error {
   override name = 'EditError';
@@ -218,20 +213,6 @@ export function defaultDoc(): Doc {
   return templateDoc(iddpm({ ...DEFAULT_IDDPM, attention_resolutions: [...DEFAULT_IDDPM.attention_resolutions], channel_mult: [...DEFAULT_IDDPM.channel_mult] }, 32));
 }
 
-/** The autosaved document, or the default template when nothing (or garbage) is stored. */
-export function restoreDoc(storage: KeyValueStorage | null, fallback: () => Doc = defaultDoc): Doc {
-  try {
-    const text = storage?.getItem(AUTOSAVE_KEY);
-    if (text) {
-      const d = parseDocument(text, 'the autosaved graph');
-      return { graph: d.graph, layout: completeLayout(d.graph, d.layout) };
-    }
-  } catch {
-    // Garbage in storage: start from the template.
-  }
-  return fallback();
-}
-
 // ---------------------------------------------------------------------------------------------
 // The store
 
@@ -246,16 +227,11 @@ export class EditorStore {
   private lastCoalesce: string | null = null;
   clipboard: Clip | null = null;
 
-  constructor(
-    initial: Doc,
-    private readonly storage: KeyValueStorage | null = null,
-  ) {
-    this.state = { doc: initial, past: [], future: [], selection: NO_SELECTION, message: null };
-  }
-
-  /** A store restored from autosave (or the default template). */
-  static restore(storage: KeyValueStorage | null): EditorStore {
-    return new EditorStore(restoreDoc(storage), storage);
+  constructor(initial: Doc) {
+    // A restored document may lack positions for some nodes.
+    const layout = completeLayout(initial.graph, initial.layout);
+    const doc = layout === initial.layout ? initial : { graph: initial.graph, layout };
+    this.state = { doc, past: [], future: [], selection: NO_SELECTION, message: null };
   }
 
   getState = (): EditorState => this.state;
@@ -273,19 +249,8 @@ export class EditorStore {
   }
 
   private set(next: EditorState): void {
-    const docChanged = next.doc !== this.state.doc;
     this.state = next;
-    if (docChanged) this.autosave();
     for (const l of this.listeners) l();
-  }
-
-  private autosave(): void {
-    if (!this.storage) return;
-    try {
-      this.storage.setItem(AUTOSAVE_KEY, this.saveText());
-    } catch {
-      // Storage full or unavailable: autosave is best-effort.
-    }
   }
 
   /** Applies an edit with an undo entry; throws EditError for an invalid rename. Returns created ids. */
