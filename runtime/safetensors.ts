@@ -73,15 +73,58 @@ function quote(name: string): string {
   return JSON.stringify(capped);
 }
 
-/** Short, bounded rendering of an arbitrary JSON value for messages. */
+/**
+ * Short, bounded rendering of an arbitrary JSON value for messages: JSON text cut at 120 characters.
+ * Iterative and lazy, so a hostile header's huge or deeply nested value costs no more than the 120
+ * characters shown (no recursion, no full stringify).
+ */
 function show(v: unknown): string {
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(v);
+  const max = 120;
+  let s = '';
+  const frames: { keys: readonly string[] | null; values: readonly unknown[]; i: number }[] = [];
+  const open = new Set<object>();
+  let pending = true;
+  let next: unknown = v;
+  while (s.length <= max) {
+    if (pending) {
+      pending = false;
+      const x = next;
+      if (typeof x === 'object' && x !== null) {
+        if (open.has(x)) {
+          s += '[Circular]';
+        } else if (Array.isArray(x)) {
+          open.add(x);
+          s += '[';
+          frames.push({ keys: null, values: x, i: 0 });
+        } else {
+          open.add(x);
+          s += '{';
+          const rec = x as Record<string, unknown>;
+          const keys = Object.keys(rec);
+          frames.push({ keys, values: keys.map((k) => rec[k]), i: 0 });
+        }
+      } else if (typeof x === 'string') {
+        s += JSON.stringify(x.length > max ? x.slice(0, max + 1) : x);
+      } else if (typeof x === 'number') {
+        s += Number.isFinite(x) ? String(x) : 'null';
+      } else {
+        s += String(x);
+      }
+      continue;
+    }
+    const f = frames[frames.length - 1];
+    if (f === undefined) break;
+    if (f.i >= f.values.length) {
+      s += f.keys ? '}' : ']';
+      frames.pop();
+      continue;
+    }
+    if (f.i > 0) s += ',';
+    if (f.keys) s += `${JSON.stringify(f.keys[f.i].slice(0, max + 1))}:`;
+    next = f.values[f.i++];
+    pending = true;
   }
-  return s.length > 120 ? `${s.slice(0, 120)}...` : s;
+  return s.length > max ? `${s.slice(0, max)}...` : s;
 }
 
 function isNonNegativeSafeInt(v: unknown): v is number {
@@ -98,7 +141,8 @@ function elementCount(shape: readonly number[]): bigint {
   return n;
 }
 
-interface Entry {
+/** A tensor as the header describes it, validated: offsets are relative to the data buffer. */
+export interface SafetensorsEntry {
   readonly name: string;
   readonly dtype: SafetensorsDtype;
   readonly shape: readonly number[];
@@ -106,26 +150,43 @@ interface Entry {
   readonly end: number;
 }
 
-export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): SafetensorsFile {
+/** Everything but the tensor values, validated. */
+export interface SafetensorsHeader {
+  /** Byte offset of the data buffer in the file: 8 + the header length. */
+  readonly dataStart: number;
+  /** In header order. */
+  readonly entries: readonly SafetensorsEntry[];
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * Reads and validates the prefix and the header of a `.safetensors` file of `fileLength` bytes:
+ * `read(offset, length)` returns those bytes of the file (only the 8-byte prefix and the header are
+ * asked for, after their lengths are checked). One implementation for files in memory and on disk.
+ */
+export function parseSafetensorsHeader(
+  fileLength: number,
+  read: (offset: number, length: number) => Uint8Array,
+  opts: ParseOptions = {},
+): SafetensorsHeader {
   const label = opts.source ?? 'safetensors';
   const fail = (msg: string): never => {
     throw new SafetensorsError(`${label}: ${msg}`);
   };
   const failTensor = (name: string, msg: string): never => fail(`tensor ${quote(name)}: ${msg}`);
 
-  if (!(bytes instanceof Uint8Array)) fail('input must be a Uint8Array');
   const maxHeaderBytes = opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
   if (typeof maxHeaderBytes !== 'number' || Number.isNaN(maxHeaderBytes) || maxHeaderBytes < 0) {
     fail(`maxHeaderBytes must be a non-negative number, got ${show(maxHeaderBytes)}`);
   }
 
   // --- 8-byte header length -------------------------------------------------------------------
-  if (bytes.length < 8) {
-    fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length prefix`);
+  if (fileLength < 8) {
+    fail(`file is ${fileLength} bytes, shorter than the 8-byte header length prefix`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLenBig = view.getBigUint64(0, true);
-  const available = bytes.length - 8;
+  const prefix = read(0, 8);
+  const headerLenBig = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  const available = fileLength - 8;
   if (headerLenBig > BigInt(Number.MAX_SAFE_INTEGER) || Number(headerLenBig) > maxHeaderBytes) {
     fail(`header length ${headerLenBig} bytes exceeds the maximum of ${maxHeaderBytes} bytes`);
   }
@@ -133,16 +194,14 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Sa
   if (headerLen > available) {
     fail(
       `header length ${headerLen} bytes exceeds the ${available} bytes after the 8-byte prefix ` +
-        `(file is ${bytes.length} bytes; truncated?)`,
+        `(file is ${fileLength} bytes; truncated?)`,
     );
   }
 
   // --- JSON header ----------------------------------------------------------------------------
   let headerText: string;
   try {
-    headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(
-      bytes.subarray(8, 8 + headerLen),
-    );
+    headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(read(8, headerLen));
   } catch {
     return fail(`header (${headerLen} bytes) is not valid UTF-8`);
   }
@@ -159,7 +218,7 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Sa
   }
 
   const dataStart = 8 + headerLen;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = fileLength - dataStart;
 
   // --- metadata -------------------------------------------------------------------------------
   const metaEntries: [string, string][] = [];
@@ -180,7 +239,7 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Sa
   }
 
   // --- tensor entries -------------------------------------------------------------------------
-  const entries: Entry[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === METADATA_KEY) continue;
     if (!isPlainObject(raw)) failTensor(name, `entry must be an object, got ${show(raw)}`);
@@ -234,13 +293,13 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Sa
         `data_offsets [${begin}, ${end}] give ${end - begin} bytes but ${dt} ${fmtShape(dims)} needs ${needed} bytes`,
       );
     }
-    entries.push({ name, dtype: dt, shape: dims, begin, end });
+    entries.push(Object.freeze({ name, dtype: dt, shape: Object.freeze([...dims]), begin, end }));
   }
 
   // --- tiling: contiguous from 0 to dataLen, no overlaps ---------------------------------------
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
-  let prev: Entry | undefined;
+  let prev: SafetensorsEntry | undefined;
   for (const e of sorted) {
     if (e.begin < cursor && prev !== undefined) {
       failTensor(
@@ -263,25 +322,35 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Sa
     fail(`${dataLen - cursor} trailing bytes in the ${dataLen}-byte data buffer (${last})`);
   }
 
+  return { dataStart, entries, metadata: Object.freeze(Object.fromEntries(metaEntries)) };
+}
+
+export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): SafetensorsFile {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new SafetensorsError(`${opts.source ?? 'safetensors'}: input must be a Uint8Array`);
+  }
+  const { dataStart, entries, metadata } = parseSafetensorsHeader(
+    bytes.length,
+    (offset, length) => bytes.subarray(offset, offset + length),
+    opts,
+  );
   // --- decode (only now allocate) -------------------------------------------------------------
   const tensors = new Map<string, SafetensorsTensor>();
   for (const e of entries) {
-    const data = decode(bytes, view, dataStart + e.begin, dataStart + e.end, e.dtype);
-    tensors.set(
-      e.name,
-      Object.freeze({ name: e.name, dtype: e.dtype, shape: Object.freeze([...e.shape]), data }),
-    );
+    const data = decodeTensorData(bytes, dataStart + e.begin, dataStart + e.end, e.dtype);
+    tensors.set(e.name, Object.freeze({ name: e.name, dtype: e.dtype, shape: e.shape, data }));
   }
-  return { tensors, metadata: Object.freeze(Object.fromEntries(metaEntries)) };
+  return { tensors, metadata };
 }
 
-function decode(
+/** Little-endian bytes `[start, end)` of `bytes` as a fresh array (F16/BF16 widened to float32). */
+export function decodeTensorData(
   bytes: Uint8Array,
-  view: DataView,
   start: number,
   end: number,
   dtype: SafetensorsDtype,
 ): Float32Array | Int32Array | BigInt64Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const nbytes = end - start;
   switch (dtype) {
     case 'F32': {
@@ -388,11 +457,28 @@ export function toNumbers(t: SafetensorsTensor): number[] {
 
 const WRITE_DTYPES: readonly string[] = ['F32', 'I32', 'I64'];
 
-/** Deterministic: tensors in sorted name order, header padded with spaces so the data starts at a multiple of 8. */
-export function writeSafetensors(
+/** Where `writeSafetensors` puts everything: the 8-byte prefix and padded header, then each tensor's data. */
+export interface SafetensorsPlan {
+  /** The 8-byte length prefix and the JSON header, padded with spaces so the data starts at a multiple of 8. */
+  readonly head: Uint8Array;
+  /** In file order (sorted by name); `begin` is relative to the end of `head`. */
+  readonly tensors: readonly PlannedTensor[];
+  /** Bytes of data after `head`. */
+  readonly dataLength: number;
+}
+
+export interface PlannedTensor {
+  readonly name: string;
+  readonly t: TensorToWrite;
+  readonly begin: number;
+  readonly count: number;
+}
+
+/** Validates what is to be written and lays it out (no tensor data is copied). Deterministic: tensors in sorted name order. */
+export function planSafetensors(
   tensors: Readonly<Record<string, TensorToWrite>>,
   metadata?: Readonly<Record<string, string>>,
-): Uint8Array {
+): SafetensorsPlan {
   const fail = (msg: string): never => {
     throw new SafetensorsError(`safetensors: ${msg}`);
   };
@@ -410,7 +496,7 @@ export function writeSafetensors(
   }
 
   let offset = 0;
-  const plan: { name: string; t: TensorToWrite; begin: number; count: number }[] = [];
+  const plan: PlannedTensor[] = [];
   for (const name of names) {
     const failT = (msg: string): never => fail(`tensor ${quote(name)}: ${msg}`);
     if (name === METADATA_KEY) failT(`the name ${METADATA_KEY} is reserved`);
@@ -437,32 +523,38 @@ export function writeSafetensors(
 
   const headerBytes = new TextEncoder().encode(`{${parts.join(',')}}`);
   const headerLen = Math.ceil(headerBytes.length / 8) * 8;
-  const out = new Uint8Array(8 + headerLen + offset);
-  const view = new DataView(out.buffer);
-  view.setBigUint64(0, BigInt(headerLen), true);
-  out.set(headerBytes, 8);
-  out.fill(0x20, 8 + headerBytes.length, 8 + headerLen);
+  const head = new Uint8Array(8 + headerLen);
+  new DataView(head.buffer).setBigUint64(0, BigInt(headerLen), true);
+  head.set(headerBytes, 8);
+  head.fill(0x20, 8 + headerBytes.length, 8 + headerLen);
+  return { head, tensors: plan, dataLength: offset };
+}
 
-  const dataStart = 8 + headerLen;
-  for (const { name, t, begin, count } of plan) {
-    writeData(out, view, dataStart + begin, t, count, (i, v) =>
-      fail(
-        `tensor ${quote(name)}: value ${show(typeof v === 'bigint' ? v.toString() : v)} at index ${i} ` +
-          `cannot be stored as ${t.dtype}`,
-      ),
-    );
-  }
+/** Deterministic: tensors in sorted name order, header padded with spaces so the data starts at a multiple of 8. */
+export function writeSafetensors(
+  tensors: Readonly<Record<string, TensorToWrite>>,
+  metadata?: Readonly<Record<string, string>>,
+): Uint8Array {
+  const { head, tensors: plan, dataLength } = planSafetensors(tensors, metadata);
+  const out = new Uint8Array(head.length + dataLength);
+  out.set(head, 0);
+  for (const p of plan) encodeTensorData(out, head.length + p.begin, p, 0, p.count);
   return out;
 }
 
-function writeData(
-  out: Uint8Array,
-  view: DataView,
-  pos: number,
-  t: TensorToWrite,
-  count: number,
-  bad: (i: number, v: number | bigint) => never,
-): void {
+/**
+ * Elements `[from, to)` of a planned tensor as little-endian bytes into `out` at `pos` (so a large
+ * tensor can be written in chunks); SafetensorsError names a value its dtype cannot hold.
+ */
+export function encodeTensorData(out: Uint8Array, pos: number, p: PlannedTensor, from: number, to: number): void {
+  const { name, t } = p;
+  const bad = (i: number, v: number | bigint): never => {
+    throw new SafetensorsError(
+      `safetensors: tensor ${quote(name)}: value ${show(typeof v === 'bigint' ? v.toString() : v)} at index ${i} ` +
+        `cannot be stored as ${t.dtype}`,
+    );
+  };
+  const size = DTYPE_SIZES[t.dtype];
   const d = t.data;
   // Byte-exact fast path when the source already has the target layout (keeps NaN payloads too).
   if (LITTLE_ENDIAN_HOST && ArrayBuffer.isView(d)) {
@@ -471,23 +563,25 @@ function writeData(
       (t.dtype === 'I32' && d instanceof Int32Array) ||
       (t.dtype === 'I64' && d instanceof BigInt64Array);
     if (match) {
-      out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), pos);
+      out.set(new Uint8Array(d.buffer, d.byteOffset + from * size, (to - from) * size), pos);
       return;
     }
   }
-  for (let i = 0; i < count; i++) {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let i = from; i < to; i++) {
     const v: number | bigint = d[i];
+    const at = pos + size * (i - from);
     switch (t.dtype) {
       case 'F32': {
         const n = typeof v === 'bigint' ? Number(v) : v;
         if (typeof n !== 'number') bad(i, v);
-        view.setFloat32(pos + 4 * i, n, true);
+        view.setFloat32(at, n, true);
         break;
       }
       case 'I32': {
         const n = typeof v === 'bigint' ? Number(v) : v;
         if (!Number.isInteger(n) || n < -2147483648 || n > 2147483647) bad(i, v);
-        view.setInt32(pos + 4 * i, n, true);
+        view.setInt32(at, n, true);
         break;
       }
       case 'I64': {
@@ -495,7 +589,7 @@ function writeData(
         if (typeof v === 'bigint') b = v;
         else if (Number.isSafeInteger(v)) b = BigInt(v);
         else return bad(i, v);
-        view.setBigInt64(pos + 8 * i, b, true);
+        view.setBigInt64(at, b, true);
         break;
       }
     }
