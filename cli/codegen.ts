@@ -3,7 +3,7 @@ import { generateModule } from '../codegen/generate';
 import { readSources } from '../codegen/sources-node';
 import { typecheckModule } from '../codegen/typecheck';
 import { loadGraph } from './check';
-import { args, UsageError, writeOut, type Io } from './main';
+import { args, refuseOverwritingInputs, UsageError, writeOut, type Io } from './main';
 
 export function codegenCommand(argv: readonly string[], io: Io): number {
   const { values, positionals } = args({
@@ -12,6 +12,7 @@ export function codegenCommand(argv: readonly string[], io: Io): number {
     options: { output: { type: 'string', short: 'o' }, 'no-check': { type: 'boolean', default: false } },
   });
   if (positionals.length !== 1) throw new UsageError('codegen: give exactly one graph.json');
+  refuseOverwritingInputs('-o', values.output, [['the graph', positionals[0]]]);
   const mod = generateModule(loadGraph(positionals[0]), readSources());
   if (!values['no-check']) {
     const diagnostics = typecheckModule(mod.text);
@@ -22,6 +23,6 @@ export function codegenCommand(argv: readonly string[], io: Io): number {
     }
   }
   writeOut(values.output, mod.text, io.out);
-  if (values.output) io.err(`wrote ${values.output}: class ${mod.className}, ${mod.text.split('\n').length} lines, type-checked (strict)\n`);
+  if (values.output && values.output !== '-') io.err(`wrote ${values.output}: class ${mod.className}, ${mod.text.split('\n').length} lines, type-checked (strict)\n`);
   return 0;
 }

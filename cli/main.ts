@@ -2,7 +2,8 @@
  * `unet-studio`: the pipeline without a browser. Every failure the user can cause ends with one
  * clear message and a non-zero exit, never a stack trace (set UNET_STUDIO_DEBUG=1 for one).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
+import { existingTarget, FileError, readTextFile, writeFileAtomic } from '../runtime/file-node';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export class UsageError extends Error {
@@ -25,35 +26,46 @@ commands:
 /** Errors whose message is for the user as it stands. */
 const USER_ERRORS = new Set(['UsageError', 'DocumentError', 'TemplateError', 'SafetensorsError', 'WeightLoadError', 'GraphError', 'BackendError', 'InputError', 'FileError', 'CodegenError']);
 
-export class FileError extends Error {
-  override name = 'FileError';
-}
+export { FileError };
 
+/** A graph or config: a regular file of at most 256 MiB (a device, FIFO or directory is refused before reading). */
 export function readText(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new FileError(`cannot read ${what} ${JSON.stringify(path)}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
+  return readTextFile(path, what);
 }
 
-export function readBytes(path: string, what: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new FileError(`cannot read ${what} ${JSON.stringify(path)}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-}
-
-export function writeOut(path: string | undefined, data: string | Uint8Array, out: (s: string) => void): void {
+/** Text to stdout (no path or `-`), or to a file all or nothing (a temporary file renamed over it). */
+export function writeOut(path: string | undefined, data: string, out: (s: string) => void): void {
   if (path === undefined || path === '-') {
-    out(typeof data === 'string' ? data : '(binary output needs -o FILE)\n');
+    out(data);
     return;
   }
-  try {
-    writeFileSync(path, data);
-  } catch (e) {
-    throw new FileError(`cannot write ${JSON.stringify(path)}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  const bytes = new TextEncoder().encode(data);
+  writeFileAtomic(path, (sink) => sink.write(bytes));
+}
+
+/**
+ * Refuses an output that names one of the command's own inputs (the same real path, or the same
+ * device and inode: a hard link), before anything is read or computed.
+ */
+export function refuseOverwritingInputs(outFlag: string, out: string | undefined, inputs: readonly (readonly [flag: string, path: string | undefined])[]): void {
+  if (out === undefined || out === '-') return;
+  const target = existingTarget(out);
+  if (!target) return; // a file that does not exist yet is no input
+  for (const [flag, path] of inputs) {
+    if (path === undefined) continue;
+    let same = false;
+    try {
+      const st = statSync(path);
+      same = (st.ino !== 0 && st.dev === target.st.dev && st.ino === target.st.ino) || realpathSync(path) === target.real;
+    } catch {
+      continue; // a missing input is reported when it is read
+    }
+    if (same) {
+      throw new UsageError(
+        `${outFlag} ${JSON.stringify(out)} is the same file as ${flag} ${JSON.stringify(path)}; writing it would destroy the input. ` +
+          'Choose another output file (nothing was written).',
+      );
+    }
   }
 }
 

@@ -3,11 +3,16 @@ import * as tf from '@tensorflow/tfjs';
 import { withImageSize } from '../graph/edit';
 import { planGraph, runGraph } from '../runtime/interpreter';
 import { isNodeBackend, NODE_BACKENDS, useBackend } from '../runtime/backend-node';
-import { parseSafetensors, toFloat32, writeSafetensors, type SafetensorsFile } from '../runtime/safetensors';
-import { disposeWeights, loadWeights } from '../runtime/weights';
+import { toFloat32, type SafetensorsFile } from '../runtime/safetensors';
+import { openSafetensors, writeSafetensorsFile, type SafetensorsReader } from '../runtime/safetensors-file';
+import { checkStateDict, disposeWeights, expectedWeights, loadWeights } from '../runtime/weights';
+import { describeKind, existingTarget, FileError } from '../runtime/file-node';
 import { loadGraph } from './check';
 import type { Graph } from '../graph/model';
-import { args, readBytes, UsageError, writeOut, type Io } from './main';
+import type { Analysis } from '../graph/analyze';
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { args, refuseOverwritingInputs, UsageError, type Io } from './main';
 
 export class InputError extends Error {
   override name = 'InputError';
@@ -52,14 +57,49 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   if (via !== 'interpreter' && via !== 'codegen') throw new UsageError(`run: --via must be interpreter or codegen, got ${JSON.stringify(via)}`);
   if (!isNodeBackend(backend)) throw new UsageError(`run: --backend must be one of ${NODE_BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`);
 
-  const inputs = readInputs(parseSafetensors(readBytes(values.inputs, 'inputs'), { source: values.inputs }), values.inputs);
+  refuseOverwritingInputs('--out', values.out, [['the graph', positionals[0]], ['--weights', values.weights], ['--inputs', values.inputs]]);
+  checkWritable(values.out);
+
+  // Tensor by tensor from the files: only x, timesteps and y of the inputs are read, and the weights
+  // are checked against the graph by name and shape before any of their data is.
+  const inputsFile = openSafetensors(values.inputs, { source: values.inputs });
+  let inputs: ReturnType<typeof readInputs>;
+  try {
+    inputs = readInputs(inputsFile.lazy(), values.inputs);
+  } finally {
+    inputsFile.close();
+  }
   const [, , h, w] = inputs.x.shape;
   const graph = withImageSize(loadGraph(positionals[0]), h, w);
   const plan = planGraph(graph);
-  const weightBytes = readBytes(values.weights, 'weights');
-  await useBackend(backend);
-  if (via === 'codegen') return runGenerated(graph, weightBytes, values.weights, inputs, backend, values.out, io);
-  const weights = loadWeights(plan, parseSafetensors(weightBytes, { source: values.weights }), values.weights);
+  const weightsFile = openSafetensors(values.weights, { source: values.weights });
+  try {
+    checkStateDict(expectedWeights(plan), new Map([...weightsFile.lazy().tensors].map(([k, t]) => [k, t.shape])), values.weights);
+    await useBackend(backend);
+    if (via === 'codegen') return await runGenerated(graph, plan, weightsFile, inputs, backend, values.out, io);
+    return await runInterpreted(plan, weightsFile, inputs, backend, values.out, io);
+  } finally {
+    weightsFile.close();
+  }
+}
+
+/** Refuses, before any work, an output the run could not write at the end: a missing or read-only folder, or a device, FIFO or folder as the output. */
+function checkWritable(out: string): void {
+  if (out === '-') throw new UsageError('run: --out must name a file (.safetensors is binary; it is not written to stdout)');
+  const target = existingTarget(out);
+  if (target && !target.st.isFile()) throw new FileError(`cannot write ${JSON.stringify(out)}: it is ${describeKind(target.st)}, not a regular file`);
+  const dir = dirname(target?.real ?? resolve(out));
+  try {
+    if (!statSync(dir).isDirectory()) throw new FileError(`cannot write ${JSON.stringify(out)}: ${JSON.stringify(dir)} is not a folder`);
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    throw new FileError(`cannot write ${JSON.stringify(out)}: ${(e as NodeJS.ErrnoException).code ?? String(e)} (the folder ${JSON.stringify(dir)})`);
+  }
+}
+
+async function runInterpreted(plan: Analysis, weightsFile: SafetensorsReader, inputs: ReturnType<typeof readInputs>, backend: string, outPath: string, io: Io): Promise<number> {
+  const weights = loadWeights(plan, weightsFile.lazy(), weightsFile.source);
   try {
     const x = tf.tidy(() => tf.transpose(tf.tensor4d(inputs.x.data, inputs.x.shape as [number, number, number, number]), [0, 2, 3, 1]));
     const t = inputs.timesteps ? tf.tensor1d(inputs.timesteps) : undefined;
@@ -79,8 +119,8 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
     const ms = performance.now() - start;
     const shape = nchw.shape;
     tf.dispose([out, nchw]);
-    writeOut(values.out, writeSafetensors({ out: { dtype: 'F32', shape, data } }, { producer: 'unet-studio', backend }), io.out);
-    io.err(`out [${shape.join(', ')}] on ${backend} in ${ms.toFixed(1)} ms → ${values.out}\n`);
+    writeSafetensorsFile(outPath, { out: { dtype: 'F32', shape, data } }, { producer: 'unet-studio', backend });
+    io.err(`out [${shape.join(', ')}] on ${backend} in ${ms.toFixed(1)} ms → ${outPath}\n`);
   } finally {
     disposeWeights(weights);
   }
@@ -90,8 +130,8 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
 /** `--via codegen`: generate the module, type-check it, compile it in memory and run that. */
 async function runGenerated(
   graph: Graph,
-  weightBytes: Uint8Array,
-  weightSource: string,
+  plan: Analysis,
+  weightsFile: SafetensorsReader,
   inputs: ReturnType<typeof readInputs>,
   backend: string,
   outPath: string,
@@ -106,7 +146,18 @@ async function runGenerated(
   if (diagnostics.length > 0) {
     throw new InputError(`the generated module has ${diagnostics.length} type error(s):\n${diagnostics.map((d) => `  line ${d.line}: ${d.message}`).join('\n')}`);
   }
-  const model = loadModule(mod.text, mod.className).fromSafetensors(weightBytes, weightSource);
+  // The module's own strict loader, fed one tensor at a time from the file (keys and shapes were checked).
+  const given: Record<string, tf.Tensor> = {};
+  let model: ReturnType<ReturnType<typeof loadModule>['fromTensors']>;
+  try {
+    for (const w of expectedWeights(plan)) {
+      const t = weightsFile.read(w.fullKey);
+      given[w.fullKey] = tf.tensor(toFloat32(t), [...t.shape], 'float32');
+    }
+    model = loadModule(mod.text, mod.className).fromTensors(given, weightsFile.source);
+  } finally {
+    tf.dispose(Object.values(given));
+  }
   try {
     const x = tf.tidy(() => tf.transpose(tf.tensor4d(inputs.x.data, inputs.x.shape as [number, number, number, number]), [0, 2, 3, 1]));
     const byRole: Record<string, tf.Tensor | undefined> = {
@@ -123,7 +174,7 @@ async function runGenerated(
     const ms = performance.now() - start;
     const shape = nchw.shape;
     tf.dispose([out, nchw, ...Object.values(byRole).filter((t): t is tf.Tensor => t !== undefined)]);
-    writeOut(outPath, writeSafetensors({ out: { dtype: 'F32', shape, data } }, { producer: 'unet-studio (generated module)', backend }), io.out);
+    writeSafetensorsFile(outPath, { out: { dtype: 'F32', shape, data } }, { producer: 'unet-studio (generated module)', backend });
     io.err(`out [${shape.join(', ')}] on ${backend} via the generated ${mod.className} in ${ms.toFixed(1)} ms → ${outPath}\n`);
   } finally {
     model.dispose();

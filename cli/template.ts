@@ -1,14 +1,17 @@
 /** `unet-studio template iddpm|vanilla --config FILE [--image-size N|HxW] [-o graph.json]` */
+import { analyze } from '../graph/analyze';
 import { serializeDocument } from '../graph/document';
-import { iddpm, unwrapConfig, vanilla, type ImageSize } from '../graph/templates';
-import { args, readText, UsageError, writeOut, type Io } from './main';
+import { iddpm, TEMPLATE_LIMITS, unwrapConfig, vanilla, type ImageSize } from '../graph/templates';
+import { problemLines } from './check';
+import { args, readText, refuseOverwritingInputs, UsageError, writeOut, type Io } from './main';
 
 export function parseImageSize(s: string): ImageSize {
-  const m = /^(\d+)(?:x(\d+))?$/i.exec(s.trim());
-  if (!m) throw new UsageError(`--image-size must be N or HxW (e.g. 32 or 30x26), got ${JSON.stringify(s)}`);
+  const m = /^(\d{1,9})(?:x(\d{1,9}))?$/i.exec(s.trim());
+  if (!m) throw new UsageError(`--image-size must be N or HxW (e.g. 32 or 30x26), got ${JSON.stringify(s.slice(0, 40))}`);
   const h = Number(m[1]);
   const w = m[2] === undefined ? h : Number(m[2]);
-  if (h < 1 || w < 1 || h > 16384 || w > 16384) throw new UsageError(`--image-size ${s} is out of range (1…16384)`);
+  const max = TEMPLATE_LIMITS.image_size;
+  if (h < 1 || w < 1 || h > max || w > max) throw new UsageError(`--image-size ${s} is out of range (1…${max})`);
   return m[2] === undefined ? h : { height: h, width: w };
 }
 
@@ -22,6 +25,7 @@ export function templateCommand(argv: readonly string[], io: Io): number {
   if (kind !== 'iddpm' && kind !== 'vanilla') throw new UsageError(`template: say which: "iddpm" or "vanilla" (got ${JSON.stringify(kind ?? '')})`);
   if (positionals.length > 1) throw new UsageError(`template: unexpected argument ${JSON.stringify(positionals[1])}`);
   if (!values.config) throw new UsageError('template: --config FILE is required (UNetModel kwargs as JSON, bare or under "kwargs")');
+  refuseOverwritingInputs('-o', values.output, [['--config', values.config]]);
   const text = readText(values.config, 'config');
   let json: unknown;
   try {
@@ -32,7 +36,13 @@ export function templateCommand(argv: readonly string[], io: Io): number {
   const { kwargs, imageSize } = unwrapConfig(json);
   const size = values['image-size'] !== undefined ? parseImageSize(values['image-size']) : imageSize;
   const graph = kind === 'iddpm' ? iddpm(kwargs, size) : vanilla(kwargs, size);
+  // Never hand out a graph that `check` would reject.
+  const problems = problemLines(analyze(graph));
+  if (problems.length > 0) {
+    io.err(`unet-studio: these kwargs give a graph that is not valid (nothing was written):\n${problems.join('\n')}\n`);
+    return 1;
+  }
   writeOut(values.output, serializeDocument(graph), io.out);
-  if (values.output) io.err(`wrote ${values.output}: ${graph.nodes.length} blocks, ${graph.edges.length} edges\n`);
+  if (values.output && values.output !== '-') io.err(`wrote ${values.output}: ${graph.nodes.length} blocks, ${graph.edges.length} edges\n`);
   return 0;
 }

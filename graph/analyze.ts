@@ -226,7 +226,12 @@ function analyzeUnsafe(graph: Graph): Analysis {
     const def = blockDef(node.type);
     const { values, issues } = resolveParams(node.type, node.params);
     for (const i of issues) report(node, 'param', i);
-    if (def.io) roles.set(def.io, [...(roles.get(def.io) ?? []), node]);
+    if (def.io) {
+      // Appended in place: copying the list per node was quadratic in hostile graphs (100k Outputs).
+      const same = roles.get(def.io);
+      if (same) same.push(node);
+      else roles.set(def.io, [node]);
+    }
     const ins = incoming.get(id)!;
     const inputs: Record<string, { from: string; shape: TensorShape | null }> = {};
     const shapes: Record<string, TensorShape> = {};

@@ -7,45 +7,119 @@
 import { z } from 'zod';
 import type { Graph } from './model';
 import { GraphBuilder } from './builder';
+import { blockDef, type BlockType } from '../blocks/registry';
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
 }
 
-const intList = z.array(z.number().int().positive());
+/** The upper bound a block declares for an integer parameter (one source for the limits below). */
+function blockLimit(type: BlockType, param: string): number {
+  const spec = blockDef(type).params[param];
+  if (spec?.type !== 'int') throw new Error(`templates: ${type}.${param} is not an integer parameter`);
+  return spec.max;
+}
+
+/**
+ * Every kwarg is bounded, with a message naming the limit: generous enough for every published
+ * improved/guided-diffusion config (and far beyond), small enough that any accepted config gives a
+ * graph of a few thousand blocks at most that builds, serialises and checks in well under a second.
+ */
+export const TEMPLATE_LIMITS = {
+  /** Image side in pixels (height and width): the Image input block's limit. */
+  image_size: blockLimit('ImageInput', 'height'),
+  /** in_channels, out_channels, n_channels, n_classes */
+  io_channels: blockLimit('ImageInput', 'channels'),
+  /** model_channels, and every level's width (model_channels × channel_mult[i], widths[i]): a conv's limit. */
+  channels: blockLimit('Conv2d', 'out_channels'),
+  /** Published configs use 2–3. */
+  num_res_blocks: 32,
+  /** Entries of channel_mult (published: up to 7) and widths. */
+  levels: 16,
+  channel_mult: 64,
+  /** Entries of attention_resolutions, each a downsampling factor. */
+  attention_resolutions: 16,
+  attention_resolution: 65536,
+  num_classes: blockLimit('ClassLabelInput', 'num_classes'),
+  num_heads: blockLimit('AttentionBlock', 'num_heads'),
+  num_head_channels: blockLimit('AttentionBlock', 'num_head_channels'),
+} as const;
+const L = TEMPLATE_LIMITS;
+
+/** An integer in [min, max] whose messages name the limit. */
+const numberError = (iss: { input?: unknown }) => (iss.input === undefined ? 'is required' : `must be a number, got ${typeof iss.input === 'string' ? JSON.stringify(iss.input.slice(0, 40)) : Array.isArray(iss.input) ? 'a list' : String(iss.input).slice(0, 40)}`);
+const int = (min: number, max: number, hint = '') =>
+  z
+    .number({ error: numberError })
+    .int({ error: `must be a whole number from ${min} to ${max}` })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}${hint}` });
+/** -1 (unset) or an integer in [1, max]. */
+const minusOneOr = (max: number) =>
+  z
+    .number({ error: numberError })
+    .int({ error: `must be -1 or a whole number from 1 to ${max}` })
+    .refine((n) => n === -1 || (n >= 1 && n <= max), { error: `must be -1 or a whole number from 1 to ${max}` });
+const list = <T extends z.ZodType>(item: T, maxLen: number) => z.array(item).max(maxLen, { error: `must have at most ${maxLen} entries` });
+
+const attentionResolutions = z.union([
+  list(int(1, L.attention_resolution), L.attention_resolutions),
+  int(1, L.attention_resolution).transform((n) => [n]),
+]);
 
 /** UNetModel's constructor kwargs (improved-diffusion ∪ guided-diffusion). */
 export const IddpmKwargs = z
   .object({
-    image_size: z.number().int().positive().optional(),
-    in_channels: z.number().int().positive(),
-    model_channels: z.number().int().positive(),
-    out_channels: z.number().int().positive(),
-    num_res_blocks: z.number().int().nonnegative(),
-    attention_resolutions: z.union([intList, z.number().int().positive().transform((n) => [n])]),
-    dropout: z.number().min(0).max(1).default(0),
-    channel_mult: z.array(z.number().positive()).nonempty().default([1, 2, 4, 8]),
+    image_size: int(1, L.image_size).optional(),
+    in_channels: int(1, L.io_channels),
+    model_channels: int(1, L.channels),
+    out_channels: int(1, L.io_channels),
+    num_res_blocks: int(0, L.num_res_blocks, ' (published configs use 2 or 3)'),
+    attention_resolutions: attentionResolutions,
+    dropout: z.number({ error: numberError }).min(0, { error: 'must be at least 0' }).max(1, { error: 'must be at most 1' }).default(0),
+    channel_mult: list(
+      z.number({ error: numberError }).positive({ error: 'must be greater than 0' }).max(L.channel_mult, { error: `must be at most ${L.channel_mult}` }),
+      L.levels,
+    )
+      .nonempty({ error: 'must have at least one entry' })
+      .default([1, 2, 4, 8]),
     conv_resample: z.boolean().default(true),
     dims: z.literal(2, { error: 'only dims = 2 (images) is supported' }).default(2),
-    num_classes: z.number().int().positive().nullable().default(null),
+    num_classes: int(1, L.num_classes).nullable().default(null),
     use_checkpoint: z.boolean().default(false),
     use_fp16: z.boolean().default(false),
-    num_heads: z.number().int().positive().default(1),
-    num_head_channels: z.number().int().refine((n) => n === -1 || n > 0, 'must be -1 or positive').default(-1),
-    num_heads_upsample: z.number().int().refine((n) => n === -1 || n > 0, 'must be -1 or positive').default(-1),
+    num_heads: int(1, L.num_heads).default(1),
+    num_head_channels: minusOneOr(L.num_head_channels).default(-1),
+    num_heads_upsample: minusOneOr(L.num_heads).default(-1),
     use_scale_shift_norm: z.boolean().default(false),
     resblock_updown: z.boolean().default(false),
     use_new_attention_order: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((k, ctx) => {
+    // PyTorch makes int(mult * model_channels) channels per level: each must be 1 … the limit.
+    // (Checked once model_channels and the list themselves are within their limits.)
+    const mc = k.model_channels;
+    if (!Array.isArray(k.channel_mult) || k.channel_mult.length > L.levels || !Number.isInteger(mc) || mc < 1 || mc > L.channels) return;
+    k.channel_mult.forEach((mult, i) => {
+      const ch = Math.trunc(mult * k.model_channels);
+      if (ch < 1 || ch > L.channels) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['channel_mult', i],
+          message: `model_channels × channel_mult[${i}] = ${k.model_channels} × ${mult} gives ${ch} channels; it must be 1 to ${L.channels}`,
+        });
+      }
+    });
+  });
 export type IddpmKwargs = z.input<typeof IddpmKwargs>;
 
 export const VanillaKwargs = z
   .object({
-    image_size: z.number().int().positive().optional(),
-    n_channels: z.number().int().positive(),
-    n_classes: z.number().int().positive(),
-    widths: intList.min(1).default([64, 128, 256, 512, 1024]),
+    image_size: int(1, L.image_size).optional(),
+    n_channels: int(1, L.io_channels),
+    n_classes: int(1, L.io_channels),
+    widths: list(int(1, L.channels), L.levels).min(1, { error: 'must have at least one entry' }).default([64, 128, 256, 512, 1024]),
     bilinear: z.literal(false, { error: 'only bilinear = false (transposed-conv upsampling) is supported' }).default(false),
   })
   .strict();
@@ -60,22 +134,52 @@ export function unwrapConfig(config: unknown): { kwargs: unknown; imageSize?: nu
   return { kwargs: config };
 }
 
+/** One message per problem; a union (a list or one number) reports the branch the value was meant for. */
+function issueLines(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[], out: string[]): void {
+  for (const i of issues) {
+    const path = [...prefix, ...i.path];
+    if (i.code === 'invalid_union' && i.errors.length > 0) {
+      // Branches that failed on more than the value's type say what is wrong with it.
+      const meant = i.errors.find((b) => b.some((x) => x.code !== 'invalid_type' || x.path.length > 0));
+      if (meant) {
+        issueLines(meant, path, out);
+        continue;
+      }
+    }
+    out.push(`  ${path.length > 0 ? path.map(String).join('.') : '(root)'}: ${i.code === 'invalid_union' ? 'must be a list of whole numbers, or one whole number' : i.message}`);
+  }
+}
+
+const MAX_ISSUE_LINES = 20;
+
 function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => `  ${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`);
-  throw new TemplateError(`${what} kwargs are invalid:\n${lines.join('\n')}`);
+  const lines: string[] = [];
+  issueLines(r.error.issues, [], lines);
+  const shown = lines.slice(0, MAX_ISSUE_LINES);
+  if (lines.length > MAX_ISSUE_LINES) shown.push(`  … and ${lines.length - MAX_ISSUE_LINES} more`);
+  throw new TemplateError(`${what} kwargs are invalid:\n${shown.join('\n')}`);
 }
 
 export type ImageSize = number | { readonly height: number; readonly width: number };
-const hw = (s: ImageSize) => (typeof s === 'number' ? { height: s, width: s } : s);
+/** Height and width, each a whole number from 1 to {@link TEMPLATE_LIMITS}.image_size (a TemplateError otherwise). */
+function hw(s: ImageSize, what: string): { height: number; width: number } {
+  const { height, width } = typeof s === 'number' ? { height: s, width: s } : s;
+  for (const [side, v] of [['height', height], ['width', width]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > L.image_size) {
+      throw new TemplateError(`${what}: image ${side} must be a whole number from 1 to ${L.image_size}, got ${String(v).slice(0, 40)}`);
+    }
+  }
+  return { height, width };
+}
 
 /** The exact module tree of `UNetModel(**kwargs)` for `imageSize`² inputs. */
 export function iddpm(kwargsIn: unknown, imageSize?: ImageSize): Graph {
   const k = parseOrThrow(IddpmKwargs, kwargsIn, 'UNetModel');
   const size = imageSize ?? k.image_size;
   if (size === undefined) throw new TemplateError('UNetModel: image size missing: pass it (--image-size) or put image_size in the kwargs');
-  const { height, width } = hw(size);
+  const { height, width } = hw(size, 'UNetModel');
   const mc = k.model_channels;
   const ted = mc * 4;
   const headsUp = k.num_heads_upsample === -1 ? k.num_heads : k.num_heads_upsample;
@@ -152,7 +256,7 @@ export function iddpm(kwargsIn: unknown, imageSize?: ImageSize): Graph {
 export function vanilla(kwargsIn: unknown, imageSize?: ImageSize): Graph {
   const k = parseOrThrow(VanillaKwargs, kwargsIn, 'UNet');
   const size = imageSize ?? k.image_size ?? 256;
-  const { height, width } = hw(size);
+  const { height, width } = hw(size, 'UNet');
   const b = new GraphBuilder();
   const widths = k.widths;
   const x = b.add('ImageInput', 'x', { channels: k.n_channels, height, width });
