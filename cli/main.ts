@@ -19,7 +19,8 @@ commands:
   codegen graph.json [-o model.ts]                                  one typed tfjs module (type-checked)
   run graph.json --weights W.safetensors --inputs IO.safetensors
       [--backend cpu|wasm|webgpu] [--via interpreter|codegen]
-      --out OUT.safetensors                                         a forward pass
+      [--progress-every SECONDS] --out OUT.safetensors              a forward pass (estimate first,
+                                                                    then progress on stderr)
   bench                                                             the benchmark table (npm run bench)
 `;
 

@@ -10,7 +10,11 @@ import { describeKind, existingTarget, FileError } from '../runtime/file-node';
 import { loadGraph } from './check';
 import type { Graph } from '../graph/model';
 import type { Analysis } from '../graph/analyze';
+import type { TensorShape } from '../blocks/types';
 import { accessSync, constants, statSync } from 'node:fs';
+import { freemem, totalmem } from 'node:os';
+import { describeEstimate, estimateCost, expectedSeconds, formatBytes, formatSeconds, limitProblems, type CostEstimate } from '../graph/estimate';
+import { backendLimits, measureRate } from '../runtime/rate';
 import { dirname, resolve } from 'node:path';
 import { args, refuseOverwritingInputs, UsageError, type Io } from './main';
 
@@ -46,6 +50,7 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
       backend: { type: 'string', default: 'cpu' },
       out: { type: 'string', short: 'o' },
       via: { type: 'string', default: 'interpreter' },
+      'progress-every': { type: 'string', default: '2' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('run: give exactly one graph.json');
@@ -56,6 +61,8 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   const via = values.via ?? 'interpreter';
   if (via !== 'interpreter' && via !== 'codegen') throw new UsageError(`run: --via must be interpreter or codegen, got ${JSON.stringify(via)}`);
   if (!isNodeBackend(backend)) throw new UsageError(`run: --backend must be one of ${NODE_BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`);
+  const progressEvery = Number(values['progress-every']);
+  if (!(progressEvery >= 0)) throw new UsageError(`run: --progress-every takes seconds (0 or more), got ${JSON.stringify(values['progress-every'])}`);
 
   refuseOverwritingInputs('--out', values.out, [['the graph', positionals[0]], ['--weights', values.weights], ['--inputs', values.inputs]]);
   checkWritable(values.out);
@@ -76,8 +83,9 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   try {
     checkStateDict(expectedWeights(plan), new Map([...weightsFile.lazy().tensors].map(([k, t]) => [k, t.shape])), values.weights);
     await useBackend(backend);
+    const est = await announce(plan, inputs.x.shape[0], backend, io);
     if (via === 'codegen') return await runGenerated(graph, plan, weightsFile, inputs, backend, values.out, io);
-    return await runInterpreted(plan, weightsFile, inputs, backend, values.out, io);
+    return await runInterpreted(plan, weightsFile, inputs, backend, values.out, io, () => progressLine(plan, est, progressEvery, io));
   } finally {
     weightsFile.close();
   }
@@ -98,7 +106,67 @@ function checkWritable(out: string): void {
   }
 }
 
-async function runInterpreted(plan: Analysis, weightsFile: SafetensorsReader, inputs: ReturnType<typeof readInputs>, backend: string, outPath: string, io: Io): Promise<number> {
+/**
+ * Before any weight is loaded: the estimate (weights, peak activations, GFLOP and the expected time
+ * at this backend's measured rate) on stderr, and a refusal when the backend cannot hold the run.
+ */
+async function announce(plan: Analysis, batch: number, backend: string, io: Io): Promise<CostEstimate> {
+  const est = estimateCost(plan, batch);
+  const rate = await measureRate();
+  const seconds = expectedSeconds(est, rate);
+  io.err(`estimate: ${describeEstimate(est, seconds)} on ${backend} (measured ${rate.toFixed(1)} GFLOP/s), batch ${batch}\n`);
+  const problems = limitProblems(est, backendLimits(totalmem()));
+  if (problems.length > 0) {
+    throw new InputError(`this run cannot be done on ${backend}:\n${problems.map((p) => `  ${p}`).join('\n')}\n(a smaller batch or image, or another --backend, may fit)`);
+  }
+  const need = est.weightBytes + est.peakActivationBytes;
+  if (need > freemem()) io.err(`warning: the run needs about ${formatBytes(need)} and ${formatBytes(freemem())} of memory is free now\n`);
+  return est;
+}
+
+/**
+ * Started when the forward pass starts: a progress line on stderr at most every `every` seconds
+ * while blocks run (0: after every block): blocks done, share of the FLOPs done, time so far and,
+ * once 2% is done, the time left at the pace so far.
+ */
+function progressLine(plan: Analysis, est: CostEstimate, every: number, io: Io): (index: number, id: string) => void {
+  const flopsUpTo: number[] = [];
+  let sum = 0;
+  for (const id of plan.order) {
+    const inf = plan.info.get(id)!;
+    const shapes: Record<string, TensorShape> = {};
+    for (const [port, v] of Object.entries(inf.inputs)) if (v.shape) shapes[port] = v.shape;
+    sum += inf.out ? inf.def.flops(shapes, inf.out, inf.params) : 0;
+    flopsUpTo.push(sum);
+  }
+  const start = performance.now();
+  let last = start;
+  const total = plan.order.length;
+  return (index, id) => {
+    const now = performance.now();
+    if ((now - last) / 1000 < every || index === total - 1) return;
+    last = now;
+    const share = sum > 0 ? flopsUpTo[index] / sum : (index + 1) / total;
+    const elapsed = (now - start) / 1000;
+    const left = share >= 0.02 ? (elapsed / share) * (1 - share) : null;
+    const name = plan.info.get(id)!.node.name;
+    io.err(
+      `progress: block ${index + 1}/${total} ${JSON.stringify(name.length > 60 ? `${name.slice(0, 59)}…` : name)}, ` +
+        `${(share * 100).toFixed(share < 0.1 || share > 0.99 ? 1 : 0)}% of ${(est.flops / 1e9).toFixed(2)} GFLOP, ${formatSeconds(elapsed)} so far` +
+        `${left !== null ? `, about ${formatSeconds(left)} left` : ''}\n`,
+    );
+  };
+}
+
+async function runInterpreted(
+  plan: Analysis,
+  weightsFile: SafetensorsReader,
+  inputs: ReturnType<typeof readInputs>,
+  backend: string,
+  outPath: string,
+  io: Io,
+  startProgress: () => (index: number, id: string) => void,
+): Promise<number> {
   const weights = loadWeights(plan, weightsFile.lazy(), weightsFile.source);
   try {
     const x = tf.tidy(() => tf.transpose(tf.tensor4d(inputs.x.data, inputs.x.shape as [number, number, number, number]), [0, 2, 3, 1]));
@@ -107,7 +175,8 @@ async function runInterpreted(plan: Analysis, weightsFile: SafetensorsReader, in
     const start = performance.now();
     let out: tf.Tensor4D;
     try {
-      out = runGraph(plan, weights, { x, ...(t ? { timesteps: t } : {}), ...(y ? { y } : {}) }).out;
+      const onBlock = startProgress();
+      out = runGraph(plan, weights, { x, ...(t ? { timesteps: t } : {}), ...(y ? { y } : {}) }, { onBlock }).out;
     } catch (e) {
       // Input/graph mismatches found while feeding are the user's to fix.
       throw new InputError(e instanceof Error ? e.message : String(e));

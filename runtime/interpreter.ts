@@ -39,6 +39,8 @@ export interface RunOptions {
    * (`${name}.${key}`, in PyTorch layout) and each node's inputs (`${name}:input_${port}`).
    */
   readonly trace?: boolean;
+  /** Called after each block has run (`index` in `a.order`), e.g. for a progress line. */
+  readonly onBlock?: (index: number, id: string) => void;
 }
 
 export interface RunResult {
@@ -92,7 +94,8 @@ export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs,
     };
     const acts: Record<string, tf.Tensor> = {};
     let out: tf.Tensor | null = null;
-    for (const id of a.order) {
+    for (let index = 0; index < a.order.length; index++) {
+      const id = a.order[index];
       const inf = a.info.get(id)!;
       const name = inf.node.name;
       const ins: Record<string, tf.Tensor> = {};
@@ -116,6 +119,7 @@ export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs,
       if (inf.def.io === 'output') out = external.has(y) ? tf.clone(y) : y;
       values.set(id, y);
       holders.set(y, (holders.get(y) ?? 0) + 1);
+      opts.onBlock?.(index, id);
       if (opts.trace) {
         acts[name] = external.has(y) ? tf.clone(y) : y;
         continue;
