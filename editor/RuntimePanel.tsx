@@ -3,12 +3,16 @@
  * on WebGPU, WebGL, WASM or CPU. The logic lives in runtime/ (RuntimeSession, chooseBackend,
  * diffusion); this file is only the view.
  */
-import { useCallback, useEffect, useRef, useState, type DragEvent } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from 'react';
 import * as tf from '@tensorflow/tfjs';
 import type { Graph } from '../graph/model';
 import { analyze } from '../graph/analyze';
-import { BROWSER_BACKENDS, chooseBackend, nextBackend, type BackendChoice, type BrowserBackend } from '../runtime/backend-browser';
-import { RuntimeSession, type FileInputs, type RunInputs, type TensorStats } from '../runtime/session';
+import { BROWSER_BACKENDS, chooseBackend, type BackendChoice, type BrowserBackend } from '../runtime/backend-browser';
+import { fingerprint, RuntimeSession, type FileInputs, type RunInputs, type TensorStats } from '../runtime/session';
+import { estimateCost, type BackendLimits } from '../graph/estimate';
+import { backendLimits, browserMemoryBytes, measureRate } from '../runtime/rate';
+import { gateRun, type RunGate } from '../runtime/gate';
+import { classifyFailure, type Failure } from '../runtime/failure';
 import { parseSafetensors, toFloat32, writeSafetensors } from '../runtime/safetensors';
 import type { ScheduleName } from '../runtime/diffusion';
 import { CodegenClient, EMPTY_CODE, type CodeState } from './codegenClient';
@@ -112,7 +116,20 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
   const [code, setCode] = useState<CodeState>(EMPTY_CODE);
   const client = useRef<CodegenClient | null>(null);
   const [choice, setChoice] = useState<BackendChoice | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [failure, setFailure] = useState<Failure | null>(null);
+  const setError = useCallback((e: unknown) => setFailure(e === null ? null : classifyFailure(e, { backend: 'unknown', backends: [] })), []);
+  // The backend's limits and measured rate (GFLOP/s), for the estimate and the run gate.
+  const [limits, setLimits] = useState<BackendLimits | null>(null);
+  const [rate, setRate] = useState<number | null>(null);
+  const ratePromise = useRef<Promise<number | null>>(Promise.resolve(null));
+  /** Why the last action did not start (the backend cannot hold it). */
+  const [refused, setRefused] = useState<readonly string[] | null>(null);
+  /** A slow action waiting for the user's yes. */
+  const [confirm, setConfirm] = useState<{ question: string; go: () => void } | null>(null);
+  /** Weights being made (values done / total), and how to stop it. */
+  const [preparing, setPreparing] = useState<{ done: number; total: number } | null>(null);
+  const stopPrepare = useRef<AbortController | null>(null);
+  const [checksum, setChecksum] = useState<string | null>(null);
   const [mismatch, setMismatch] = useState<string | null>(null);
   const [weightsLabel, setWeightsLabel] = useState('random (seed 0)');
   const [seed, setSeed] = useState(0);
@@ -142,6 +159,9 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
   const outDims = [...analysis.info.values()].find((i) => i.def.io === 'output')?.inputs.x?.shape?.dims;
   const inDims = xInfo?.out?.dims;
   const learnedSigma = !!inDims && !!outDims && outDims[0] === 2 * inDims[0];
+  const estimate = useMemo(() => (analysis.ok ? estimateCost(analysis, 1) : null), [analysis]);
+  /** What Run would do now: start, ask (slow) or refuse (beyond the backend's limits). */
+  const gateNow: RunGate | null = estimate && limits ? gateRun(estimate, limits, rate) : null;
 
   // Backend first, then the code worker (no type-check needed to run).
   const startBackend = useCallback(async (b: BrowserBackend) => {
@@ -152,10 +172,20 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
       setMemory(tf.memory());
       session.current?.backendChanged();
       setFirstMs(null);
+      setRefused(null);
+      setConfirm(null);
+      setLimits(backendLimits(browserMemoryBytes()));
+      setRate(null);
+      // A small conv, timed once per backend (asynchronous: the page stays responsive).
+      const measured = measureRate().then(
+        (r) => (setRate(r), r),
+        () => null,
+      );
+      ratePromise.current = measured;
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(e);
     }
-  }, []);
+  }, [setError]);
 
   useEffect(() => {
     session.current = new RuntimeSession();
@@ -189,7 +219,7 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
       setMismatch(s.mismatch ? s.mismatch.message : null);
       setModuleReady((n) => n + 1);
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      setError(e);
     }
     // graph is read through analyze for the roles; the module text follows the graph.
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -205,20 +235,64 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
       old?.dispose();
       return out;
     });
+    setChecksum(fingerprint((await out.data()) as Float32Array));
     setOutputMap(await hostMap(out));
     if (canvas.current) await drawImage(canvas.current, tf.tidy(() => tf.squeeze(tf.slice(out, [0, 0, 0, 0], [1, -1, -1, -1]), [0])) as tf.Tensor3D);
   }, []);
 
-  const failed = useCallback((e: unknown) => {
-    const msg = e instanceof Error ? e.message : String(e);
-    setError(msg);
+  const failed = useCallback(
+    (e: unknown) => {
+      const need = estimate ? { weightBytes: estimate.weightBytes, totalBytes: estimate.weightBytes + estimate.peakActivationBytes } : {};
+      setFailure(classifyFailure(e, { backend: choice?.backend ?? 'unknown', backends: BROWSER_BACKENDS, ...need }));
+    },
+    [estimate, choice],
+  );
+
+  /**
+   * Whether an action of `passes` forward passes may start: refused (and why) when the backend
+   * cannot hold it, asked first when slow (`again` re-runs it once the user says yes). `quiet`
+   * (live mode, probes) never asks: it only starts what would start at once.
+   */
+  const admit = useCallback(
+    async (action: string, passes: number, again: (() => void) | null, quiet = false): Promise<boolean> => {
+      if (!estimate || !limits) return true;
+      const g = gateRun(estimate, limits, await ratePromise.current, { passes, action });
+      if (g.kind === 'refuse') {
+        if (!quiet) setRefused(g.problems);
+        return false;
+      }
+      setRefused(null);
+      if (g.kind === 'confirm') {
+        if (again && !quiet) setConfirm({ question: g.question, go: again });
+        return false;
+      }
+      return true;
+    },
+    [estimate, limits],
+  );
+
+  /** Makes the weights if they are not made yet, with progress and Cancel. */
+  const prepareWeights = useCallback(async (s: RuntimeSession) => {
+    if (s.prepared) return;
+    const stop = new AbortController();
+    stopPrepare.current = stop;
+    setPreparing({ done: 0, total: 1 });
+    try {
+      await s.prepare({ signal: stop.signal, onProgress: (done, total) => setPreparing({ done, total }) });
+    } finally {
+      stopPrepare.current = null;
+      setPreparing(null);
+    }
   }, []);
 
-  const run = useCallback(async () => {
+  const run = useCallback(async (confirmed = false, quiet = false) => {
     const s = session.current;
     if (!s || !s.ready || busy) return;
     setBusy(true);
     try {
+      if (!confirmed && !(await admit('Run', 1, () => void runRef.current(true), quiet))) return;
+      setChecksum(null);
+      await prepareWeights(s);
       const r = await s.run(runInputs());
       if (r.first) setFirstMs(r.ms);
       setResult({ ms: r.ms, first: r.first, stats: r.stats, steady: s.steadyMs });
@@ -230,12 +304,14 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
       setBusy(false);
       setMemory(tf.memory());
     }
-  }, [busy, runInputs, showOutput, failed]);
+  }, [busy, runInputs, showOutput, failed, admit, prepareWeights]);
+  const runRef = useRef(run);
+  runRef.current = run;
 
   // Live mode: re-run after every valid edit (the module changes) and input change, debounced.
   useEffect(() => {
     if (!live || moduleReady === 0) return;
-    const t = setTimeout(() => void run(), 250);
+    const t = setTimeout(() => void run(false, true), 250);
     return () => clearTimeout(t);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [live, moduleReady, seed, timestep, label, image, fileInputs]);
@@ -244,6 +320,8 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
   useEffect(() => {
     const s = session.current;
     if (!s || !s.ready || !probeName || moduleReady === 0) return;
+    // A probe never makes weights a run would have to ask for (or could not hold).
+    if (!s.prepared && gateNow?.kind !== 'go') return;
     let stale = false;
     void s
       .probe(probeName, runInputs())
@@ -256,6 +334,8 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
     return () => {
       stale = true;
     };
+    // gateNow is read for its kind only, when the probe target or the module changes.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [probeName, moduleReady, runInputs, failed]);
 
   const onWeightsFile = async (f: File) => {
@@ -297,13 +377,15 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
     if (f && f.name.endsWith('.safetensors')) void onWeightsFile(f);
   };
 
-  const doSample = async () => {
+  const doSample = async (confirmed = false) => {
     const s = session.current;
-    if (!s || !s.ready) return;
+    if (!s || !s.ready || busy) return;
     cancel.current = false;
     setBusy(true);
-    setProgress({ done: 0, total: steps });
     try {
+      if (!confirmed && !(await admit(`Sampling (${steps} steps)`, steps, () => void doSampleRef.current(true)))) return;
+      await prepareWeights(s);
+      setProgress({ done: 0, total: steps });
       const out = await s.sample({
         schedule,
         trainSteps: 1000,
@@ -328,9 +410,29 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
       setMemory(tf.memory());
     }
   };
+  const doSampleRef = useRef(doSample);
+  doSampleRef.current = doSample;
+
+  const doProfile = async (confirmed = false) => {
+    const s = session.current;
+    if (!s || !s.ready || busy) return;
+    setBusy(true);
+    try {
+      if (!confirmed && !(await admit('Profiling', 1, () => void doProfileRef.current(true)))) return;
+      await prepareWeights(s);
+      setProfile(await s.profile(runInputs()));
+    } catch (e) {
+      failed(e);
+    } finally {
+      setBusy(false);
+      setMemory(tf.memory());
+    }
+  };
+  const doProfileRef = useRef(doProfile);
+  doProfileRef.current = doProfile;
 
   const backendLabel = choice ? `${choice.backend}${choice.threads ? ` · ${choice.threads} threads` : ''}` : 'starting…';
-  const next = choice ? nextBackend(choice.backend) : null;
+  const moduleCurrent = code.status !== 'generating' && moduleReady > 0;
 
   return (
     <section className="runtime-panel" data-testid="runtime-panel" onDragOver={(e) => e.preventDefault()} onDrop={onDrop}>
@@ -360,14 +462,57 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
             {choice.notice}
           </p>
         )}
-        {error && (
+        {estimate && (
+          <p className="muted" data-testid="estimate">
+            {gateNow ? gateNow.summary : 'measuring the backend…'}
+          </p>
+        )}
+        {gateNow?.kind === 'refuse' && !refused && (
+          <p className="notice" data-testid="estimate-problems">
+            {choice?.backend ?? 'This backend'} cannot run this model: {gateNow.problems.join('; ')}.
+          </p>
+        )}
+        {refused && (
+          <div className="runtime-error" data-testid="run-refused">
+            <pre>Not started: {refused.join('; ')}.</pre>
+          </div>
+        )}
+        {confirm && (
+          <div className="notice" data-testid="run-confirm">
+            <span>{confirm.question}</span>{' '}
+            <button
+              onClick={() => {
+                const go = confirm.go;
+                setConfirm(null);
+                go();
+              }}
+              data-testid="confirm-run"
+            >
+              Start
+            </button>
+            <button onClick={() => setConfirm(null)} data-testid="confirm-cancel">
+              Cancel
+            </button>
+          </div>
+        )}
+        {preparing && (
+          <div className="row" data-testid="prepare">
+            <span>making the weights…</span>
+            <progress max={preparing.total} value={preparing.done} data-testid="prepare-progress" />
+            <button onClick={() => stopPrepare.current?.abort()} data-testid="cancel-prepare">
+              Cancel
+            </button>
+          </div>
+        )}
+        {failure && (
           <div className="runtime-error" data-testid="runtime-error">
-            <pre>{error}</pre>
-            {next && (
-              <button onClick={() => void startBackend(next)} data-testid="try-next-backend">
-                Try {next}
+            <pre>{failure.message}</pre>
+            <p data-testid="failure-advice">{failure.advice}</p>
+            {failure.tryBackends.map((b) => (
+              <button key={b} onClick={() => void startBackend(b as BrowserBackend)} data-testid={`try-backend-${b}`}>
+                Try {b}
               </button>
-            )}
+            ))}
           </div>
         )}
         {!analysis.ok && <p className="muted">Fix the graph’s errors to run it.</p>}
@@ -379,7 +524,7 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
           </div>
           <div className="row">
             <label>
-              seed <input type="number" value={seed} onChange={(e) => setSeed(Number(e.target.value) | 0)} style={{ width: 70 }} />
+              seed <input type="number" value={seed} onChange={(e) => setSeed(Number(e.target.value) | 0)} style={{ width: 70 }} data-testid="seed" />
             </label>
             <button
               onClick={() => {
@@ -388,6 +533,7 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
                 setMismatch(null);
                 setModuleReady((n) => n + 1);
               }}
+              data-testid="random-init"
             >
               Random init
             </button>
@@ -444,7 +590,7 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
         </fieldset>
 
         <div className="row">
-          <button className="primary" onClick={() => void run()} disabled={!analysis.ok || moduleReady === 0 || busy} data-testid="run">
+          <button className="primary" onClick={() => void run()} disabled={!analysis.ok || !moduleCurrent || busy} data-testid="run">
             Run
           </button>
           <label>
@@ -482,6 +628,11 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
             tensors: <b data-testid="num-tensors">{memory.numTensors}</b> · {(memory.numBytes / 1e6).toFixed(1)} MB
           </span>
         </div>
+        {checksum && (
+          <div className="muted">
+            output fingerprint <code data-testid="out-checksum">{checksum}</code>
+          </div>
+        )}
         {result && (
           <div className="muted" data-testid="out-stats">
             out min {fmt(result.stats.min)} · max {fmt(result.stats.max)} · mean {fmt(result.stats.mean)} · std {fmt(result.stats.std)}
@@ -515,7 +666,7 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
                 Cancel
               </button>
             ) : (
-              <button onClick={() => void doSample()} disabled={!analysis.ok || moduleReady === 0 || busy} data-testid="sample">
+              <button onClick={() => void doSample()} disabled={!analysis.ok || !moduleCurrent || busy} data-testid="sample">
                 Sample
               </button>
             )}
@@ -526,14 +677,8 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
         <fieldset>
           <legend>Profile</legend>
           <button
-            disabled={moduleReady === 0 || busy}
-            onClick={async () => {
-              try {
-                setProfile(await session.current!.profile(runInputs()));
-              } catch (e) {
-                failed(e);
-              }
-            }}
+            disabled={!moduleCurrent || busy}
+            onClick={() => void doProfile()}
             data-testid="profile"
           >
             Time each block
