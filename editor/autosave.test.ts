@@ -480,6 +480,26 @@ describe('autosave: two tabs', () => {
     expect(b.store.graph.nodes[1].name).toBe('b_work');
   });
 
+  it('a tab shown again looks for writes it did not hear of, and retries a failed write', async () => {
+    const e = env();
+    const a = await openTab(e, 'A', { channel: false });
+    const b = await openTab(e, 'B', { channel: false });
+    rename(a.store, 'a_work');
+    await a.autosaver.flush();
+    expect(b.autosaver.getView().status).toBe('saved'); // no channel: B has not heard
+    await b.autosaver.onShow();
+    expect(b.autosaver.getView()).toMatchObject({ status: 'conflict', theirs: { rev: 1, tab: 'A' } });
+
+    e.backend.failWith = quota();
+    rename(a.store, 'a_more');
+    await a.autosaver.flush();
+    expect(a.autosaver.getView().status).toBe('failed');
+    e.backend.failWith = null;
+    await a.autosaver.onShow();
+    expect(a.autosaver.getView().status).toBe('saved');
+    expect((await e.backend.stored()).text).toBe(a.store.saveText());
+  });
+
   it('keep mine over a version newer than the one named in the banner asks again', async () => {
     const e = env(false);
     const a = await openTab(e, 'A');
