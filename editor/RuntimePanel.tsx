@@ -117,7 +117,12 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
   const client = useRef<CodegenClient | null>(null);
   const [choice, setChoice] = useState<BackendChoice | null>(null);
   const [failure, setFailure] = useState<Failure | null>(null);
-  const setError = useCallback((e: unknown) => setFailure(e === null ? null : classifyFailure(e, { backend: 'unknown', backends: [] })), []);
+  /** An error outside a run (starting a backend, reading a file): the message, and advice only when it is known. */
+  const setError = useCallback((e: unknown) => {
+    if (e === null) return setFailure(null);
+    const f = classifyFailure(e, { backend: 'none', backends: [] });
+    setFailure(f.kind === 'unknown' ? { ...f, advice: '' } : f);
+  }, []);
   // The backend's limits and measured rate (GFLOP/s), for the estimate and the run gate.
   const [limits, setLimits] = useState<BackendLimits | null>(null);
   const [rate, setRate] = useState<number | null>(null);
@@ -507,7 +512,7 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
         {failure && (
           <div className="runtime-error" data-testid="runtime-error">
             <pre>{failure.message}</pre>
-            <p data-testid="failure-advice">{failure.advice}</p>
+            {failure.advice && <p data-testid="failure-advice">{failure.advice}</p>}
             {failure.tryBackends.map((b) => (
               <button key={b} onClick={() => void startBackend(b as BrowserBackend)} data-testid={`try-backend-${b}`}>
                 Try {b}
