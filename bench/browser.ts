@@ -7,7 +7,9 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { gzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { generateModule } from '../codegen/generate';
@@ -120,6 +122,50 @@ export async function dragFrames(page: Page): Promise<{ median: number; p95: num
   return { median: s[s.length >> 1], p95: s[Math.min(s.length - 1, Math.floor(s.length * 0.95))], frames: s.length };
 }
 
+/**
+ * Open (the file input, as a user would) of a document of about `blocks` blocks, on the app with the
+ * default template: the time from the file's arrival to the first frame that shows the new graph,
+ * and the longest the page's main thread was busy at a stretch meanwhile (up to a second after).
+ */
+export async function openLargeBench(browser: Browser, url: string, blocks: number): Promise<{ blocks: number; firstFrameMs: number; longestTaskMs: number }> {
+  const graph = largeGraph(blocks);
+  const dir = mkdtempSync(join(tmpdir(), 'unet-bench-'));
+  const path = join(dir, 'large.json');
+  writeFileSync(path, serializeDocument(graph));
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  try {
+    await page.goto(url);
+    await page.waitForFunction("document.querySelectorAll('.react-flow__node').length > 0", null, { timeout: 60_000 });
+    // A string, not a function (see dragFrames). Resolves on the first animation frame in which the
+    // summary counts the new graph's blocks and the canvas shows blocks.
+    await page.evaluate(`(() => {
+      window.__tasks = [];
+      new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push(e.duration); }).observe({ type: 'longtask' });
+      const input = document.querySelector('[data-testid="file-input"]');
+      window.__firstFrame = new Promise((resolve) => {
+        input.addEventListener('change', () => {
+          const t0 = performance.now();
+          const tick = (t) => {
+            const shown = document.querySelector('[data-testid="summary-blocks"]')?.textContent === '${graph.nodes.length}' &&
+              document.querySelectorAll('.react-flow__node').length > 0;
+            if (shown) resolve(t - t0);
+            else requestAnimationFrame(tick);
+          };
+          requestAnimationFrame(tick);
+        }, { capture: true, once: true });
+      });
+    })()`);
+    await page.setInputFiles('[data-testid="file-input"]', path);
+    const firstFrameMs = (await page.evaluate('window.__firstFrame')) as number;
+    await page.waitForTimeout(1000);
+    const tasks = (await page.evaluate('window.__tasks')) as number[];
+    return { blocks: graph.nodes.length, firstFrameMs, longestTaskMs: tasks.reduce((m, t) => Math.max(m, t), 0) };
+  } finally {
+    await page.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function browserBench(log: (s: string) => void): Promise<string[][]> {
   const server = await servePreview();
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -141,6 +187,10 @@ export async function browserBench(log: (s: string) => void): Promise<string[][]
     rows.push(['app start to interactive (iDDPM template)', 'chromium', start.interactiveMs.toFixed(0), '-', '-', '1']);
     rows.push([`JS before first interaction, gzip kB`, 'chromium', (start.jsGzip / 1024).toFixed(0), '-', '-', '1']);
     await start.page.close();
+    log('… Open of a 5,000-block graph\n');
+    const open = await openLargeBench(browser, server.url, 5000);
+    rows.push([`Open ${open.blocks}-block graph → first frame`, 'chromium', open.firstFrameMs.toFixed(0), '-', '-', '1']);
+    rows.push([`  longest main-thread task during it`, 'chromium', open.longestTaskMs.toFixed(0), '-', '-', '1']);
     for (const [label, graph] of [[`drag frame, CIFAR-10 template (${cifar.nodes.length} nodes)`, cifar], ['drag frame, 500-node graph', largeGraph(500)]] as const) {
       const o = await openWith(browser, server.url, graph);
       const f = await dragFrames(o.page);

@@ -1,4 +1,4 @@
-import { lazy, memo, Suspense, useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent, type RefObject } from 'react';
+import { lazy, memo, Suspense, useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent, type RefObject } from 'react';
 import {
   Background,
   BackgroundVariant,
@@ -8,6 +8,9 @@ import {
   ReactFlowProvider,
   SelectionMode,
   useReactFlow,
+  useStore,
+  useStoreApi,
+  type Viewport,
   type Connection,
   type Edge,
   type EdgeChange,
@@ -17,12 +20,15 @@ import {
 import { blockDef, isBlockType, type BlockType } from '../blocks/registry';
 import { analyze, countFlops, countParameters, formatShape, type Analysis } from '../graph/analyze';
 import type { Graph } from '../graph/model';
-import { handleKey, nodeTypes, KIND_COLOR, type BlockFlowNode } from './BlockNode';
+import { DocumentError, type Document as GraphDocument } from '../graph/document';
+import { documentSizeWarning, WARN_BLOCKS } from '../graph/limits';
+import { readDocumentFile } from './documentFile';
+import { ESTIMATED_SIZE, estimatedHandles, handleKey, nodeTypes, KIND_COLOR, type BlockFlowNode } from './BlockNode';
 import { Palette, DRAG_MIME } from './Palette';
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
 import { TemplatesDialog } from './TemplatesDialog';
-import { elkLayout, type Position } from './layout';
+import { completeLayout, edgesInView, elkLayout, type Position, type Rect } from './layout';
 import { templateDoc, wouldCycle, type EditorStore } from './store';
 import { AutosaveNotice } from './AutosaveNotice';
 
@@ -31,7 +37,20 @@ const PAN_BUTTONS = [1, 2];
 const RuntimePanel = lazy(() => import('./RuntimePanel').then((m) => ({ default: m.RuntimePanel })));
 const fmtInt = new Intl.NumberFormat('en-US');
 
-function Summary({ graph, analysis }: { graph: Graph; analysis: Analysis }) {
+/** Resolves in a new task, so the browser handles input and paints between the stages of a long job. */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => {
+    const c = new MessageChannel();
+    c.port1.onmessage = () => {
+      c.port1.close();
+      resolve();
+    };
+    c.port2.postMessage(null);
+  });
+}
+
+/** Memoised: the editor re-renders on every measure and selection, and a big graph takes a while to count. */
+const Summary = memo(function Summary({ graph, analysis }: { graph: Graph; analysis: Analysis }) {
   const errors = analysis.problems.filter((p) => p.severity === 'error').length;
   const warnings = analysis.problems.length - errors;
   return (
@@ -51,7 +70,7 @@ function Summary({ graph, analysis }: { graph: Graph; analysis: Analysis }) {
       </span>
     </footer>
   );
-}
+});
 
 /** Input fields swallow editor shortcuts. */
 function typing(e: KeyboardEvent): boolean {
@@ -66,6 +85,10 @@ const MULTI_SELECT_KEYS = ['Meta', 'Control', 'Shift'];
 const minimapColor = (n: BlockFlowNode) => (n.data.errors.length > 0 ? '#ef4444' : n.data.color);
 /** From this many nodes on, React Flow only mounts the nodes and edges inside the viewport. */
 const VISIBLE_ONLY_FROM = 300;
+/** …and it is handed at most this many edges at a time: those in view when the view last settled. */
+const MAX_DRAWN_EDGES = 300;
+const paneWidth = (s: { width: number }) => s.width;
+const paneHeight = (s: { height: number }) => s.height;
 const onCanvasDragOver = (e: DragEvent) => {
   e.preventDefault();
   e.dataTransfer.dropEffect = 'copy';
@@ -124,17 +147,41 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
 
   const shown = useMemo(() => (live ? nodes.map((n) => (live[n.id] ? { ...n, position: live[n.id] } : n)) : nodes), [nodes, live]);
 
+  // In a big graph, only the edges in view (as of the last pan or zoom) go to React Flow.
+  const big = nodes.length >= VISIBLE_ONLY_FROM;
+  const flow = useStoreApi<BlockFlowNode, Edge>();
+  const width = useStore(paneWidth);
+  const height = useStore(paneHeight);
+  const [viewport, setViewport] = useState<Viewport | null>(null);
+  const onMoveEnd = useCallback((_: unknown, vp: Viewport) => setViewport(vp), []);
+  const drawnRef = useRef<Edge[]>(edges);
+  const drawnEdges = useMemo(() => {
+    if (!big) return (drawnRef.current = edges);
+    const [tx, ty, zoom] = viewport ? [viewport.x, viewport.y, viewport.zoom] : flow.getState().transform;
+    const view: Rect = { x: -tx / zoom, y: -ty / zoom, width: width / zoom, height: height / zoom };
+    const rects = new Map<string, Rect>();
+    for (const n of nodes) {
+      rects.set(n.id, { x: n.position.x, y: n.position.y, width: n.measured?.width ?? n.initialWidth ?? 0, height: n.measured?.height ?? n.initialHeight ?? 0 });
+    }
+    const next = edgesInView(edges, rects, view, MAX_DRAWN_EDGES);
+    const prev = drawnRef.current;
+    // The same edges as before: the same array, so React Flow has nothing to do.
+    if (prev.length === next.length && next.every((e, i) => e === prev[i])) return prev;
+    return (drawnRef.current = next);
+  }, [big, edges, nodes, viewport, width, height, flow]);
+
   return (
     <div className="canvas" ref={wrapper} onDragOver={onCanvasDragOver} onDrop={onDrop} data-testid="canvas">
       <ReactFlow<BlockFlowNode, Edge>
         nodes={shown}
-        edges={edges}
+        edges={drawnEdges}
         nodeTypes={nodeTypes}
         onNodesChange={handleNodesChange}
         onEdgesChange={onEdgesChange}
         onConnect={onConnect}
         isValidConnection={isValidConnection}
         onNodeDragStop={commit}
+        onMoveEnd={big ? onMoveEnd : undefined}
         onPaneClick={onPaneClick}
         onlyRenderVisibleElements={nodes.length >= VISIBLE_ONLY_FROM}
         deleteKeyCode={null}
@@ -149,7 +196,8 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
         proOptions={PRO_OPTIONS}
       >
         <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
-        <MiniMap<BlockFlowNode> pannable zoomable nodeColor={minimapColor} />
+        {/* The minimap draws every block, on every change: not for a graph of thousands. */}
+        {nodes.length < WARN_BLOCKS && <MiniMap<BlockFlowNode> pannable zoomable nodeColor={minimapColor} />}
         <Controls />
       </ReactFlow>
     </div>
@@ -176,7 +224,7 @@ function Editor({ store }: { store: EditorStore }) {
    */
   const measured = useRef(new Map<string, { readonly handles: string; readonly size: { width: number; height: number } }>());
   const handlesById = useRef(new Map<string, string>());
-  const [, setMeasureTick] = useState(0);
+  const [measureTick, setMeasureTick] = useState(0);
   const addCount = useRef(0);
 
   // --- nodes and edges, derived from the document (node objects reused while unchanged) ---
@@ -194,7 +242,12 @@ function Editor({ store }: { store: EditorStore }) {
     }
     return m;
   }, [analysis]);
-  const nodes: BlockFlowNode[] = graph.nodes.map((n) => {
+  // Only the nodes in view are drawn in a big graph; React Flow would still mount every node it has
+  // not measured once, all at the same time, to find its handles. Those get a size and handles
+  // estimated from the block instead (replaced by the real ones when the node is first drawn).
+  const estimate = graph.nodes.length >= VISIBLE_ONLY_FROM;
+  // One array while nothing it shows changed (a new one would make React Flow look at every node).
+  const nodes: BlockFlowNode[] = useMemo(() => graph.nodes.map((n) => {
     const info = analysis.info.get(n.id);
     const pos = layout[n.id] ?? { x: 0, y: 0 };
     const def = isBlockType(n.type) ? blockDef(n.type) : null;
@@ -206,7 +259,7 @@ function Editor({ store }: { store: EditorStore }) {
     const errors = probs?.errors ?? [];
     const warnings = probs?.warnings ?? [];
     const shape = info?.out ? formatShape(info.out) : null;
-    const key = [n, pos, selectedNodes.has(n.id), shape, errors.join('\n'), warnings.join('\n'), m];
+    const key = [n, pos, selectedNodes.has(n.id), shape, errors.join('\n'), warnings.join('\n'), m, estimate];
     const hit = nodeCache.current.get(n.id);
     if (hit && hit.key.every((k, i) => k === key[i])) return hit.node;
     const node: BlockFlowNode = {
@@ -214,7 +267,11 @@ function Editor({ store }: { store: EditorStore }) {
       type: 'block',
       position: pos,
       selected: selectedNodes.has(n.id),
-      ...(m ? { measured: m } : {}),
+      ...(m
+        ? { measured: m }
+        : estimate
+          ? { initialWidth: ESTIMATED_SIZE.width, initialHeight: ESTIMATED_SIZE.height, handles: estimatedHandles(def?.inputs ?? [], def?.output ?? null) }
+          : {}),
       data: {
         name: n.name,
         title: def?.displayName ?? n.type,
@@ -229,14 +286,15 @@ function Editor({ store }: { store: EditorStore }) {
     };
     nodeCache.current.set(n.id, { key, node });
     return node;
-  });
+  }), [graph, layout, analysis, selectedNodes, problemsByNode, estimate, measureTick]);
 
+  const badEdges = useMemo(() => new Set(analysis.problems.flatMap((p) => (p.edgeId !== undefined && p.severity === 'error' ? [p.edgeId] : []))), [analysis]);
   const edges: Edge[] = useMemo(
     () =>
       graph.edges.map((e) => {
         const src = analysis.info.get(e.from.node)?.out;
         const kind = src?.kind ?? 'feature';
-        const bad = analysis.problems.some((p) => p.edgeId === e.id && p.severity === 'error');
+        const bad = badEdges.has(e.id);
         return {
           id: e.id,
           source: e.from.node,
@@ -244,15 +302,27 @@ function Editor({ store }: { store: EditorStore }) {
           target: e.to.node,
           targetHandle: e.to.port,
           selected: selectedEdges.has(e.id),
-          label: src ? formatShape(src) : '?',
+          // Labels are measured in the page one by one: not for a graph of thousands.
+          label: graph.nodes.length >= WARN_BLOCKS ? undefined : src ? formatShape(src) : '?',
           className: `edge-${kind}${bad ? ' edge-bad' : ''}`,
           style: { stroke: KIND_COLOR[kind], strokeWidth: kind === 'feature' ? 1.6 : 1, opacity: kind === 'feature' ? 0.9 : 0.45 },
           labelBgPadding: [4, 2] as [number, number],
           labelBgBorderRadius: 4,
         };
       }),
-    [graph, analysis, selectedEdges],
+    [graph, analysis, badEdges, selectedEdges],
   );
+
+  // A big graph reaches the canvas and the summary in later renders than the toolbar: each of those
+  // renders is a task of its own, so the page answers in between.
+  const big = graph.nodes.length >= VISIBLE_ONLY_FROM;
+  const lateNodes = useDeferredValue(nodes);
+  const lateEdges = useDeferredValue(edges);
+  const canvasNodes = big ? lateNodes : nodes;
+  const canvasEdges = big ? lateEdges : edges;
+  const lateSummary = useDeferredValue(useMemo(() => ({ graph, analysis }), [graph, analysis]));
+  const summaryGraph = big ? lateSummary.graph : graph;
+  const summaryAnalysis = big ? lateSummary.analysis : analysis;
 
   // --- changes from React Flow ---
   const onNodesChange = useCallback(
@@ -342,8 +412,9 @@ function Editor({ store }: { store: EditorStore }) {
   const onPaneClick = useCallback(() => store.select({ nodes: [], edges: [] }), [store]);
 
   const fitSoon = useCallback(() => {
-    setTimeout(() => void rf.fitView({ padding: 0.1, duration: 200, maxZoom: 1 }), 60);
-  }, [rf]);
+    // Animated only while the graph is small: each frame of the animation redraws what is in view.
+    setTimeout(() => void rf.fitView({ padding: 0.1, duration: store.graph.nodes.length < VISIBLE_ONLY_FROM ? 200 : 0, maxZoom: 1 }), 60);
+  }, [rf, store]);
 
   // --- keyboard ---
   useEffect(() => {
@@ -377,9 +448,33 @@ function Editor({ store }: { store: EditorStore }) {
 
   // --- files ---
   const fileInput = useRef<HTMLInputElement>(null);
+  const [sizeWarningHidden, setSizeWarningHidden] = useState(false);
+  const sizeWarning = documentSizeWarning(graph.nodes.length);
+  /**
+   * A document over the size limits is refused (unread when the file alone says so) and the open
+   * graph stays. Otherwise it is read and parsed in a worker, then checked and laid out in separate
+   * tasks, then shown, so the page keeps answering while a big document opens.
+   */
   const onOpenFile = async (file: File) => {
-    const text = await file.text();
-    if (store.open(text, file.name)) fitSoon();
+    let doc: GraphDocument;
+    try {
+      doc = await readDocumentFile(file, file.name);
+    } catch (e) {
+      if (e instanceof DocumentError) {
+        store.setMessage(e.message);
+        return;
+      }
+      throw e;
+    }
+    await nextTask();
+    analyze(doc.graph); // cached per graph object: the render below reuses it
+    await nextTask();
+    const layout = completeLayout(doc.graph, doc.layout);
+    await nextTask();
+    store.replace({ graph: doc.graph, layout });
+    store.setMessage(null);
+    setSizeWarningHidden(false);
+    fitSoon();
   };
 
   const autoLayout = async () => {
@@ -446,6 +541,14 @@ function Editor({ store }: { store: EditorStore }) {
         </button>
       </header>
       <AutosaveNotice />
+      {sizeWarning && !sizeWarningHidden && (
+        <div className="banner size-warning" role="status" data-testid="size-warning">
+          <pre>{sizeWarning}</pre>
+          <button className="icon" onClick={() => setSizeWarningHidden(true)} aria-label="Dismiss" data-testid="size-warning-dismiss">
+            ×
+          </button>
+        </div>
+      )}
       {state.message && (
         <div className="banner" role="alert" data-testid="banner">
           <pre>{state.message}</pre>
@@ -458,8 +561,8 @@ function Editor({ store }: { store: EditorStore }) {
         <Palette onAdd={addAtCentre} />
         <Canvas
           store={store}
-          nodes={nodes}
-          edges={edges}
+          nodes={canvasNodes}
+          edges={canvasEdges}
           onNodesChange={onNodesChange}
           onEdgesChange={onEdgesChange}
           onConnect={onConnect}
@@ -480,12 +583,13 @@ function Editor({ store }: { store: EditorStore }) {
           </Suspense>
         )}
       </main>
-      <Summary graph={graph} analysis={analysis} />
+      <Summary graph={summaryGraph} analysis={summaryAnalysis} />
       {showTemplates && (
         <TemplatesDialog
           onClose={() => setShowTemplates(false)}
           onCreate={(g) => {
             store.replace(templateDoc(g));
+            setSizeWarningHidden(false);
             setShowTemplates(false);
             fitSoon();
           }}

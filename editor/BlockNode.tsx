@@ -1,6 +1,6 @@
 /** The one node component: draws any block from its declaration. */
 import { memo, useEffect, useRef } from 'react';
-import { Handle, Position, useUpdateNodeInternals, type Node, type NodeProps } from '@xyflow/react';
+import { Handle, Position, useStoreApi, useUpdateNodeInternals, type Node, type NodeHandle, type NodeProps } from '@xyflow/react';
 import type { PortDef, PortKind } from '../blocks/types';
 
 export const KIND_COLOR: Readonly<Record<PortKind, string>> = {
@@ -34,18 +34,65 @@ export function handleKey(inputs: readonly PortDef[], output: PortDef | null): s
   return `${inputs.map((p) => p.name).join(',')}>${output ? 'out' : ''}`;
 }
 
+/** A typical block's size on the canvas, before React Flow has measured it. */
+export const ESTIMATED_SIZE = { width: 190, height: 84 } as const;
+/** The handle boxes' size (`.block-node .port`: 10 px and a 2 px border). */
+const HANDLE = 14;
+const BORDER_TOP = 4;
+
+/**
+ * Where BlockNodeView puts its handles on a node of ESTIMATED_SIZE (the same rule: inputs spread
+ * down the left side, the output at the middle of the right). Given to React Flow for nodes it has
+ * not measured yet, so a big graph's edges are drawn without first mounting every node off screen
+ * to measure it; a node is measured for real (and these replaced) once it is drawn.
+ */
+export function estimatedHandles(inputs: readonly PortDef[], output: PortDef | null): NodeHandle[] {
+  const { width, height } = ESTIMATED_SIZE;
+  const inner = height - BORDER_TOP - 1;
+  const handles: NodeHandle[] = inputs.map((p, i) => ({
+    id: p.name,
+    type: 'target',
+    position: Position.Left,
+    x: -HANDLE / 2,
+    y: BORDER_TOP + ((i + 1) / (inputs.length + 1)) * inner - HANDLE / 2,
+    width: HANDLE,
+    height: HANDLE,
+  }));
+  if (output) handles.push({ id: 'out', type: 'source', position: Position.Right, x: width - HANDLE / 2, y: BORDER_TOP + inner / 2 - HANDLE / 2, width: HANDLE, height: HANDLE });
+  return handles;
+}
+
+type UpdateNodeInternals = ReturnType<typeof useUpdateNodeInternals>;
+/** Nodes whose handles changed in this render, per canvas (its store): measured together, in one frame. */
+const remeasure = new Map<unknown, { readonly update: UpdateNodeInternals; readonly ids: Set<string> }>();
+function remeasureSoon(canvas: unknown, update: UpdateNodeInternals, id: string): void {
+  let batch = remeasure.get(canvas);
+  if (!batch) {
+    const ids = new Set<string>();
+    remeasure.set(canvas, (batch = { update, ids }));
+    // React may run the effects of one commit in several tasks; a frame gathers them all.
+    requestAnimationFrame(() => {
+      remeasure.delete(canvas);
+      update([...ids]);
+    });
+  }
+  batch.ids.add(id);
+}
+
 function BlockNodeView({ id, data, selected }: NodeProps<BlockFlowNode>) {
   // React Flow keeps the handle positions it measured for a node until it measures it again; an edge
   // naming a handle it does not know is not drawn. When this node's handles change (same id, another
-  // block), have it measure them again: React Flow's documented remedy (useUpdateNodeInternals).
+  // block), have it measure them again: React Flow's documented remedy (useUpdateNodeInternals),
+  // one call for all the nodes that changed at once (a document replaced by another).
   const handles = handleKey(data.inputs, data.output);
   const drawnHandles = useRef(handles);
   const updateNodeInternals = useUpdateNodeInternals();
+  const canvas = useStoreApi().getState; // one function per canvas (the API object is per node)
   useEffect(() => {
     if (drawnHandles.current === handles) return;
     drawnHandles.current = handles;
-    updateNodeInternals(id);
-  }, [id, handles, updateNodeInternals]);
+    remeasureSoon(canvas, updateNodeInternals, id);
+  }, [id, handles, canvas, updateNodeInternals]);
   const bad = data.errors.length > 0;
   const tooltip = [...data.errors, ...data.warnings].join('\n');
   const n = data.inputs.length;

@@ -6,7 +6,7 @@
  */
 import { blockDef, isBlockType } from '../blocks/registry';
 import { analyze } from '../graph/analyze';
-import type { Graph } from '../graph/model';
+import type { Graph, GraphNode } from '../graph/model';
 
 export interface Position {
   readonly x: number;
@@ -20,20 +20,21 @@ const STACK_DY = 125;
 const DECODER_Y = 560;
 const AUX_Y = -230;
 
-function isFeatureNode(g: Graph, id: string): boolean {
-  const n = g.nodes.find((m) => m.id === id);
+function isFeatureNode(n: GraphNode | undefined): boolean {
   if (!n || !isBlockType(n.type)) return true;
   const out = blockDef(n.type).output;
   return out === null || out.kind === 'feature';
 }
 
+/** Linear in the graph's size (documents may have thousands of blocks). */
 export function templateLayout(graph: Graph): Record<string, Position> {
   const a = analyze(graph);
   const order = [...a.order];
-  for (const n of graph.nodes) if (!order.includes(n.id)) order.push(n.id);
+  const ordered = new Set(order);
+  for (const n of graph.nodes) if (!ordered.has(n.id)) order.push(n.id);
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
-  const feature = order.filter((id) => isFeatureNode(graph, id));
-  const aux = order.filter((id) => !isFeatureNode(graph, id));
+  const feature = order.filter((id) => isFeatureNode(byId.get(id)));
+  const aux = order.filter((id) => !isFeatureNode(byId.get(id)));
   // Resolution depth from the spatial size of each node's output (the first image's H is depth 0).
   let h0 = 0;
   for (const id of feature) {
@@ -85,7 +86,12 @@ export function completeLayout(graph: Graph, layout: Layout): Layout {
   const missing = graph.nodes.filter((n) => !layout[n.id]);
   if (missing.length === 0) return layout;
   if (missing.length === graph.nodes.length) return templateLayout(graph);
-  const maxY = Math.max(0, ...Object.values(layout).map((p) => p.y));
+  // A loop, not Math.max(...list): a spread of thousands of values can overflow the stack.
+  let maxY = 0;
+  for (const n of graph.nodes) {
+    const p = layout[n.id];
+    if (p && p.y > maxY) maxY = p.y;
+  }
   const next: Record<string, Position> = { ...layout };
   missing.forEach((n, i) => {
     next[n.id] = { x: (i % 8) * COL, y: maxY + 200 + Math.floor(i / 8) * 150 };
@@ -97,6 +103,7 @@ export function completeLayout(graph: Graph, layout: Layout): Layout {
 export async function elkLayout(graph: Graph, sizes: ReadonlyMap<string, { width: number; height: number }>): Promise<Record<string, Position>> {
   const { default: ELK } = await import('elkjs/lib/elk.bundled.js');
   const elk = new ELK();
+  const ids = new Set(graph.nodes.map((n) => n.id));
   const res = await elk.layout({
     id: 'root',
     layoutOptions: {
@@ -108,10 +115,62 @@ export async function elkLayout(graph: Graph, sizes: ReadonlyMap<string, { width
     },
     children: graph.nodes.map((n) => ({ id: n.id, width: sizes.get(n.id)?.width ?? 190, height: sizes.get(n.id)?.height ?? 90 })),
     edges: graph.edges
-      .filter((e) => graph.nodes.some((n) => n.id === e.from.node) && graph.nodes.some((n) => n.id === e.to.node))
+      .filter((e) => ids.has(e.from.node) && ids.has(e.to.node))
       .map((e) => ({ id: e.id, sources: [e.from.node], targets: [e.to.node] })),
   });
   const out: Record<string, Position> = {};
   for (const c of res.children ?? []) out[c.id] = { x: c.x ?? 0, y: c.y ?? 0 };
   return out;
+}
+
+export interface Rect {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * The edges worth drawing in the view `view` (flow coordinates), at most `max`: those with an end
+ * inside the view first, then those that only cross it, in the order given. React Flow draws every
+ * edge whose box meets the view, and in a big graph with long edges (a time embedding feeding every
+ * ResBlock) that can be thousands, each one costing work on every change; this bounds it.
+ * Linear in the graph's size.
+ */
+export function edgesInView<E extends { readonly source: string; readonly target: string }>(
+  edges: readonly E[],
+  rects: ReadonlyMap<string, Rect>,
+  view: Rect,
+  max: number,
+): E[] {
+  const x2 = view.x + view.width;
+  const y2 = view.y + view.height;
+  const inside = new Map<string, boolean>();
+  const isInside = (id: string): boolean => {
+    let v = inside.get(id);
+    if (v === undefined) {
+      const r = rects.get(id);
+      v = !!r && r.x < x2 && r.x + r.width > view.x && r.y < y2 && r.y + r.height > view.y;
+      inside.set(id, v);
+    }
+    return v;
+  };
+  const ends: E[] = [];
+  const crossing: E[] = [];
+  for (const e of edges) {
+    if (isInside(e.source) || isInside(e.target)) {
+      ends.push(e);
+      continue;
+    }
+    const a = rects.get(e.source);
+    const b = rects.get(e.target);
+    if (!a || !b) continue;
+    const left = Math.min(a.x, b.x);
+    const top = Math.min(a.y, b.y);
+    const right = Math.max(a.x + a.width, b.x + b.width);
+    const bottom = Math.max(a.y + a.height, b.y + b.height);
+    if (left < x2 && right > view.x && top < y2 && bottom > view.y) crossing.push(e);
+  }
+  if (ends.length >= max) return ends.slice(0, max);
+  return crossing.length > max - ends.length ? [...ends, ...crossing.slice(0, max - ends.length)] : [...ends, ...crossing];
 }

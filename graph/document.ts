@@ -1,11 +1,13 @@
 /**
  * The saved document: `{ format, version, graph, layout }`, validated with zod on load, migrated
  * from older versions. Loading never throws anything but `DocumentError`, whose message names the
- * problem; a newer version is refused rather than half-read.
+ * problem; a newer version is refused rather than half-read, and so is a document over the size
+ * limits of `./limits` (counted before anything else is read).
  */
 import { z } from 'zod';
 import type { Graph } from './model';
 import type { BlockType } from '../blocks/registry';
+import { documentSizeProblem } from './limits';
 
 export const FORMAT = 'unet-studio-graph';
 export const CURRENT_VERSION = 2;
@@ -104,6 +106,9 @@ function describe(err: z.ZodError): string {
 
 /** Parses and migrates a document from JSON text. */
 export function parseDocument(text: string, source = 'graph file'): Document {
+  // Text length stands for bytes (JSON is almost all ASCII); checked before parsing anything.
+  const tooBig = documentSizeProblem({ bytes: text.length }, source);
+  if (tooBig) throw new DocumentError(tooBig);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -129,6 +134,14 @@ export function readDocument(raw: unknown, source = 'graph file'): Document {
       `${source} was saved by a newer UNet Studio (format version ${head.version}; this one reads up to ${CURRENT_VERSION}): update the app to open it`,
     );
   }
+  // Counted before validation, so a huge document is refused at once, not after seconds of checking.
+  const body = head.version === 1 ? raw : (raw as { graph?: unknown }).graph;
+  const count = (key: 'nodes' | 'edges') => {
+    const list = body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[key] : undefined;
+    return Array.isArray(list) ? list.length : undefined;
+  };
+  const tooBig = documentSizeProblem({ blocks: count('nodes'), edges: count('edges') }, source);
+  if (tooBig) throw new DocumentError(tooBig);
   let doc: unknown = raw;
   try {
     for (let v = head.version; v < CURRENT_VERSION; v++) doc = migrations[v](doc);

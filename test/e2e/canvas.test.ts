@@ -5,13 +5,19 @@
  * opens with a warning while the page keeps answering, or is refused with a message.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ViteDevServer } from 'vite';
 import type { Browser, Page } from 'playwright-core';
 import published from '../reference/published-configs.json';
 import { iddpm, vanilla } from '../../graph/templates';
-import { serializeDocument } from '../../graph/document';
+import { FORMAT, serializeDocument } from '../../graph/document';
+import { MAX_BLOCKS, MAX_DOCUMENT_BYTES, WARN_BLOCKS } from '../../graph/limits';
 import type { Graph } from '../../graph/model';
 import { defaultDoc } from '../../editor/store';
+import { largeGraph } from '../../bench/large-graph';
+import { servePreview } from '../../bench/browser';
 import { fixtureConfig } from '../util';
 import { launchChromium, screenshot, startApp, tid } from './harness';
 
@@ -23,8 +29,10 @@ let server: ViteDevServer;
 let browser: Browser;
 let page: Page;
 let url = '';
+let tmp = '';
 
 beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'unet-canvas-'));
   ({ server, url } = await startApp());
   // The steps share one page: a source file saved meanwhile must not reload it under them.
   await server.watcher.close();
@@ -43,9 +51,10 @@ afterEach(async (ctx) => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-const blocks = async () => Number(await page.locator(tid('summary-blocks')).textContent());
+const blocks = async (p: Page = page) => Number(await p.locator(tid('summary-blocks')).textContent());
 
 /**
  * Waits until the canvas shows `nodes` blocks and `edges` edges (a condition, not a timer), then
@@ -88,7 +97,7 @@ describe('canvas (browser)', { timeout: TIMEOUT }, () => {
     expect(await blocks()).toBe(defaultDoc().graph.nodes.length);
     await waitDrawn(defaultDoc().graph.nodes.length, defaultDoc().graph.edges.length);
     await openText('iddpm-small.json', serializeDocument(g));
-    await expect.poll(blocks).toBe(g.nodes.length);
+    await expect.poll(() => blocks()).toBe(g.nodes.length);
     expect(await waitDrawn(g.nodes.length, g.edges.length)).toEqual({ nodes: g.nodes.length, edges: 37 });
     // Every one of them, the time-embedding and skip edges included.
     const ids = await page.evaluate(() => [...document.querySelectorAll('.react-flow__edge')].map((e) => e.getAttribute('data-id')));
@@ -140,12 +149,119 @@ describe('canvas (browser)', { timeout: TIMEOUT }, () => {
       await page.click(tid('templates'));
       await c.pick();
       await page.click(tid('tpl-create'));
-      await expect.poll(blocks).toBe(c.graph.nodes.length);
+      await expect.poll(() => blocks()).toBe(c.graph.nodes.length);
       const drawn = await waitDrawn(c.graph.nodes.length, c.graph.edges.length);
       if (drawn.nodes !== c.graph.nodes.length || drawn.edges !== c.graph.edges.length) {
         wrong.push(`${c.label}: ${drawn.edges} of ${c.graph.edges.length} edges, ${drawn.nodes} of ${c.graph.nodes.length} blocks drawn`);
       }
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+/**
+ * Asks the page for an answer over and over (a round trip through its main thread) until `stop`,
+ * and returns how long each took: the longest is how long the page did not answer.
+ */
+function roundTrips(p: Page): { stop: () => Promise<number[]> } {
+  const times: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t = performance.now();
+      await p.evaluate(() => document.readyState);
+      times.push(performance.now() - t);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return times;
+    },
+  };
+}
+
+/** A file on disk, handed to the file input by path (no copy through the page's main thread). */
+function tempFile(name: string, text: string): string {
+  const path = join(tmp, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** A document of `n` (not even valid) blocks: refused on its count, before anything else is read. */
+function countOnly(n: number): string {
+  const nodes = Array.from({ length: n }, (_, i) => ({ id: `n${i + 1}`, name: `conv_${i + 1}`, type: 'Conv2d', params: {} }));
+  return JSON.stringify({ format: FORMAT, version: 2, graph: { name: `huge-${n}`, nodes, edges: [] }, layout: {} });
+}
+
+// What users run: the production build (development React is several times slower and checks more).
+describe('big documents (browser, production build)', { timeout: TIMEOUT }, () => {
+  let preview: { url: string; close: () => Promise<void> } | null = null;
+  let big: Page;
+  beforeAll(async () => {
+    preview = await servePreview();
+    big = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+    await big.goto(preview.url);
+    await big.locator(tid('summary')).waitFor();
+  }, TIMEOUT);
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') await screenshot(big, ctx.task.name);
+  });
+  afterAll(async () => {
+    await big?.close();
+    await preview?.close();
+  });
+
+  it('opens a 5,000-block document with a warning while the page answers within 1 s', async () => {
+    const g = largeGraph(WARN_BLOCKS);
+    expect(g.nodes.length).toBeGreaterThanOrEqual(WARN_BLOCKS);
+    const path = tempFile('large.json', serializeDocument(g));
+    const rt = roundTrips(big);
+    await big.setInputFiles(tid('file-input'), path);
+    await big.locator(tid('size-warning')).waitFor({ timeout: 30_000 });
+    await expect.poll(() => blocks(big)).toBe(g.nodes.length);
+    await big.waitForFunction(() => document.querySelectorAll('.react-flow__node').length > 0 && document.querySelectorAll('.react-flow__edge').length > 0);
+    // …and while the user looks around.
+    await big.click(tid('fit-view'));
+    await big.mouse.move(700, 400);
+    for (let i = 0; i < 5; i++) await big.mouse.wheel(0, -200);
+    await big.waitForFunction(() => document.querySelectorAll('.react-flow__node').length > 0);
+    const times = await rt.stop();
+    expect(times.length).toBeGreaterThan(5);
+    expect(Math.max(...times), `round trips (ms): ${times.map((t) => t.toFixed(0)).join(' ')}`).toBeLessThan(1000);
+    expect(await big.locator(tid('size-warning')).textContent()).toContain(`${g.nodes.length.toLocaleString('en-US')} blocks`);
+    expect(await big.locator(tid('summary-status')).textContent()).toBe('valid');
+    // Only what is in view is drawn.
+    expect(await big.locator('.react-flow__node').count()).toBeLessThan(1000);
+  });
+
+  it('refuses a 110,000-block document with a message naming the limit, keeps the graph, and keeps answering', async () => {
+    const before = await blocks(big);
+    const name = await big.locator('.doc-name').textContent();
+    const path = tempFile('huge.json', countOnly(110_000));
+    const rt = roundTrips(big);
+    await big.setInputFiles(tid('file-input'), path);
+    const banner = big.locator(tid('banner'));
+    await banner.waitFor({ timeout: 30_000 });
+    const times = await rt.stop();
+    expect(await banner.textContent()).toContain(`huge.json has 110,000 blocks; UNet Studio opens graphs of at most ${MAX_BLOCKS.toLocaleString('en-US')} blocks`);
+    expect(Math.max(...times)).toBeLessThan(1000);
+    expect(await blocks(big)).toBe(before);
+    expect(await big.locator('.doc-name').textContent()).toBe(name);
+    await big.click(tid('banner-dismiss'));
+  });
+
+  it('refuses a file over 64 MiB unread', async () => {
+    const before = await blocks(big);
+    const path = join(tmp, 'enormous.json');
+    // Sparse: the size is all there is to it.
+    closeSync(openSync(path, 'w'));
+    truncateSync(path, MAX_DOCUMENT_BYTES + 1024 * 1024);
+    await big.setInputFiles(tid('file-input'), path);
+    const banner = big.locator(tid('banner'));
+    await banner.waitFor();
+    expect(await banner.textContent()).toContain('enormous.json is 65 MiB (68,157,440 bytes); UNet Studio opens documents of at most 64 MiB');
+    expect(await blocks(big)).toBe(before);
   });
 });
