@@ -85,7 +85,7 @@ const MULTI_SELECT_KEYS = ['Meta', 'Control', 'Shift'];
 const minimapColor = (n: BlockFlowNode) => (n.data.errors.length > 0 ? '#ef4444' : n.data.color);
 /** From this many nodes on, React Flow only mounts the nodes and edges inside the viewport. */
 const VISIBLE_ONLY_FROM = 300;
-/** …and it is handed at most this many edges at a time: those in view when the view last settled. */
+/** From WARN_BLOCKS on, it is handed at most this many edges at a time: those in view when the view last settled. */
 const MAX_DRAWN_EDGES = 300;
 const paneWidth = (s: { width: number }) => s.width;
 const paneHeight = (s: { height: number }) => s.height;
@@ -147,8 +147,8 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
 
   const shown = useMemo(() => (live ? nodes.map((n) => (live[n.id] ? { ...n, position: live[n.id] } : n)) : nodes), [nodes, live]);
 
-  // In a big graph, only the edges in view (as of the last pan or zoom) go to React Flow.
-  const big = nodes.length >= VISIBLE_ONLY_FROM;
+  // In a graph of thousands, only the edges in view (as of the last pan or zoom) go to React Flow.
+  const big = nodes.length >= WARN_BLOCKS;
   const flow = useStoreApi<BlockFlowNode, Edge>();
   const width = useStore(paneWidth);
   const height = useStore(paneHeight);
