@@ -77,7 +77,7 @@ describe('run limits (browser)', { timeout: TIMEOUT }, () => {
     await page.waitForSelector('.react-flow__node', { timeout: 60_000 });
     await page.locator(tid('file-input')).setInputFiles({ name: 'vanilla-small.json', mimeType: 'application/json', buffer: Buffer.from(json) });
     await page.locator(tid('toggle-run')).click();
-    await page.waitForFunction(() => document.querySelector('[data-testid="backend"]')?.textContent !== 'starting…', null, { timeout: 60_000 });
+    await page.waitForFunction(() => (document.querySelector('[data-testid="backend"]')?.textContent ?? 'starting…') !== 'starting…', null, { timeout: 60_000 });
     await page.locator(tid('backend-select')).selectOption('wasm');
     await expect.poll(() => page.locator(tid('backend')).textContent(), { timeout: 30_000 }).toMatch(/^wasm/);
     await expect.poll(() => page.locator(tid('runtime-panel')).textContent(), { timeout: 90_000 }).toContain('module VanillaSmall');

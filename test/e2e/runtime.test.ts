@@ -66,7 +66,7 @@ async function openPanel(webgpu: boolean): Promise<Page> {
   await page.waitForSelector('.react-flow__node', { timeout: 60_000 });
   await page.locator(tid('file-input')).setInputFiles({ name: 'iddpm-small.json', mimeType: 'application/json', buffer: Buffer.from(graphJson()) });
   await page.locator(tid('toggle-run')).click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="backend"]')?.textContent !== 'starting…', null, { timeout: 60_000 });
+  await page.waitForFunction(() => (document.querySelector('[data-testid="backend"]')?.textContent ?? 'starting…') !== 'starting…', null, { timeout: 60_000 });
   return page;
 }
 
