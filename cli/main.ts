@@ -3,6 +3,7 @@
  * clear message and a non-zero exit, never a stack trace (set UNET_STUDIO_DEBUG=1 for one).
  */
 import { realpathSync, statSync } from 'node:fs';
+import { MAX_DOCUMENT_BYTES } from '../graph/limits';
 import { existingTarget, FileError, readTextFile, writeFileAtomic } from '../runtime/file-node';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
@@ -29,9 +30,12 @@ const USER_ERRORS = new Set(['UsageError', 'DocumentError', 'TemplateError', 'Sa
 
 export { FileError };
 
-/** A graph or config: a regular file of at most 256 MiB (a device, FIFO or directory is refused before reading). */
+/**
+ * A graph or config: a regular file no larger than the editor opens (graph/limits'
+ * MAX_DOCUMENT_BYTES, refused unread), never a device, FIFO or directory.
+ */
 export function readText(path: string, what: string): string {
-  return readTextFile(path, what);
+  return readTextFile(path, what, MAX_DOCUMENT_BYTES);
 }
 
 /** Text to stdout (no path or `-`), or to a file all or nothing (a temporary file renamed over it). */

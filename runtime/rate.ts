@@ -7,40 +7,57 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendLimits } from '../graph/estimate';
 
-/** The probe: 1×32×32×64 → 64, 3×3 (75.5 MFLOP): long enough to time, short on every backend. */
-const PROBE = { h: 32, w: 32, c: 64 } as const;
-const PROBE_FLOPS = 2 * PROBE.h * PROBE.w * PROBE.c * PROBE.c * 9;
+/**
+ * Probes: 3×3 convs of 64 → 64 channels (the op that dominates a UNet) at 16×16 (18.9 MFLOP) and,
+ * when that is quick, at 32×32 (75.5 MFLOP), which keeps fast backends' figures from being set by
+ * call overhead while the slow ones (tfjs-cpu, ~0.5 GFLOP/s) block the page for tens of ms, not a second.
+ */
+const PROBE_C = 64;
+const probeFlops = (side: number) => 2 * side * side * PROBE_C * PROBE_C * 9;
+/** A probe faster than this (ms) is repeated at the larger size. */
+const QUICK_MS = 15;
 
 const rates = new Map<string, number>();
+const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-/**
- * GFLOP/s of the current backend on a 3×3 convolution: one warm-up call (WebGPU and WebGL compile
- * their shaders on the first), then the best of `repeats` timed calls that wait for the data.
- * Cached per backend name.
- */
-export async function measureRate(repeats = 3): Promise<number> {
-  const name = tf.getBackend();
-  const hit = rates.get(name);
-  if (hit !== undefined) return hit;
-  const x = tf.randomUniform([1, PROBE.h, PROBE.w, PROBE.c], -1, 1, 'float32', 7) as tf.Tensor4D;
-  const f = tf.randomUniform([3, 3, PROBE.c, PROBE.c], -0.1, 0.1, 'float32', 8) as tf.Tensor4D;
+/** The best of `repeats` timed calls (after one warm-up that compiles shaders), in ms, yielding between calls. */
+async function timeConv(side: number, repeats: number): Promise<number> {
+  const x = tf.randomUniform([1, side, side, PROBE_C], -1, 1, 'float32', 7) as tf.Tensor4D;
+  const f = tf.randomUniform([3, 3, PROBE_C, PROBE_C], -0.1, 0.1, 'float32', 8) as tf.Tensor4D;
   try {
-    const once = async (): Promise<number> => {
+    let best = Infinity;
+    for (let i = 0; i <= repeats; i++) {
       const t0 = performance.now();
       const y = tf.conv2d(x, f, 1, 'same');
       await y.data();
       y.dispose();
-      return performance.now() - t0;
-    };
-    await once();
-    let best = Infinity;
-    for (let i = 0; i < repeats; i++) best = Math.min(best, await once());
-    const gflops = PROBE_FLOPS / 1e9 / (Math.max(best, 0.01) / 1000);
-    rates.set(name, gflops);
-    return gflops;
+      const ms = performance.now() - t0;
+      if (i > 0) best = Math.min(best, ms);
+      await yieldToEventLoop();
+    }
+    return Math.max(best, 0.01);
   } finally {
     tf.dispose([x, f]);
   }
+}
+
+/**
+ * GFLOP/s of the current backend on a 3×3 convolution (best of `repeats` timed calls after a
+ * warm-up, yielding to the event loop between calls). Cached per backend name.
+ */
+export async function measureRate(repeats = 2): Promise<number> {
+  const name = tf.getBackend();
+  const hit = rates.get(name);
+  if (hit !== undefined) return hit;
+  let side = 16;
+  let ms = await timeConv(side, repeats);
+  if (ms < QUICK_MS) {
+    side = 32;
+    ms = await timeConv(side, repeats);
+  }
+  const gflops = probeFlops(side) / 1e9 / (ms / 1000);
+  rates.set(name, gflops);
+  return gflops;
 }
 
 /** Forgets measured rates (a test, or a backend re-initialised). */

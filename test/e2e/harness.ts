@@ -23,7 +23,8 @@ export async function startApp(): Promise<{ server: ViteDevServer; url: string }
     configFile: join(ROOT, 'vite.config.ts'),
     root: join(ROOT, 'editor'),
     logLevel: 'error',
-    server: { port: 0, host: '127.0.0.1' },
+    // No file watching and no HMR: an edit to the tree while a test runs must not reload its page.
+    server: { port: 0, host: '127.0.0.1', hmr: false, watch: null },
     // Crawl the code worker up front too, so the optimizer never reloads the page mid-test.
     optimizeDeps: { entries: ['index.html', 'codegen.worker.ts'], include: ['ts-morph'] },
   });
