@@ -145,7 +145,7 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
   const [live, setLive] = useState(false);
   const [busy, setBusy] = useState(false);
   const [moduleReady, setModuleReady] = useState(0);
-  const [result, setResult] = useState<{ ms: number; first: boolean; stats: TensorStats; steady: number | null } | null>(null);
+  const [result, setResult] = useState<{ ms: number; first: boolean; stats: TensorStats; steady: number | null; runs: number } | null>(null);
   const [firstMs, setFirstMs] = useState<number | null>(null);
   const [output, setOutput] = useState<tf.Tensor4D | null>(null);
   const [outputMap, setOutputMap] = useState<HostMap | null>(null);
@@ -300,7 +300,7 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
       await prepareWeights(s);
       const r = await s.run(runInputs());
       if (r.first) setFirstMs(r.ms);
-      setResult({ ms: r.ms, first: r.first, stats: r.stats, steady: s.steadyMs });
+      setResult({ ms: r.ms, first: r.first, stats: r.stats, steady: s.steadyMs, runs: s.runCount });
       await showOutput(r.out);
       setError(null);
     } catch (e) {
@@ -628,6 +628,9 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
           </span>
           <span>
             steady: <b data-testid="steady-ms">{result?.steady != null ? `${result.steady.toFixed(1)} ms` : '–'}</b>
+          </span>
+          <span>
+            runs: <b data-testid="run-count">{result?.runs ?? 0}</b>
           </span>
           <span>
             tensors: <b data-testid="num-tensors">{memory.numTensors}</b> · {(memory.numBytes / 1e6).toFixed(1)} MB

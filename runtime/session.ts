@@ -105,6 +105,8 @@ export class RuntimeSession {
   private pending: { generation: number; done: Promise<WeightStore>; stop: AbortController } | null = null;
   private fresh = true;
   private times: number[] = [];
+  /** Forward passes completed since the session began (a view can show that each run happened). */
+  runCount = 0;
   source: WeightSource = { kind: 'random', seed: 0 };
   /** Set when the loaded file did not fit the graph (the model then runs with random weights). */
   mismatch: WeightLoadError | null = null;
@@ -271,6 +273,7 @@ export class RuntimeSession {
     }
     const ms = performance.now() - t0;
     this.fresh = false;
+    this.runCount++;
     if (!first) this.times = [...this.times.slice(-19), ms];
     return { out, ms, first, stats: await stats(out) };
   }

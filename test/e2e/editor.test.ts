@@ -3,19 +3,16 @@
  * as a user would. One page is shared by the steps, in order.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
-import { createServer, type ViteDevServer } from 'vite';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import type { ViteDevServer } from 'vite';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { launchChromium, screenshot, startApp, tid } from './harness';
 import { analyze, countParameters } from '../../graph/analyze';
 import { GraphBuilder } from '../../graph/builder';
 import { serializeDocument } from '../../graph/document';
 import { typecheckModule } from '../../codegen/typecheck';
 import { defaultDoc } from '../../editor/store';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TIMEOUT = 90_000;
 
 let server: ViteDevServer;
@@ -24,26 +21,13 @@ let page: Page;
 let url = '';
 
 beforeAll(async () => {
-  server = await createServer({ configFile: join(ROOT, 'vite.config.ts'), root: join(ROOT, 'editor'), logLevel: 'error',
-    server: { port: 0, host: '127.0.0.1' },
-    // Crawl the code worker up front too, so the optimizer never reloads the page mid-test.
-    optimizeDeps: { entries: ['index.html', 'codegen.worker.ts'], include: ['ts-morph'] },
-  });
-  await server.listen();
-  const addr = server.httpServer?.address() as AddressInfo;
-  url = `http://127.0.0.1:${addr.port}/`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader'],
-  });
+  ({ server, url } = await startApp());
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 860 }, acceptDownloads: true });
 }, TIMEOUT);
 
 afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail' && page) {
-    mkdirSync(join(ROOT, 'test-results'), { recursive: true });
-    await page.screenshot({ path: join(ROOT, 'test-results', `${ctx.task.name.replace(/[^\w.-]+/g, '_')}.png`) }).catch(() => undefined);
-  }
+  if (ctx.task.result?.state === 'fail') await screenshot(page, ctx.task.name);
 });
 
 afterAll(async () => {
@@ -51,7 +35,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-const tid = (id: string) => `[data-testid="${id}"]`;
 const node = (name: string) => page.locator(tid(`node-${name}`));
 const edgeCount = () => page.locator('.react-flow__edge').count();
 const blocks = async () => Number(await page.locator(tid('summary-blocks')).textContent());
