@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { createServer, type ViteDevServer } from 'vite';
 import { chromium, type Browser, type BrowserContext, type LaunchOptions, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -44,4 +45,52 @@ export async function screenshot(page: Page | BrowserContext | null, testName: s
   if (!p) return;
   mkdirSync(join(ROOT, 'test-results'), { recursive: true });
   await p.screenshot({ path: join(ROOT, 'test-results', `${testName.replace(/[^\w.-]+/g, '_')}.png`) }).catch(() => undefined);
+}
+
+export interface AppPage {
+  readonly server: ViteDevServer;
+  readonly url: string;
+  readonly browser: Browser;
+  readonly page: Page;
+}
+
+/**
+ * One served app, one browser and one page for a test file, with the hooks that start them, take a
+ * screenshot of a failed test and close them. Read the fields inside tests (they exist from
+ * `beforeAll` on). The page is opened but not navigated.
+ */
+export function useAppPage(opts: { webgpu?: boolean; viewport?: { width: number; height: number }; acceptDownloads?: boolean; timeout?: number } = {}): AppPage {
+  let app: AppPage | null = null;
+  const get = (): AppPage => {
+    if (!app) throw new Error('useAppPage: the app is not started yet (read it inside a test or a later hook)');
+    return app;
+  };
+  beforeAll(async () => {
+    const { server, url } = await startApp();
+    const browser = await launchChromium({ webgpu: opts.webgpu ?? true });
+    const page = await browser.newPage({ viewport: opts.viewport ?? { width: 1400, height: 860 }, acceptDownloads: opts.acceptDownloads ?? false });
+    page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+    app = { server, url, browser, page };
+  }, opts.timeout ?? 120_000);
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') await screenshot(app?.page ?? null, ctx.task.name);
+  });
+  afterAll(async () => {
+    await app?.browser.close();
+    await app?.server.close();
+  });
+  return {
+    get server() {
+      return get().server;
+    },
+    get url() {
+      return get().url;
+    },
+    get browser() {
+      return get().browser;
+    },
+    get page() {
+      return get().page;
+    },
+  };
 }
