@@ -4,20 +4,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { main } from './main';
+import { cli, noStack } from './test-helpers';
 import { parseSafetensors, toFloat32, writeSafetensors } from '../runtime/safetensors';
 import { closeness, FIXTURES } from '../test/util';
 
 const dir = mkdtempSync(join(tmpdir(), 'unet-cli-'));
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
-
-const noStack = (s: string) => expect(s).not.toMatch(/\n\s+at .+:\d+:\d+/);
 
 describe('unet-studio CLI', () => {
   const iddpmGraph = join(dir, 'iddpm.json');

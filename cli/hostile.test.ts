@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from './main';
+import { cli, noStack } from './test-helpers';
 import { analyze, countFlops } from '../graph/analyze';
 import { parseDocument } from '../graph/document';
 import { FIXTURES } from '../test/util';
@@ -22,14 +22,6 @@ const dir = mkdtempSync(join(tmpdir(), 'unet-cli-hostile-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const REPO = new URL('..', import.meta.url).pathname;
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
-
-const noStack = (s: string) => expect(s).not.toMatch(/\n\s+at .+:\d+:\d+/);
 
 /** Runs `template` on `config`; checks the property every outcome must have; returns the result. */
 async function templateProperty(kind: 'iddpm' | 'vanilla', config: unknown, imageSize?: string) {

@@ -2,11 +2,10 @@
  * The editor in a real browser: Vite serves the app, Debian's chromium (playwright-core) drives it
  * as a user would. One page is shared by the steps, in order.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import type { ViteDevServer } from 'vite';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { launchChromium, screenshot, startApp, tid } from './harness';
+import type { Locator, Page } from 'playwright-core';
+import { tid, useAppPage } from './harness';
 import { analyze, countParameters } from '../../graph/analyze';
 import { GraphBuilder } from '../../graph/builder';
 import { serializeDocument } from '../../graph/document';
@@ -15,24 +14,13 @@ import { defaultDoc } from '../../editor/store';
 
 const TIMEOUT = 90_000;
 
-let server: ViteDevServer;
-let browser: Browser;
+const app = useAppPage({ acceptDownloads: true, timeout: TIMEOUT });
 let page: Page;
 let url = '';
 
-beforeAll(async () => {
-  ({ server, url } = await startApp());
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1400, height: 860 }, acceptDownloads: true });
-}, TIMEOUT);
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') await screenshot(page, ctx.task.name);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+beforeAll(() => {
+  page = app.page;
+  url = app.url;
 });
 
 const node = (name: string) => page.locator(tid(`node-${name}`));

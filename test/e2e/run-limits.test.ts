@@ -3,35 +3,22 @@
  * guided-diffusion 512×512 preset's Run shows the estimate and refuses or asks, with the page
  * answering within a second throughout (no 35 s freeze making 559M random weights).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ViteDevServer } from 'vite';
-import type { Browser, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { serializeDocument } from '../../graph/document';
 import { vanilla } from '../../graph/templates';
 import { fixtureConfig } from '../util';
-import { launchChromium, screenshot, startApp, tid } from './harness';
+import { tid, useAppPage } from './harness';
 
 const TIMEOUT = 120_000;
-let server: ViteDevServer;
-let url = '';
-let browser: Browser;
+// No WebGPU flags: WebGL starts, and the test switches to WASM (the fastest here).
+const app = useAppPage({ webgpu: false, viewport: { width: 1600, height: 1000 }, timeout: TIMEOUT });
 let page: Page;
+let url = '';
 
-beforeAll(async () => {
-  ({ server, url } = await startApp());
-  // No WebGPU flags: WebGL starts, and the test switches to WASM (the fastest here).
-  browser = await launchChromium({ webgpu: false });
-  page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
-}, TIMEOUT);
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') await screenshot(page, ctx.task.name);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+beforeAll(() => {
+  page = app.page;
+  url = app.url;
 });
 
 /** Clicks Run and returns the output's fingerprint (the panel clears it when a run starts). */

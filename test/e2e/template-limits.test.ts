@@ -2,35 +2,20 @@
  * The New… dialog builds graphs through the same bounded schemas as the CLI: a kwarg past its limit
  * shows the schema's message (naming the key and the limit) in the dialog, and the open graph stays.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ViteDevServer } from 'vite';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, screenshot, startApp, tid } from './harness';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { tid, useAppPage } from './harness';
 
 const TIMEOUT = 120_000;
 
-let server: ViteDevServer;
-let browser: Browser;
+const app = useAppPage({ webgpu: false, timeout: TIMEOUT });
 let page: Page;
 
 beforeAll(async () => {
-  let url: string;
-  ({ server, url } = await startApp());
-  await server.watcher.close();
-  browser = await launchChromium({ webgpu: false });
-  page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
-  await page.goto(url);
+  page = app.page;
+  await page.goto(app.url);
   await page.locator(tid('summary')).waitFor();
 }, TIMEOUT);
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') await screenshot(page, ctx.task.name);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
 
 describe('New… with kwargs past their limits', () => {
   it('shows the limit in the dialog and keeps the open graph', async () => {
