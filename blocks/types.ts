@@ -86,6 +86,30 @@ export const choice = <const O extends string>(label: string, options: readonly 
   type: 'enum', label, options, default: def, help,
 });
 
+/** Parameters as a document saved them: any version of a block's parameters, not yet checked. */
+export type SavedParams = Readonly<Record<string, ParamValue>>;
+
+/**
+ * One step in the history of a block's parameters (as tldraw migrates each shape's props): `up`
+ * turns the parameters a document saved at `version - 1` into those of `version`: a rename, a new
+ * parameter with the value older documents meant, a removal. A block's parameters are at version 1
+ * until its first step, then at its last step's `version` (steps are 2, 3, … in order; published
+ * steps never change, a new change is a new step). `up` throws an `Error` saying why when it
+ * cannot apply; the document reader names the block.
+ */
+export interface ParamMigration {
+  readonly version: number;
+  /** What changed, in a few words (`rename channels → out_channels`). */
+  readonly description: string;
+  up(params: SavedParams): SavedParams;
+}
+
+/** The version of a block's parameters that documents are saved at: its last migration's, or 1. */
+export function paramsVersion(def: { readonly migrations?: readonly ParamMigration[] }): number {
+  const steps = def.migrations ?? [];
+  return steps.length > 0 ? steps[steps.length - 1].version : 1;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Weights
 
@@ -215,6 +239,12 @@ export interface BlockDef<P extends ParamValues = ParamValues> {
   scratch?(inputs: InputShapes, out: TensorShape, params: P): number;
   /** The tfjs forward (NHWC). Input/output blocks pass their tensor through. */
   forward(inputs: KernelInputs, w: WeightGetter, params: P, trace?: Trace): tf.Tensor;
+  /**
+   * How older documents' parameters become today's (see `ParamMigration`), oldest first. Omitted:
+   * the parameters are still at version 1. Renaming or adding a parameter adds a step here; nothing
+   * else changes (documents record each node's version and upgrade on opening).
+   */
+  readonly migrations?: readonly ParamMigration[];
 }
 
 /** Declares a block with its parameter types inferred from its parameter specs. */

@@ -3,10 +3,17 @@
  * from older versions. Loading never throws anything but `DocumentError`, whose message names the
  * problem; a newer version is refused rather than half-read, and so is a document over the size
  * limits of `./limits` (counted before anything else is read).
+ *
+ * Each node records the version of its block's parameters (`paramsVersion`, written only once a
+ * block has migrations; missing means 1, and every version-1 document is at 1). Opening a document
+ * runs each node's block migrations (`BlockDef.migrations`) up to the current version; a node saved
+ * by a newer block, or one whose migration fails, is refused with a `DocumentError` naming it.
  */
 import { z } from 'zod';
 import type { Graph } from './model';
 import type { BlockType } from '../blocks/registry';
+import { blockDef, isBlockType } from '../blocks/registry';
+import { paramsVersion, type ParamMigration, type SavedParams } from '../blocks/types';
 import { documentSizeProblem } from './limits';
 
 export const FORMAT = 'unet-studio-graph';
@@ -26,6 +33,8 @@ const NodeV2 = z
     // The type is checked by `validate` (an unknown type is a graph problem, not a file problem),
     // so a file with a block from a newer palette still opens and shows what is wrong.
     type: z.string().min(1),
+    /** The version of the block's parameters (see `BlockDef.migrations`); missing: 1. */
+    paramsVersion: z.number().int().min(1).optional(),
     params: z.record(z.string(), ParamValue).default({}),
   })
   .strict();
@@ -97,6 +106,51 @@ const migrations: Record<number, (doc: unknown) => unknown> = {
   },
 };
 
+/**
+ * Where reading and saving find each block type's parameter migrations: the block registry, or a
+ * test's own declarations. `undefined` for a type it does not know (its params are kept as saved).
+ */
+export type BlockMigrations = (type: string) => { readonly migrations?: readonly ParamMigration[] } | undefined;
+
+const registryMigrations: BlockMigrations = (type) => (isBlockType(type) ? blockDef(type) : undefined);
+
+const Params = z.record(z.string(), ParamValue);
+
+/** One node's parameters, upgraded from the version they were saved at to the block's current one. */
+function upgradeParams(
+  node: { readonly name: string; readonly type: string; readonly paramsVersion?: number; readonly params: SavedParams },
+  blocks: BlockMigrations,
+  source: string,
+): SavedParams {
+  const def = blocks(node.type);
+  const saved = node.paramsVersion ?? 1;
+  // An unknown type keeps its params as saved: `validate` reports the type by the node's name.
+  if (!def) return node.params;
+  const current = paramsVersion(def);
+  const who = `${node.type} "${node.name}"`;
+  if (saved > current) {
+    throw new DocumentError(
+      `${source}: ${who} has parameters of version ${saved}, saved by a newer UNet Studio (this one knows ${node.type} up to version ${current}): update the app to open it`,
+    );
+  }
+  let params = node.params;
+  for (const step of def.migrations ?? []) {
+    if (step.version <= saved) continue;
+    const fail = (why: string) =>
+      new DocumentError(`${source}: ${who}: its parameters (version ${saved}) could not be upgraded to version ${step.version} (${step.description}): ${why}`);
+    let next: unknown;
+    try {
+      next = step.up(params);
+    } catch (e) {
+      throw fail(e instanceof Error ? e.message : String(e));
+    }
+    const r = Params.safeParse(next);
+    if (!r.success) throw fail(`the migration returned invalid parameters:\n${describe(r.error)}`);
+    params = r.data;
+  }
+  return params;
+}
+
 function describe(err: z.ZodError): string {
   return err.issues
     .slice(0, 8)
@@ -105,7 +159,7 @@ function describe(err: z.ZodError): string {
 }
 
 /** Parses and migrates a document from JSON text. */
-export function parseDocument(text: string, source = 'graph file'): Document {
+export function parseDocument(text: string, source = 'graph file', blocks: BlockMigrations = registryMigrations): Document {
   // Text length stands for bytes (JSON is almost all ASCII); checked before parsing anything.
   const tooBig = documentSizeProblem({ bytes: text.length }, source);
   if (tooBig) throw new DocumentError(tooBig);
@@ -115,10 +169,10 @@ export function parseDocument(text: string, source = 'graph file'): Document {
   } catch (e) {
     throw new DocumentError(`${source} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return readDocument(raw, source);
+  return readDocument(raw, source, blocks);
 }
 
-export function readDocument(raw: unknown, source = 'graph file'): Document {
+export function readDocument(raw: unknown, source = 'graph file', blocks: BlockMigrations = registryMigrations): Document {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new DocumentError(`${source} must hold a JSON object, not ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}`);
   }
@@ -157,22 +211,30 @@ export function readDocument(raw: unknown, source = 'graph file'): Document {
       name: g.name,
       ...(g.description !== undefined ? { description: g.description } : {}),
       // Unknown types are reported by `validate` with the node's name.
-      nodes: g.nodes.map((n) => ({ id: n.id, name: n.name, type: n.type as BlockType, params: n.params })),
+      nodes: g.nodes.map((n) => ({ id: n.id, name: n.name, type: n.type as BlockType, params: upgradeParams(n, blocks, source) })),
       edges: g.edges,
     },
     layout: r.data.layout,
   };
 }
 
-/** Serialises a document: stable key order, two-space indent, trailing newline. */
-export function serializeDocument(graph: Graph, layout: Document['layout'] = {}): string {
+/**
+ * Serialises a document: stable key order, two-space indent, trailing newline. A node whose block
+ * has migrations records its parameters' current version (the params are today's: the editor and
+ * templates only make current ones, and opening upgrades older ones).
+ */
+export function serializeDocument(graph: Graph, layout: Document['layout'] = {}, blocks: BlockMigrations = registryMigrations): string {
   const doc = {
     format: FORMAT,
     version: CURRENT_VERSION,
     graph: {
       name: graph.name,
       ...(graph.description !== undefined ? { description: graph.description } : {}),
-      nodes: graph.nodes.map((n) => ({ id: n.id, name: n.name, type: n.type, params: n.params })),
+      nodes: graph.nodes.map((n) => {
+        const def = blocks(n.type);
+        const version = def ? paramsVersion(def) : 1;
+        return { id: n.id, name: n.name, type: n.type, ...(version > 1 ? { paramsVersion: version } : {}), params: n.params };
+      }),
       edges: graph.edges.map((e) => ({ id: e.id, from: e.from, to: e.to })),
     },
     layout,
