@@ -131,7 +131,8 @@ export interface Template<S extends z.ZodObject = z.ZodObject> {
   /** The kwargs, each bounded and with a `.describe()` (the form's help text). `image_size`, when
    * present, is also the image size `build` takes (the dialog passes it that way). */
   readonly schema: S;
-  /** What New… starts from (and, for the default template, the app's first graph). */
+  /** What New… starts from (and, for the default template, the app's first graph); `label` is the
+   * first entry of the Preset list (shown when there are presets). */
   readonly defaults: { readonly label: string; readonly kwargs: z.input<S> };
   readonly presets: readonly TemplatePreset<z.input<S>>[];
   /** The kwargs New… shows, in order (default: every field with more than one allowed value). */

@@ -10,6 +10,7 @@ import { iddpmTemplate } from './iddpm';
 import { vanillaTemplate } from './vanilla';
 import { emptyTemplate } from './empty';
 import type { Template } from './common';
+import type { Graph } from '../model';
 
 export const TEMPLATES = [
   iddpmTemplate,
@@ -30,7 +31,7 @@ export function templateById(id: string): Template | undefined {
 }
 
 /** A template's defaults as a graph (the app's first graph comes from {@link DEFAULT_TEMPLATE}). */
-export function buildDefaults(t: Template): ReturnType<Template['build']> {
+export function buildDefaults(t: Template): Graph {
   return t.build(t.defaults.kwargs);
 }
 
