@@ -45,6 +45,23 @@ describe('unet-studio CLI', () => {
     expect(c.out).toMatch(/x\s+Image input\s+3×32×32/);
   });
 
+  it('template --list and the usage come from the registry; the empty canvas needs no config', async () => {
+    const list = await cli('template', '--list');
+    expect(list.code).toBe(0);
+    expect(list.out.split('\n').filter((l) => /^\S/.test(l))).toEqual(['iddpm    iDDPM UNetModel', 'vanilla  Classic UNet', 'empty    Empty canvas']);
+    expect(list.out).toContain('         An image input wired to the output; build from there.\n');
+    const help = await cli('help');
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/\n {2}template iddpm --config FILE \[--image-size N\] \[-o graph\.json\] +iDDPM UNetModel\n/);
+    expect(help.out).toMatch(/\n {2}template vanilla --config FILE \[--image-size N\] \[-o graph\.json\] +Classic UNet\n/);
+    expect(help.out).toMatch(/\n {2}template empty \[--image-size N\] \[-o graph\.json\] +Empty canvas\n/);
+    const g = join(dir, 'empty.json');
+    expect((await cli('template', 'empty', '--image-size', '24x20', '-o', g)).code).toBe(0);
+    const c = await cli('check', g);
+    expect(c.code).toBe(0);
+    expect(c.out).toMatch(/x\s+Image input\s+3×24×20/);
+  });
+
   for (const backend of ['cpu', 'wasm'] as const) {
     it(`run on ${backend} reproduces the fixtures' out (iddpm-small; vanilla-small even and odd)`, async () => {
       const cases: [string, string, string][] = [
@@ -100,7 +117,9 @@ describe('unet-studio CLI', () => {
       [['check', garbage], /is not valid JSON/, 1],
       [['template', 'iddpm', '--config', garbage], /is not valid JSON/, 2],
       [['template', 'iddpm', '--config', `${FIXTURES}vanilla-small/config.json`], /UNetModel kwargs are invalid:[\s\S]*in_channels/, 1],
-      [['template', 'nope'], /say which: "iddpm" or "vanilla"/, 2],
+      [['template', 'nope'], /say which: "iddpm", "vanilla" or "empty" \(got "nope"; template --list describes them\)/, 2],
+      [['template', 'iddpm'], /template iddpm: --config FILE is required/, 2],
+      [['template', '--list', 'iddpm'], /template --list takes no template/, 2],
       [['run', iddpmGraph, '--weights', truncated, '--inputs', `${FIXTURES}iddpm-small/io.safetensors`, '--out', out], /truncated\.safetensors: /, 1],
       [['run', iddpmGraph, '--weights', `${FIXTURES}vanilla-small/weights.safetensors`, '--inputs', `${FIXTURES}iddpm-small/io.safetensors`, '--out', out], /does not match the graph:[\s\S]*missing keys \(128\)[\s\S]*time_embed\.0\.weight[\s\S]*unexpected keys \(92\)[\s\S]*inc\.double_conv\.0\.weight/, 1],
       [['run', iddpmGraph, '--weights', `${FIXTURES}iddpm-small/weights.safetensors`, '--inputs', noX, '--out', out], /has no tensor "x"/, 1],

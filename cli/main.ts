@@ -14,8 +14,8 @@ export class UsageError extends Error {
 const USAGE = `usage: unet-studio <command> [options]
 
 commands:
-  template iddpm   --config FILE [--image-size N] [-o graph.json]   graph from UNetModel kwargs
-  template vanilla --config FILE [--image-size N] [-o graph.json]   graph from milesial UNet kwargs
+  template <id> --config FILE [--image-size N] [-o graph.json]     a graph from a template's kwargs
+  template --list                                                   the templates: ids, labels, descriptions
   check graph.json                                                  shapes, parameters, problems
   codegen graph.json [-o model.ts]                                  one typed tfjs module (type-checked)
   run graph.json --weights W.safetensors --inputs IO.safetensors
@@ -102,7 +102,8 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       case '-h':
       case '--help':
       case 'help':
-        io.out(USAGE);
+        // The template lines come from the registry (loaded on demand, as the commands are).
+        io.out(`${USAGE}\n${(await import('./template')).templateUsage()}`);
         return cmd === undefined ? 2 : 0;
       default:
         throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);

@@ -1,7 +1,10 @@
-/** `unet-studio template iddpm|vanilla --config FILE [--image-size N|HxW] [-o graph.json]` */
+/**
+ * `unet-studio template <id> [--config FILE] [--image-size N|HxW] [-o graph.json]` for any template
+ * in the registry (graph/templates), and `template --list`.
+ */
 import { analyze } from '../graph/analyze';
 import { serializeDocument } from '../graph/document';
-import { iddpm, TEMPLATE_LIMITS, unwrapConfig, vanilla, type ImageSize } from '../graph/templates';
+import { TEMPLATE_LIMITS, TEMPLATES, templateById, unwrapConfig, type ImageSize, type Template } from '../graph/templates';
 import { problemLines } from './check';
 import { args, readText, refuseOverwritingInputs, UsageError, writeOut, type Io } from './main';
 
@@ -15,27 +18,55 @@ export function parseImageSize(s: string): ImageSize {
   return m[2] === undefined ? h : { height: h, width: w };
 }
 
+/** Whether a template needs kwargs (the empty canvas does not). */
+const needsConfig = (t: Template): boolean => !t.schema.safeParse({}).success;
+
+const quoted = (ids: readonly string[]) => ids.map((id) => JSON.stringify(id)).join(', ').replace(/, ([^,]*)$/, ' or $1');
+
+/** The usage lines of `template`, one per registered template. */
+export function templateUsage(): string {
+  const rows = TEMPLATES.map((t) => [`template ${t.id}${needsConfig(t) ? ' --config FILE' : ''} [--image-size N] [-o graph.json]`, t.label] as const);
+  const width = Math.max(64, ...rows.map(([cmd]) => cmd.length + 3)); // the column of main's USAGE
+  return `templates (template --list describes them):\n${rows.map(([cmd, label]) => `  ${cmd.padEnd(width)}${label}\n`).join('')}`;
+}
+
+/** `template --list`: each template's id, label and description. */
+export function templateList(): string {
+  const width = Math.max(...TEMPLATES.map((t) => t.id.length)) + 2;
+  return TEMPLATES.map((t) => `${t.id.padEnd(width)}${t.label}\n${' '.repeat(width)}${t.description}\n`).join('');
+}
+
 export function templateCommand(argv: readonly string[], io: Io): number {
   const { values, positionals } = args({
     args: [...argv],
     allowPositionals: true,
-    options: { config: { type: 'string' }, 'image-size': { type: 'string' }, output: { type: 'string', short: 'o' } },
+    options: { list: { type: 'boolean' }, config: { type: 'string' }, 'image-size': { type: 'string' }, output: { type: 'string', short: 'o' } },
   });
-  const kind = positionals[0];
-  if (kind !== 'iddpm' && kind !== 'vanilla') throw new UsageError(`template: say which: "iddpm" or "vanilla" (got ${JSON.stringify(kind ?? '')})`);
-  if (positionals.length > 1) throw new UsageError(`template: unexpected argument ${JSON.stringify(positionals[1])}`);
-  if (!values.config) throw new UsageError('template: --config FILE is required (UNetModel kwargs as JSON, bare or under "kwargs")');
-  refuseOverwritingInputs('-o', values.output, [['--config', values.config]]);
-  const text = readText(values.config, 'config');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new UsageError(`config ${JSON.stringify(values.config)} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+  if (values.list) {
+    if (positionals.length > 0) throw new UsageError(`template --list takes no template (got ${JSON.stringify(positionals[0])})`);
+    io.out(templateList());
+    return 0;
   }
-  const { kwargs, imageSize } = unwrapConfig(json);
+  const id = positionals[0] ?? '';
+  const template = templateById(id);
+  if (!template) throw new UsageError(`template: say which: ${quoted(TEMPLATES.map((t) => t.id))} (got ${JSON.stringify(id)}; template --list describes them)`);
+  if (positionals.length > 1) throw new UsageError(`template: unexpected argument ${JSON.stringify(positionals[1])}`);
+  if (!values.config && needsConfig(template)) throw new UsageError(`template ${template.id}: --config FILE is required (${template.label} kwargs as JSON, bare or under "kwargs")`);
+  refuseOverwritingInputs('-o', values.output, [['--config', values.config]]);
+  let kwargs: unknown = {};
+  let imageSize: number | undefined;
+  if (values.config) {
+    const text = readText(values.config, 'config');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new UsageError(`config ${JSON.stringify(values.config)} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    ({ kwargs, imageSize } = unwrapConfig(json));
+  }
   const size = values['image-size'] !== undefined ? parseImageSize(values['image-size']) : imageSize;
-  const graph = kind === 'iddpm' ? iddpm(kwargs, size) : vanilla(kwargs, size);
+  const graph = template.build(kwargs, size);
   // Never hand out a graph that `check` would reject.
   const problems = problemLines(analyze(graph));
   if (problems.length > 0) {

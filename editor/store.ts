@@ -10,7 +10,7 @@ import { blockDef } from '../blocks/registry';
 import type { Graph, GraphEdge, GraphNode, PortRef } from '../graph/model';
 import { OUTPUT_PORT } from '../graph/model';
 import { DocumentError, parseDocument, serializeDocument } from '../graph/document';
-import { iddpm } from '../graph/templates';
+import { buildDefaults, DEFAULT_TEMPLATE } from '../graph/templates';
 import { completeLayout, templateLayout, type Layout, type Position } from './layout';
 
 const HISTORY_LIMIT = 200;
@@ -195,22 +195,12 @@ export function copySelection(doc: Doc, nodes: readonly string[]): Clip | null {
 // ---------------------------------------------------------------------------------------------
 // Templates and startup
 
-export const DEFAULT_IDDPM = {
-  in_channels: 3,
-  model_channels: 64,
-  out_channels: 3,
-  num_res_blocks: 2,
-  attention_resolutions: [2],
-  channel_mult: [1, 2, 2],
-  num_heads: 4,
-} as const;
-
 export function templateDoc(graph: Graph): Doc {
   return { graph, layout: templateLayout(graph) };
 }
 
 export function defaultDoc(): Doc {
-  return templateDoc(iddpm({ ...DEFAULT_IDDPM, attention_resolutions: [...DEFAULT_IDDPM.attention_resolutions], channel_mult: [...DEFAULT_IDDPM.channel_mult] }, 32));
+  return templateDoc(buildDefaults(DEFAULT_TEMPLATE));
 }
 
 // ---------------------------------------------------------------------------------------------

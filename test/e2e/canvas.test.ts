@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import type { ViteDevServer } from 'vite';
 import type { Browser, Page } from 'playwright-core';
 import published from '../reference/published-configs.json';
-import { iddpm, vanilla } from '../../graph/templates';
+import { IDDPM_DEFAULTS, iddpm, vanilla } from '../../graph/templates';
 import { FORMAT, serializeDocument } from '../../graph/document';
 import { MAX_BLOCKS, MAX_DOCUMENT_BYTES, WARN_BLOCKS } from '../../graph/limits';
 import type { Graph } from '../../graph/model';
-import { DEFAULT_IDDPM, defaultDoc } from '../../editor/store';
+import { defaultDoc } from '../../editor/store';
 import { largeGraph } from '../../bench/large-graph';
 import { servePreview } from '../../bench/browser';
 import { fixtureConfig } from '../util';
@@ -89,7 +89,7 @@ interface Preset {
 const PRESETS = (published.configs as readonly Preset[]).filter((c) => c.model_class === 'UNetModel');
 /** Deep enough for more than 300 blocks. */
 const DEEP = 26;
-const defaultKwargs = () => ({ ...DEFAULT_IDDPM, attention_resolutions: [...DEFAULT_IDDPM.attention_resolutions], channel_mult: [...DEFAULT_IDDPM.channel_mult] });
+const defaultKwargs = () => ({ ...IDDPM_DEFAULTS, attention_resolutions: [...IDDPM_DEFAULTS.attention_resolutions], channel_mult: [...IDDPM_DEFAULTS.channel_mult] });
 
 describe('canvas (browser)', { timeout: TIMEOUT }, () => {
   it('draws all 37 edges of the iddpm-small fixture graph right after Open', async () => {
