@@ -18,7 +18,7 @@ import { freemem, totalmem } from 'node:os';
 import { describeEstimate, estimateCost, expectedSeconds, formatBytes, formatSeconds, limitProblems, type CostEstimate } from '../graph/estimate';
 import { backendLimits, measureRate } from '../runtime/rate';
 import { dirname, resolve } from 'node:path';
-import { args, refuseOverwritingInputs, UsageError, type Io } from './main';
+import { args, refuseOverwritingInputs, UsageError, type Io } from './common';
 
 export class InputError extends Error {
   override name = 'InputError';
