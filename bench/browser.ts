@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { generateModule } from '../codegen/generate';
 import { readSources } from '../codegen/sources-node';
-import { transpile } from '../codegen/evaluate';
+import { transpile } from '../runtime/evaluate';
 import { iddpm } from '../graph/templates';
 import { serializeDocument } from '../graph/document';
 import type { Graph } from '../graph/model';

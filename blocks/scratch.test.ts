@@ -7,8 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { blockDef, type BlockType } from './registry';
 import type { InputShapes, ParamValues, TensorShape } from './types';
-import { fromPyTorch, initialValues } from '../runtime/weights';
-import { Rng } from '../runtime/rng';
+import { fromPyTorch, initialValues } from '../weights/pytorch';
+import { Rng } from '../weights/rng';
 
 const f = (c: number, h: number, w: number): TensorShape => ({ kind: 'feature', dims: [c, h, w] });
 const emb = (d: number): TensorShape => ({ kind: 'temb', dims: [d] });

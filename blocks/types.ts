@@ -5,6 +5,7 @@
  * Nothing here imports tfjs's backends, React or ts-morph: only tfjs's types.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import type { WeightInit, WeightLayout } from '../weights/types';
 
 /** What flows along an edge. */
 export type PortKind = 'feature' | 'temb' | 'timesteps' | 'label';
@@ -113,21 +114,9 @@ export function paramsVersion(def: { readonly migrations?: readonly ParamMigrati
 // ---------------------------------------------------------------------------------------------
 // Weights
 
-/**
- * How a PyTorch tensor becomes the tfjs tensor the kernel reads (converted once, at load):
- * - `conv2d`: `[out, in, kh, kw]` → `[kh, kw, in, out]`
- * - `convT`: ConvTranspose2d `[in, out, kh, kw]` → `[kh, kw, out, in]`
- * - `linear`: `[out, in]` → `[in, out]`
- * - `conv1d`: a 1×1 Conv1d `[out, in, 1]` → `[in, out]`
- * - `same`: as stored (vectors, embeddings, counters)
- */
-export type WeightLayout = 'conv2d' | 'convT' | 'linear' | 'conv1d' | 'same';
-
-/** PyTorch's default initialisers, in distribution form. */
-export type WeightInit =
-  | { readonly kind: 'uniform'; readonly bound: number }
-  | { readonly kind: 'normal'; readonly std: number }
-  | { readonly kind: 'const'; readonly value: number };
+// `WeightLayout` (how a PyTorch tensor becomes the tfjs tensor a kernel reads) and `WeightInit`
+// (PyTorch's default initialisers) live in the floor below blocks, weights/types.ts.
+export type { WeightInit, WeightLayout } from '../weights/types';
 
 export interface WeightSpec {
   /** Sub-key under the node's name: the state_dict key is `${node.name}.${key}`. */

@@ -3,7 +3,7 @@ import { analyze, countFlops, countParameters, nodeWeights, type Analysis } from
 import { formatShape } from '../blocks/common';
 import { parseDocument } from '../graph/document';
 import type { Graph } from '../graph/model';
-import { args, readText, UsageError, type Io } from './main';
+import { args, readText, UsageError, type Io } from './common';
 
 export function loadGraph(path: string): Graph {
   return parseDocument(readText(path, 'graph'), path).graph;

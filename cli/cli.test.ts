@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { cli, noStack } from './test-helpers';
-import { parseSafetensors, toFloat32, writeSafetensors } from '../runtime/safetensors';
+import { parseSafetensors, toFloat32, writeSafetensors } from '../weights/safetensors';
 import { closeness, FIXTURES } from '../test/util';
 
 const dir = mkdtempSync(join(tmpdir(), 'unet-cli-'));

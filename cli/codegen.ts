@@ -3,7 +3,7 @@ import { generateModule } from '../codegen/generate';
 import { readSources } from '../codegen/sources-node';
 import { typecheckModule } from '../codegen/typecheck';
 import { loadGraph } from './check';
-import { args, refuseOverwritingInputs, UsageError, writeOut, type Io } from './main';
+import { args, refuseOverwritingInputs, UsageError, writeOut, type Io } from './common';
 
 export function codegenCommand(argv: readonly string[], io: Io): number {
   const { values, positionals } = args({

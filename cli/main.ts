@@ -2,82 +2,10 @@
  * `unet-studio`: the pipeline without a browser. Every failure the user can cause ends with one
  * clear message and a non-zero exit, never a stack trace (set UNET_STUDIO_DEBUG=1 for one).
  */
-import { realpathSync, statSync } from 'node:fs';
-import { MAX_DOCUMENT_BYTES } from '../graph/limits';
-import { existingTarget, FileError, readTextFile, writeFileAtomic } from '../runtime/file-node';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-const USAGE = `usage: unet-studio <command> [options]
-
-commands:
-  template <id> --config FILE [--image-size N] [-o graph.json]     a graph from a template's kwargs
-  template --list                                                   the templates: ids, labels, descriptions
-  check graph.json                                                  shapes, parameters, problems
-  codegen graph.json [-o model.ts]                                  one typed tfjs module (type-checked)
-  run graph.json --weights W.safetensors --inputs IO.safetensors
-      [--backend cpu|wasm|webgpu] [--via interpreter|codegen]
-      [--progress-every SECONDS] --out OUT.safetensors              a forward pass (estimate first,
-                                                                    then progress on stderr)
-  bench                                                             the benchmark table (npm run bench)
-`;
+import { USAGE, UsageError, type Io } from './common';
 
 /** Errors whose message is for the user as it stands. */
 const USER_ERRORS = new Set(['UsageError', 'DocumentError', 'TemplateError', 'SafetensorsError', 'WeightLoadError', 'GraphError', 'BackendError', 'InputError', 'FileError', 'CodegenError']);
-
-export { FileError };
-
-/**
- * A graph or config: a regular file no larger than the editor opens (graph/limits'
- * MAX_DOCUMENT_BYTES, refused unread), never a device, FIFO or directory.
- */
-export function readText(path: string, what: string): string {
-  return readTextFile(path, what, MAX_DOCUMENT_BYTES);
-}
-
-/** Text to stdout (no path or `-`), or to a file all or nothing (a temporary file renamed over it). */
-export function writeOut(path: string | undefined, data: string, out: (s: string) => void): void {
-  if (path === undefined || path === '-') {
-    out(data);
-    return;
-  }
-  const bytes = new TextEncoder().encode(data);
-  writeFileAtomic(path, (sink) => sink.write(bytes));
-}
-
-/**
- * Refuses an output that names one of the command's own inputs (the same real path, or the same
- * device and inode: a hard link), before anything is read or computed.
- */
-export function refuseOverwritingInputs(outFlag: string, out: string | undefined, inputs: readonly (readonly [flag: string, path: string | undefined])[]): void {
-  if (out === undefined || out === '-') return;
-  const target = existingTarget(out);
-  if (!target) return; // a file that does not exist yet is no input
-  for (const [flag, path] of inputs) {
-    if (path === undefined) continue;
-    let same = false;
-    try {
-      const st = statSync(path);
-      same = (st.ino !== 0 && st.dev === target.st.dev && st.ino === target.st.ino) || realpathSync(path) === target.real;
-    } catch {
-      continue; // a missing input is reported when it is read
-    }
-    if (same) {
-      throw new UsageError(
-        `${outFlag} ${JSON.stringify(out)} is the same file as ${flag} ${JSON.stringify(path)}; writing it would destroy the input. ` +
-          'Choose another output file (nothing was written).',
-      );
-    }
-  }
-}
-
-export interface Io {
-  out(s: string): void;
-  err(s: string): void;
-}
 
 const stdio: Io = {
   out: (s) => process.stdout.write(s),
@@ -116,14 +44,5 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
     if (process.env.UNET_STUDIO_DEBUG && e instanceof Error) io.err(`${e.stack ?? ''}\n`);
     io.err(`unet-studio: internal error: ${e instanceof Error ? e.message : String(e)} (UNET_STUDIO_DEBUG=1 shows the stack)\n`);
     return 70;
-  }
-}
-
-/** `parseArgs` with its errors turned into usage errors. */
-export function args<const T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
-  try {
-    return parseArgs(config);
-  } catch (e) {
-    throw new UsageError(`${e instanceof Error ? e.message : String(e)}\n\n${USAGE}`);
   }
 }

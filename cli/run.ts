@@ -3,9 +3,11 @@ import * as tf from '@tensorflow/tfjs';
 import { withImageSize } from '../graph/edit';
 import { planGraph, runGraph } from '../runtime/interpreter';
 import { isNodeBackend, NODE_BACKENDS, useBackend } from '../runtime/backend-node';
-import { toFloat32, type SafetensorsFile } from '../runtime/safetensors';
+import { toFloat32, type SafetensorsFile } from '../weights/safetensors';
 import { openSafetensors, writeSafetensorsFile, type SafetensorsReader } from '../runtime/safetensors-file';
-import { checkStateDict, disposeWeights, expectedWeights, loadWeights } from '../runtime/weights';
+import { disposeWeights, loadWeights } from '../runtime/weights';
+import { expectedWeights } from '../graph/weights';
+import { checkStateDict } from '../weights/pytorch';
 import { describeKind, existingTarget, FileError } from '../runtime/file-node';
 import { loadGraph } from './check';
 import type { Graph } from '../graph/model';
@@ -16,7 +18,7 @@ import { freemem, totalmem } from 'node:os';
 import { describeEstimate, estimateCost, expectedSeconds, formatBytes, formatSeconds, limitProblems, type CostEstimate } from '../graph/estimate';
 import { backendLimits, measureRate } from '../runtime/rate';
 import { dirname, resolve } from 'node:path';
-import { args, refuseOverwritingInputs, UsageError, type Io } from './main';
+import { args, refuseOverwritingInputs, UsageError, type Io } from './common';
 
 export class InputError extends Error {
   override name = 'InputError';
@@ -209,7 +211,7 @@ async function runGenerated(
   const { generateModule } = await import('../codegen/generate');
   const { readSources } = await import('../codegen/sources-node');
   const { typecheckModule } = await import('../codegen/typecheck');
-  const { loadModule } = await import('../codegen/evaluate');
+  const { loadModule } = await import('../runtime/evaluate');
   const mod = generateModule(graph, readSources());
   const diagnostics = typecheckModule(mod.text);
   if (diagnostics.length > 0) {

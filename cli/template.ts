@@ -6,7 +6,7 @@ import { analyze } from '../graph/analyze';
 import { serializeDocument } from '../graph/document';
 import { TEMPLATE_LIMITS, TEMPLATES, templateById, unwrapConfig, type ImageSize, type Template } from '../graph/templates';
 import { problemLines } from './check';
-import { args, readText, refuseOverwritingInputs, UsageError, writeOut, type Io } from './main';
+import { args, readText, refuseOverwritingInputs, UsageError, writeOut, type Io } from './common';
 
 export function parseImageSize(s: string): ImageSize {
   const m = /^(\d{1,9})(?:x(\d{1,9}))?$/i.exec(s.trim());

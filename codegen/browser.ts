@@ -3,7 +3,7 @@
  * Vite `?raw` imports, and the type-check runs on an in-memory file system holding tfjs's `.d.ts`
  * files (a lazily loaded chunk) beside TypeScript's own lib files, which ts-morph bundles.
  */
-import { Project, ts } from 'ts-morph';
+import { Project } from 'ts-morph';
 import type { SourceTexts } from './sources';
 import { CHECK_OPTIONS, flattenMessage, type TypeDiagnostic } from './check-options';
 import typesTs from '../blocks/types.ts?raw';
@@ -15,11 +15,13 @@ import resblockTs from '../blocks/defs/resblock.ts?raw';
 import attentionTs from '../blocks/defs/attention.ts?raw';
 import resampleTs from '../blocks/defs/resample.ts?raw';
 import doubleconvTs from '../blocks/defs/doubleconv.ts?raw';
-import rngTs from '../runtime/rng.ts?raw';
-import safetensorsTs from '../runtime/safetensors.ts?raw';
-import weightsTs from '../runtime/weights.ts?raw';
+import weightTypesTs from '../weights/types.ts?raw';
+import rngTs from '../weights/rng.ts?raw';
+import safetensorsTs from '../weights/safetensors.ts?raw';
+import pytorchTs from '../weights/pytorch.ts?raw';
 
 export const BROWSER_SOURCES: SourceTexts = {
+  'weights/types.ts': weightTypesTs,
   'blocks/types.ts': typesTs,
   'blocks/ops.ts': opsTs,
   'blocks/defs/io.ts': ioTs,
@@ -29,9 +31,9 @@ export const BROWSER_SOURCES: SourceTexts = {
   'blocks/defs/attention.ts': attentionTs,
   'blocks/defs/resample.ts': resampleTs,
   'blocks/defs/doubleconv.ts': doubleconvTs,
-  'runtime/rng.ts': rngTs,
-  'runtime/safetensors.ts': safetensorsTs,
-  'runtime/weights.ts': weightsTs,
+  'weights/rng.ts': rngTs,
+  'weights/safetensors.ts': safetensorsTs,
+  'weights/pytorch.ts': pytorchTs,
 };
 
 let project: Promise<Project> | null = null;
@@ -54,9 +56,4 @@ export async function typecheckInBrowser(text: string): Promise<TypeDiagnostic[]
   } finally {
     p.removeSourceFile(sf);
   }
-}
-
-/** TypeScript → CommonJS JavaScript for `instantiate` on the main thread. */
-export function transpileInBrowser(text: string): string {
-  return ts.transpileModule(text, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
 }

@@ -1,23 +1,20 @@
 /** The generated module: golden files, fixture parity, equality with the interpreter, the CLI. */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { generateModule, CodegenError } from './generate';
 import { readSources, REPO_ROOT } from './sources-node';
 import { typecheckModule } from './typecheck';
-import { loadModule } from './evaluate';
+import { loadModule } from '../runtime/evaluate';
 import { GOLDEN } from '../test/golden/graphs';
 import { parseDocument, serializeDocument } from '../graph/document';
 import { withImageSize } from '../graph/edit';
 import { GraphBuilder } from '../graph/builder';
 import { planGraph, runGraph } from '../runtime/interpreter';
 import { disposeWeights, loadWeights } from '../runtime/weights';
-import { parseSafetensors, toFloat32, writeSafetensors } from '../runtime/safetensors';
+import { parseSafetensors, toFloat32, writeSafetensors } from '../weights/safetensors';
 import { useBackend } from '../runtime/backend-node';
 import { closeness, FIXTURES, nchwToNhwc, nhwcToNchw } from '../test/util';
-import { main } from '../cli/main';
 
 describe('golden modules (test/golden, regenerate with npm run golden)', () => {
   for (const [file, graph] of Object.entries(GOLDEN)) {
@@ -140,31 +137,5 @@ describe('generated class API', () => {
     expect(() => Cls.fromSafetensors(bytes, 'mine.safetensors')).toThrow(/mine\.safetensors does not match the graph:[\s\S]*missing keys \(91\)[\s\S]*inc\.double_conv\.1\.weight/);
     expect(() => Cls.fromSafetensors(new Uint8Array([1, 2, 3]), 'broken.safetensors')).toThrow(/broken\.safetensors: /);
     expect(() => Cls.fromTensors({ 'up1.up.weight': tf.zeros([2, 2]) }, 'mine')).toThrow(/up1\.up\.weight: the graph needs \[64, 32, 2, 2\], the file has \[2, 2\]/);
-  });
-});
-
-describe('CLI', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'unet-codegen-'));
-  const run = async (...argv: string[]) => {
-    let out = '';
-    let err = '';
-    const code = await main(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-    return { code, out, err };
-  };
-
-  it('codegen writes the type-checked module; run --via codegen matches PyTorch on wasm', async () => {
-    const g = join(dir, 'g.json');
-    expect((await run('template', 'iddpm', '--config', `${FIXTURES}iddpm-small/config.json`, '-o', g)).code).toBe(0);
-    const c = await run('codegen', g, '-o', join(dir, 'model.ts'));
-    expect(c.code, c.err).toBe(0);
-    expect(c.err).toMatch(/class Iddpm32ch16x16, \d+ lines, type-checked \(strict\)/);
-    expect(readFileSync(join(dir, 'model.ts'), 'utf8')).toContain('export class Iddpm32ch16x16 {');
-    const outFile = join(dir, 'out.safetensors');
-    const r = await run('run', g, '--via', 'codegen', '--backend', 'wasm', '--weights', `${FIXTURES}iddpm-small/weights.safetensors`, '--inputs', `${FIXTURES}iddpm-small/io.safetensors`, '--out', outFile);
-    expect(r.code, r.err).toBe(0);
-    expect(r.err).toMatch(/via the generated Iddpm32ch16x16/);
-    const got = toFloat32(parseSafetensors(new Uint8Array(readFileSync(outFile))).tensors.get('out')!);
-    const ref = toFloat32(parseSafetensors(new Uint8Array(readFileSync(`${FIXTURES}iddpm-small/io.safetensors`))).tensors.get('out')!);
-    expect(closeness(got, ref, 1e-4, 1e-4).ok).toBe(true);
   });
 });

@@ -14,10 +14,11 @@ import { generateModule } from './generate';
 import { literal } from './text';
 import { readSources } from './sources-node';
 import { typecheckModule } from './typecheck';
-import { loadModule, type GeneratedClass, type GeneratedModel } from './evaluate';
+import { loadModule, type GeneratedClass, type GeneratedModel } from '../runtime/evaluate';
 import { planGraph, runGraph } from '../runtime/interpreter';
-import { disposeWeights, expectedWeights, loadWeights, randomWeights, type WeightStore } from '../runtime/weights';
-import { parseSafetensors, writeSafetensors, type TensorToWrite } from '../runtime/safetensors';
+import { disposeWeights, loadWeights, randomWeights, type WeightStore } from '../runtime/weights';
+import { expectedWeights } from '../graph/weights';
+import { parseSafetensors, writeSafetensors, type TensorToWrite } from '../weights/safetensors';
 import { useBackend } from '../runtime/backend-node';
 
 const PWNED = '__pwned';

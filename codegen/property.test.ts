@@ -14,9 +14,10 @@ import type { Graph } from '../graph/model';
 import { generateModule } from './generate';
 import { readSources } from './sources-node';
 import { typecheckModule } from './typecheck';
-import { loadModule } from './evaluate';
+import { loadModule } from '../runtime/evaluate';
 import { planGraph, runGraph } from '../runtime/interpreter';
-import { disposeWeights, expectedWeights, randomWeights } from '../runtime/weights';
+import { disposeWeights, randomWeights } from '../runtime/weights';
+import { expectedWeights } from '../graph/weights';
 import { useBackend } from '../runtime/backend-node';
 
 /** Raw choices; `buildCase` reads them modulo whatever the current shape allows, so every recipe is a valid graph. */

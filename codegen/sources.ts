@@ -1,9 +1,11 @@
 /**
  * The source files whose declarations generated modules reuse: block kernels and their helpers,
- * and the runtime's weight loading. Paths are relative to the repository root; the browser build
- * hands the same texts in through Vite `?raw` imports, Node reads them from disk.
+ * and the floor below them, weights/ (.safetensors, the state-dict check, layouts, initialisers,
+ * the RNG). The order is the emitted order. Paths are relative to the repository root; the browser
+ * build hands the same texts in through Vite `?raw` imports, Node reads them from disk.
  */
 export const SOURCE_FILES = [
+  'weights/types.ts',
   'blocks/types.ts',
   'blocks/ops.ts',
   'blocks/defs/io.ts',
@@ -13,9 +15,9 @@ export const SOURCE_FILES = [
   'blocks/defs/attention.ts',
   'blocks/defs/resample.ts',
   'blocks/defs/doubleconv.ts',
-  'runtime/rng.ts',
-  'runtime/safetensors.ts',
-  'runtime/weights.ts',
+  'weights/rng.ts',
+  'weights/safetensors.ts',
+  'weights/pytorch.ts',
 ] as const;
 
 export type SourceTexts = Readonly<Record<(typeof SOURCE_FILES)[number], string>>;

@@ -13,7 +13,7 @@ import { estimateCost, type BackendLimits } from '../graph/estimate';
 import { backendLimits, browserMemoryBytes, measureRate } from '../runtime/rate';
 import { gateRun, type RunGate } from '../runtime/gate';
 import { classifyFailure, type Failure } from '../runtime/failure';
-import { parseSafetensors, toFloat32, writeSafetensors } from '../runtime/safetensors';
+import { parseSafetensors, toFloat32, writeSafetensors } from '../weights/safetensors';
 import type { ScheduleName } from '../runtime/diffusion';
 import { CodegenClient, EMPTY_CODE, type CodeState } from './codegenClient';
 

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { chooseBackend, type BrowserBackend } from '../runtime/backend-browser';
-import { instantiate } from '../codegen/instantiate';
+import { instantiate } from '../runtime/instantiate';
 
 export interface BenchResult {
   readonly backend: string;

@@ -23,14 +23,15 @@ self.addEventListener('message', (e: MessageEvent<CodegenRequest>) => {
 
 async function handle(req: CodegenRequest): Promise<void> {
   try {
-    const [{ generateModule }, { BROWSER_SOURCES, typecheckInBrowser, transpileInBrowser }] = await Promise.all([
+    const [{ generateModule }, { BROWSER_SOURCES, typecheckInBrowser }, { transpile }] = await Promise.all([
       import('../codegen/generate'),
       import('../codegen/browser'),
+      import('../runtime/transpile'),
     ]);
     const t0 = performance.now();
     const mod = generateModule(req.graph, BROWSER_SOURCES);
     // The runtime panel runs this JavaScript: the same module as the text, types erased.
-    const js = transpileInBrowser(mod.text);
+    const js = transpile(mod.text);
     post({ id: req.id, kind: 'module', text: mod.text, js, className: mod.className, ms: performance.now() - t0 });
     if (req.check) {
       const t1 = performance.now();

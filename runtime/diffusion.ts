@@ -5,7 +5,7 @@
  * the host, like the reference's numpy; each step runs inside `tf.tidy`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { noiseRng, normals } from './rng';
+import { noiseRng, normals } from '../weights/rng';
 
 export type ScheduleName = 'linear' | 'cosine';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Cancelled, classifyFailure, type FailureContext } from './failure';
-import { WeightLoadError } from './weights';
+import { WeightLoadError } from '../weights/pytorch';
 
 const ALL = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
 const on = (backend: string, more: Partial<FailureContext> = {}): FailureContext => ({ backend, backends: ALL, ...more });

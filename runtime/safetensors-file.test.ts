@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSafetensors, SafetensorsError, writeSafetensors, type TensorToWrite } from './safetensors';
+import { parseSafetensors, SafetensorsError, writeSafetensors, type TensorToWrite } from '../weights/safetensors';
 import { openSafetensors, readSafetensorsFile, writeSafetensorsFile } from './safetensors-file';
 import { FileError, readTextFile, writeFileAtomic } from './file-node';
 

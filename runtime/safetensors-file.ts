@@ -17,7 +17,7 @@ import {
   type SafetensorsHeader,
   type SafetensorsTensor,
   type TensorToWrite,
-} from './safetensors';
+} from '../weights/safetensors';
 import { errorCode, FileError, formatBytes, openRegularFile, readFully, writeFileAtomic } from './file-node';
 
 const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 } as const;

@@ -14,11 +14,13 @@ import * as tf from '@tensorflow/tfjs';
 import type { Graph } from '../graph/model';
 import type { Analysis } from '../graph/analyze';
 import { planGraph, runGraph, type GraphInputs } from './interpreter';
-import { checkStateDict, disposeWeights, expectedWeights, loadWeightsAsync, randomWeightsAsync, WeightLoadError, type PrepareOptions, type WeightStore } from './weights';
-import { parseSafetensors, type SafetensorsFile } from './safetensors';
-import { noiseRng, normals } from './rng';
+import { disposeWeights, loadWeightsAsync, randomWeightsAsync, type PrepareOptions, type WeightStore } from './weights';
+import { expectedWeights } from '../graph/weights';
+import { checkStateDict, WeightLoadError } from '../weights/pytorch';
+import { parseSafetensors, type SafetensorsFile } from '../weights/safetensors';
+import { noiseRng, normals } from '../weights/rng';
 import { Cancelled } from './failure';
-import { instantiate, type GeneratedClass, type GeneratedModel } from '../codegen/instantiate';
+import { instantiate, type GeneratedClass, type GeneratedModel } from '../runtime/instantiate';
 import { makeDiffusion, sample, type ScheduleName } from './diffusion';
 
 export type WeightSource = { readonly kind: 'random'; readonly seed: number } | { readonly kind: 'file'; readonly name: string; readonly bytes: Uint8Array };

@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from './backend-node';
-import { expectedWeights, randomWeights, randomWeightsAsync, disposeWeights, tfjsShape, type WeightStore } from './weights';
+import { randomWeights, randomWeightsAsync, disposeWeights, type WeightStore } from './weights';
+import { expectedWeights } from '../graph/weights';
+import { tfjsShape } from '../weights/pytorch';
 import { analyze } from '../graph/analyze';
 import { iddpm, vanilla } from '../graph/templates';
 import { IDDPM_SMALL } from '../bench/configs';

@@ -5,7 +5,7 @@ import { iddpm, vanilla } from '../graph/templates';
 import { withImageSize } from '../graph/edit';
 import { planGraph, runGraph } from '../runtime/interpreter';
 import { disposeWeights, loadWeights } from '../runtime/weights';
-import { toFloat32, type SafetensorsFile } from '../runtime/safetensors';
+import { toFloat32, type SafetensorsFile } from '../weights/safetensors';
 import { readFileSync } from 'node:fs';
 import { closeness, REFERENCE, FIXTURES, fixtureConfig, nchwToNhwc, nhwcToNchw, readSafetensors, sameShape, type Closeness } from './util';
 

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { parseSafetensors, toFloat32, type SafetensorsFile } from '../runtime/safetensors';
+import { parseSafetensors, toFloat32, type SafetensorsFile } from '../weights/safetensors';
 import { unwrapConfig } from '../graph/templates';
 
 /** `shared/fixtures` beside the checkout (`../shared` from the repo root). */

@@ -4,16 +4,15 @@
  * compare these against, with PyTorch's parameter counts); its SuperResModel entries (a second
  * input) are not UNetModel presets.
  */
-import type { IddpmKwargs } from './iddpm';
-import type { TemplatePreset } from './common';
-
-export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
+// No import of the template itself (that would be a cycle): iddpm.ts checks these against its
+// kwargs type with `satisfies`, and the registry test builds each one.
+export const IDDPM_PRESETS = [
   {
     name: 'improved-diffusion/imagenet64_uncond_100M_1500K',
     imageSize: 64,
     kwargs: {
       image_size: 64, in_channels: 3, model_channels: 128, out_channels: 6, num_res_blocks: 3,
-      attention_resolutions: [4, 8], dropout: 0, channel_mult: [1, 2, 3, 4], conv_resample: true, dims: 2,
+      attention_resolutions: [4, 8], dropout: 0, channel_mult: [1, 2, 3, 4], conv_resample: true, dims: 2 as const,
       num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: -1,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: false,
       use_new_attention_order: false,
@@ -24,7 +23,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     imageSize: 32,
     kwargs: {
       image_size: 32, in_channels: 3, model_channels: 128, out_channels: 6, num_res_blocks: 3,
-      attention_resolutions: [2, 4], dropout: 0.3, channel_mult: [1, 2, 2, 2], conv_resample: true, dims: 2,
+      attention_resolutions: [2, 4], dropout: 0.3, channel_mult: [1, 2, 2, 2], conv_resample: true, dims: 2 as const,
       num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: -1,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: false,
       use_new_attention_order: false,
@@ -35,7 +34,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     imageSize: 64,
     kwargs: {
       image_size: 64, in_channels: 3, model_channels: 192, out_channels: 6, num_res_blocks: 3,
-      attention_resolutions: [4, 8], dropout: 0, channel_mult: [1, 2, 3, 4], conv_resample: true, dims: 2,
+      attention_resolutions: [4, 8], dropout: 0, channel_mult: [1, 2, 3, 4], conv_resample: true, dims: 2 as const,
       num_classes: 1000, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: -1,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: false,
       use_new_attention_order: false,
@@ -46,7 +45,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     imageSize: 256,
     kwargs: {
       image_size: 256, in_channels: 3, model_channels: 128, out_channels: 6, num_res_blocks: 2,
-      attention_resolutions: [16], dropout: 0, channel_mult: [1, 1, 2, 2, 4, 4], conv_resample: true, dims: 2,
+      attention_resolutions: [16], dropout: 0, channel_mult: [1, 1, 2, 2, 4, 4], conv_resample: true, dims: 2 as const,
       num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 1, num_head_channels: -1,
       num_heads_upsample: -1, use_scale_shift_norm: false, resblock_updown: false,
       use_new_attention_order: false,
@@ -57,7 +56,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     imageSize: 256,
     kwargs: {
       image_size: 256, in_channels: 3, model_channels: 128, out_channels: 6, num_res_blocks: 2,
-      attention_resolutions: [16], dropout: 0, channel_mult: [1, 1, 2, 2, 4, 4], conv_resample: true, dims: 2,
+      attention_resolutions: [16], dropout: 0, channel_mult: [1, 1, 2, 2, 4, 4], conv_resample: true, dims: 2 as const,
       num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 1, num_head_channels: -1,
       num_heads_upsample: -1, use_scale_shift_norm: false, resblock_updown: false,
       use_new_attention_order: false,
@@ -68,7 +67,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     imageSize: 64,
     kwargs: {
       image_size: 64, in_channels: 3, model_channels: 128, out_channels: 6, num_res_blocks: 3,
-      attention_resolutions: [4, 8], dropout: 0, channel_mult: [1, 2, 3, 4], conv_resample: true, dims: 2,
+      attention_resolutions: [4, 8], dropout: 0, channel_mult: [1, 2, 3, 4], conv_resample: true, dims: 2 as const,
       num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: -1,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: false,
       use_new_attention_order: false,
@@ -79,7 +78,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     imageSize: 32,
     kwargs: {
       image_size: 32, in_channels: 3, model_channels: 128, out_channels: 6, num_res_blocks: 3,
-      attention_resolutions: [2, 4], dropout: 0.3, channel_mult: [1, 2, 2, 2], conv_resample: true, dims: 2,
+      attention_resolutions: [2, 4], dropout: 0.3, channel_mult: [1, 2, 2, 2], conv_resample: true, dims: 2 as const,
       num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: -1,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: false,
       use_new_attention_order: false,
@@ -91,7 +90,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     kwargs: {
       image_size: 64, in_channels: 3, model_channels: 192, out_channels: 6, num_res_blocks: 3,
       attention_resolutions: [2, 4, 8], dropout: 0.1, channel_mult: [1, 2, 3, 4], conv_resample: true,
-      dims: 2, num_classes: 1000, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
+      dims: 2 as const, num_classes: 1000, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: true,
       use_new_attention_order: true,
     },
@@ -102,7 +101,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     kwargs: {
       image_size: 128, in_channels: 3, model_channels: 256, out_channels: 6, num_res_blocks: 2,
       attention_resolutions: [4, 8, 16], dropout: 0, channel_mult: [1, 1, 2, 3, 4], conv_resample: true,
-      dims: 2, num_classes: 1000, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: -1,
+      dims: 2 as const, num_classes: 1000, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: -1,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: true,
       use_new_attention_order: false,
     },
@@ -113,7 +112,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     kwargs: {
       image_size: 256, in_channels: 3, model_channels: 256, out_channels: 6, num_res_blocks: 2,
       attention_resolutions: [8, 16, 32], dropout: 0, channel_mult: [1, 1, 2, 2, 4, 4], conv_resample: true,
-      dims: 2, num_classes: 1000, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
+      dims: 2 as const, num_classes: 1000, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: true,
       use_new_attention_order: false,
     },
@@ -124,7 +123,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     kwargs: {
       image_size: 256, in_channels: 3, model_channels: 256, out_channels: 6, num_res_blocks: 2,
       attention_resolutions: [8, 16, 32], dropout: 0, channel_mult: [1, 1, 2, 2, 4, 4], conv_resample: true,
-      dims: 2, num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
+      dims: 2 as const, num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: true,
       use_new_attention_order: false,
     },
@@ -135,7 +134,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     kwargs: {
       image_size: 512, in_channels: 3, model_channels: 256, out_channels: 6, num_res_blocks: 2,
       attention_resolutions: [16, 32, 64], dropout: 0, channel_mult: [0.5, 1, 1, 2, 2, 4, 4],
-      conv_resample: true, dims: 2, num_classes: 1000, use_checkpoint: false, use_fp16: false, num_heads: 4,
+      conv_resample: true, dims: 2 as const, num_classes: 1000, use_checkpoint: false, use_fp16: false, num_heads: 4,
       num_head_channels: 64, num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: true,
       use_new_attention_order: false,
     },
@@ -146,7 +145,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     kwargs: {
       image_size: 256, in_channels: 3, model_channels: 256, out_channels: 6, num_res_blocks: 2,
       attention_resolutions: [8, 16, 32], dropout: 0.1, channel_mult: [1, 1, 2, 2, 4, 4], conv_resample: true,
-      dims: 2, num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
+      dims: 2 as const, num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: true,
       use_new_attention_order: false,
     },
@@ -157,7 +156,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     kwargs: {
       image_size: 256, in_channels: 3, model_channels: 256, out_channels: 6, num_res_blocks: 2,
       attention_resolutions: [8, 16, 32], dropout: 0.1, channel_mult: [1, 1, 2, 2, 4, 4], conv_resample: true,
-      dims: 2, num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
+      dims: 2 as const, num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: true,
       use_new_attention_order: false,
     },
@@ -168,7 +167,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     kwargs: {
       image_size: 256, in_channels: 3, model_channels: 256, out_channels: 6, num_res_blocks: 2,
       attention_resolutions: [8, 16, 32], dropout: 0.1, channel_mult: [1, 1, 2, 2, 4, 4], conv_resample: true,
-      dims: 2, num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
+      dims: 2 as const, num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: true,
       use_new_attention_order: false,
     },
@@ -179,7 +178,7 @@ export const IDDPM_PRESETS: readonly TemplatePreset<IddpmKwargs>[] = [
     kwargs: {
       image_size: 256, in_channels: 3, model_channels: 256, out_channels: 6, num_res_blocks: 2,
       attention_resolutions: [8, 16, 32], dropout: 0, channel_mult: [1, 1, 2, 2, 4, 4], conv_resample: true,
-      dims: 2, num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
+      dims: 2 as const, num_classes: null, use_checkpoint: false, use_fp16: false, num_heads: 4, num_head_channels: 64,
       num_heads_upsample: -1, use_scale_shift_norm: true, resblock_updown: true,
       use_new_attention_order: false,
     },

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
-import { defineTemplate, hw, int, list, minusOneOr, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize } from './common';
+import { defineTemplate, hw, int, list, minusOneOr, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
 import { IDDPM_PRESETS } from './iddpm-presets';
 
 const attentionResolutions = z.union([
@@ -157,7 +157,7 @@ export const iddpmTemplate = defineTemplate({
   description: 'UNetModel of openai/improved-diffusion and guided-diffusion from its constructor kwargs, with PyTorch\'s module names (its checkpoints load as they are).',
   schema: IddpmKwargs,
   defaults: { label: 'Small CIFAR-10-style (64 ch, 32×32)', kwargs: IDDPM_DEFAULTS },
-  presets: IDDPM_PRESETS,
+  presets: IDDPM_PRESETS satisfies readonly TemplatePreset<IddpmKwargs>[],
   formFields: [
     'image_size', 'in_channels', 'out_channels', 'model_channels', 'channel_mult', 'num_res_blocks', 'attention_resolutions', 'dropout',
     'num_heads', 'num_head_channels', 'num_heads_upsample', 'num_classes',

@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot, startApp, tid } from './harness';
 import { serializeDocument } from '../../graph/document';
 import { iddpm } from '../../graph/templates';
-import { parseSafetensors, toFloat32 } from '../../runtime/safetensors';
+import { parseSafetensors, toFloat32 } from '../../weights/safetensors';
 import { closeness, FIXTURES, fixtureConfig } from '../util';
 
 const TIMEOUT = 180_000;
