@@ -9,7 +9,12 @@ import type { DocumentRequest, DocumentResponse } from './document.worker';
 
 let worker: Worker | null = null;
 let next = 0;
-const waiting = new Map<number, { resolve: (d: Document) => void; reject: (e: Error) => void }>();
+const waiting = new Map<number, { readonly file: Blob; readonly source: string; resolve: (d: Document) => void; reject: (e: Error) => void }>();
+
+/** Reads and parses on this thread: where no worker can be had. */
+async function parseHere(file: Blob, source: string): Promise<Document> {
+  return parseDocument(await file.text(), source);
+}
 
 function documentWorker(): Worker | null {
   if (worker) return worker;
@@ -25,16 +30,17 @@ function documentWorker(): Worker | null {
     if (!w) return;
     waiting.delete(r.id);
     if (r.ok) w.resolve(r.doc);
-    else w.reject(r.documentError ? new DocumentError(r.message) : new Error(r.message));
+    // Anything the reader could not do is a message for the banner, never a silent failure.
+    else w.reject(new DocumentError(r.documentError ? r.message : `${w.source} could not be read: ${r.message}`));
   });
   worker.addEventListener('error', (e) => {
-    // The worker could not start: what it was asked is answered here instead.
+    // The worker could not start: what it was asked is answered here instead (as without workers).
     e.preventDefault();
     const pending = [...waiting.values()];
     waiting.clear();
     worker?.terminate();
     worker = null;
-    for (const w of pending) w.reject(new Error(`the document reader failed: ${e.message || 'it did not start'}`));
+    for (const w of pending) parseHere(w.file, w.source).then(w.resolve, w.reject);
   });
   return worker;
 }
@@ -43,10 +49,10 @@ export async function readDocumentFile(file: Blob, source: string): Promise<Docu
   const tooBig = documentSizeProblem({ bytes: file.size }, source);
   if (tooBig) throw new DocumentError(tooBig);
   const w = documentWorker();
-  if (!w) return parseDocument(await file.text(), source);
+  if (!w) return parseHere(file, source);
   const id = ++next;
   return new Promise<Document>((resolve, reject) => {
-    waiting.set(id, { resolve, reject });
+    waiting.set(id, { file, source, resolve, reject });
     const req: DocumentRequest = { id, file, source };
     w.postMessage(req);
   });

@@ -5,6 +5,7 @@
  * with a backend's measured rate (`runtime/rate.ts`) and refuse runs a backend cannot hold.
  */
 import type { TensorShape } from '../blocks/types';
+import { numel } from '../blocks/common';
 import { nodeWeights, type Analysis } from './analyze';
 
 const F32 = 4;
@@ -37,8 +38,6 @@ export interface CostEstimate {
   readonly blocks: number;
 }
 
-const elementsOf = (dims: readonly number[]): number => dims.reduce((x, y) => x * y, 1);
-
 /** Estimates one forward pass of an analysed graph at the given batch size. */
 export function estimateCost(a: Analysis, batch = 1): CostEstimate {
   let parameters = 0;
@@ -47,7 +46,7 @@ export function estimateCost(a: Analysis, batch = 1): CostEstimate {
   let blocks = 0;
   let largest: LargestTensor | null = null;
   const consider = (node: string, perSample: readonly number[], internal: boolean) => {
-    const elements = batch * elementsOf(perSample);
+    const elements = batch * numel(perSample);
     if (!largest || elements > largest.elements) largest = { node, dims: [batch, ...perSample], elements, internal };
   };
 
@@ -68,14 +67,14 @@ export function estimateCost(a: Analysis, batch = 1): CostEstimate {
     const shapes: Record<string, TensorShape> = {};
     for (const [port, v] of Object.entries(inf.inputs)) if (v.shape) shapes[port] = v.shape;
     for (const w of nodeWeights(inf)) {
-      const n = elementsOf(w.shape);
+      const n = numel(w.shape);
       if (w.role === 'param') parameters += n;
       weightBytes += n * (w.dtype === 'int64' ? 8 : F32);
     }
     flops += batch * inf.def.flops(shapes, inf.out, inf.params);
 
     const isOutput = inf.def.io === 'output';
-    const outBytes = isOutput ? 0 : batch * elementsOf(inf.out.dims) * F32;
+    const outBytes = isOutput ? 0 : batch * numel(inf.out.dims) * F32;
     const known = Object.keys(shapes).length === Object.keys(inf.inputs).length;
     const scratchBytes = known && inf.def.scratch ? batch * inf.def.scratch(shapes, inf.out, inf.params) * F32 : 0;
     peak = Math.max(peak, live + outBytes + scratchBytes);

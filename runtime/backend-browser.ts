@@ -103,9 +103,3 @@ async function chooseNow(preferred: BrowserBackend): Promise<BackendChoice> {
   }
   throw new Error(`no tfjs backend could start: ${skipped.join('; ')}`);
 }
-
-/** The backend after `b` in the fallback order (offered after a backend error), or null. */
-export function nextBackend(b: BrowserBackend): BrowserBackend | null {
-  const i = BROWSER_BACKENDS.indexOf(b);
-  return i < BROWSER_BACKENDS.length - 1 ? BROWSER_BACKENDS[i + 1] : null;
-}

@@ -53,8 +53,12 @@ export interface FailureContext {
   readonly totalBytes?: number;
 }
 
-/** WASM's heap is 32-bit: 4 GiB at most, and browsers often grant less. */
-export const WASM_MAX_BYTES = 4 * 1024 ** 3;
+/**
+ * WASM's heap is 32-bit: tfjs-backend-wasm's cannot grow past this (emscripten's getHeapMax in its
+ * build, just under 4 GiB), and browsers often grant less. The one constant for both the failure
+ * advice and the run gate's limits (`runtime/rate.ts`).
+ */
+export const WASM_MAX_BYTES = 4294901760;
 
 const PATTERNS: readonly [FailureKind, RegExp][] = [
   ['cancelled', /\bwas cancelled\b|\bAbortError\b|\baborted by the user\b/i],

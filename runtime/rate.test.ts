@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from './backend-node';
-import { backendLimits, browserMemoryBytes, forgetRates, measureRate, WASM_HEAP_MAX } from './rate';
+import { backendLimits, browserMemoryBytes, forgetRates, measureRate } from './rate';
+import { WASM_MAX_BYTES } from './failure';
 
 describe('measureRate and backendLimits', () => {
   it('measures a positive rate on cpu and wasm, caches it per backend, and leaks no tensor', async () => {
@@ -21,7 +22,7 @@ describe('measureRate and backendLimits', () => {
 
   it('knows the WASM heap limit and passes the host memory through elsewhere', async () => {
     await useBackend('wasm');
-    expect(backendLimits()).toEqual({ backend: 'wasm', memoryBytes: WASM_HEAP_MAX });
+    expect(backendLimits()).toEqual({ backend: 'wasm', memoryBytes: WASM_MAX_BYTES });
     expect(backendLimits(2 ** 30)).toEqual({ backend: 'wasm', memoryBytes: 2 ** 30 });
     await useBackend('cpu');
     expect(backendLimits(8 * 2 ** 30)).toEqual({ backend: 'cpu', memoryBytes: 8 * 2 ** 30 });

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendLimits } from '../graph/estimate';
+import { WASM_MAX_BYTES } from './failure';
 
 /**
  * Probes: 3×3 convs of 64 → 64 channels (the op that dominates a UNet) at 16×16 (18.9 MFLOP) and,
@@ -66,8 +67,6 @@ export function forgetRates(): void {
 }
 
 const GiB = 2 ** 30;
-/** tfjs-backend-wasm's heap cannot grow past this (emscripten's getHeapMax in its build). */
-export const WASM_HEAP_MAX = 4294901760;
 
 interface WebGpuLimits {
   readonly maxStorageBufferBindingSize?: number;
@@ -81,7 +80,7 @@ interface WebGpuLimits {
 export function backendLimits(memoryBytes?: number): BackendLimits {
   const backend = tf.getBackend();
   const mem = memoryBytes !== undefined && memoryBytes > 0 ? { memoryBytes } : {};
-  if (backend === 'wasm') return { backend, memoryBytes: Math.min(WASM_HEAP_MAX, memoryBytes ?? WASM_HEAP_MAX) };
+  if (backend === 'wasm') return { backend, memoryBytes: Math.min(WASM_MAX_BYTES, memoryBytes ?? WASM_MAX_BYTES) };
   if (backend === 'webgl') {
     let maxTextureSize: number | undefined;
     try {

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelInputs, WeightGetter } from '../types';
 import { bool, defineBlock } from '../types';
-import { chw, convFlops, convWeights, fail, feature, issue, ok } from '../common';
+import { chw, convFlops, convWeights, fail, feature, issue, numel, ok } from '../common';
 import { avgPool2, conv2dPt, upsampleNearest2 } from '../ops';
 
 export interface ResampleParams {
@@ -59,6 +59,6 @@ export const Upsample = defineBlock({
   },
   weights: (inputs, p) => (p.use_conv ? convWeights('conv', inputs.x.dims[0], inputs.x.dims[0], 3, true) : []),
   flops: (inputs, out, p) => (p.use_conv ? convFlops(inputs.x.dims[0], inputs.x.dims[0], 3, out.dims[1], out.dims[2]) : 0),
-  scratch: (_inputs, out, p) => (p.use_conv ? out.dims[0] * out.dims[1] * out.dims[2] : 0), // the nearest ×2 before the conv
+  scratch: (_inputs, out, p) => (p.use_conv ? numel(out.dims) : 0), // the nearest ×2 before the conv
   forward: upsampleForward,
 });

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockIssue, KernelInputs, Trace, WeightGetter, WeightSpec } from '../types';
 import { bool, choice, defineBlock, float, int } from '../types';
-import { chw, convFlops, convWeights, failWith, feature, groupsIssue, issue, linearWeights, normWeights, ok } from '../common';
+import { chw, convFlops, convWeights, failWith, feature, groupsIssue, issue, linearWeights, normWeights, numel, ok } from '../common';
 import { avgPool2, conv2dPt, groupNorm, linear, silu, toNCHW, upsampleNearest2 } from '../ops';
 
 export interface ResBlockParams {
@@ -105,9 +105,9 @@ export const ResBlock = defineBlock({
   // first conv, the embedding add (scale-shift: a mul and an add), GroupNorm (4), SiLU (2), the
   // second conv and the skip conv.
   scratch: (inputs, out, p) => {
-    const [c, h, w] = chw(inputs.x);
-    const i = c * h * w;
-    const o = out.dims[0] * out.dims[1] * out.dims[2];
+    const c = inputs.x.dims[0];
+    const i = numel(inputs.x.dims);
+    const o = numel(out.dims);
     const resampled = p.resample === 'none' ? 0 : 2 * c * out.dims[1] * out.dims[2];
     const skip = c === p.out_channels ? 0 : o;
     return 6 * i + resampled + o + (p.use_scale_shift_norm ? 2 * o : o) + 4 * o + 2 * o + o + skip;

@@ -34,8 +34,6 @@ let tmp = '';
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'unet-canvas-'));
   ({ server, url } = await startApp());
-  // The steps share one page: a source file saved meanwhile must not reload it under them.
-  await server.watcher.close();
   browser = await launchChromium({ webgpu: false });
   page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
   await page.goto(url);
