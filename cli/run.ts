@@ -11,8 +11,7 @@ import { checkStateDict } from '../weights/pytorch';
 import { describeKind, existingTarget, FileError } from '../runtime/file-node';
 import { loadGraph } from './check';
 import type { Graph } from '../graph/model';
-import type { Analysis } from '../graph/analyze';
-import type { TensorShape } from '../blocks/types';
+import { nodeFlops, type Analysis } from '../graph/analyze';
 import { accessSync, constants, statSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { describeEstimate, estimateCost, expectedSeconds, formatBytes, formatSeconds, limitProblems, type CostEstimate } from '../graph/estimate';
@@ -135,10 +134,7 @@ function progressLine(plan: Analysis, est: CostEstimate, every: number, io: Io):
   const flopsUpTo: number[] = [];
   let sum = 0;
   for (const id of plan.order) {
-    const inf = plan.info.get(id)!;
-    const shapes: Record<string, TensorShape> = {};
-    for (const [port, v] of Object.entries(inf.inputs)) if (v.shape) shapes[port] = v.shape;
-    sum += inf.out ? inf.def.flops(shapes, inf.out, inf.params) : 0;
+    sum += nodeFlops(plan.info.get(id)!);
     flopsUpTo.push(sum);
   }
   const start = performance.now();

@@ -347,15 +347,24 @@ function reportCycles(
   }
 }
 
+/** A node's input shapes by port, those that are known. */
+export function inputShapes(inf: NodeInfo): Record<string, TensorShape> {
+  const shapes: Record<string, TensorShape> = {};
+  for (const [port, v] of Object.entries(inf.inputs)) if (v.shape) shapes[port] = v.shape;
+  return shapes;
+}
+
+/** True when every input shape of the node and its output shape are known. */
+export const shapesKnown = (inf: NodeInfo): boolean => inf.out !== null && Object.values(inf.inputs).every((v) => v.shape !== null);
+
 /** The weights a node owns (empty when its shapes are unknown). */
 export function nodeWeights(inf: NodeInfo): readonly WeightSpec[] {
-  if (!inf.out) return [];
-  const shapes: Record<string, TensorShape> = {};
-  for (const [port, v] of Object.entries(inf.inputs)) {
-    if (!v.shape) return [];
-    shapes[port] = v.shape;
-  }
-  return inf.def.weights(shapes, inf.params);
+  return shapesKnown(inf) ? inf.def.weights(inputShapes(inf), inf.params) : [];
+}
+
+/** FLOPs per sample of one node (0 when its output shape is unknown). */
+export function nodeFlops(inf: NodeInfo): number {
+  return inf.out ? inf.def.flops(inputShapes(inf), inf.out, inf.params) : 0;
 }
 
 /** Trainable parameters (PyTorch's `sum(p.numel() for p in model.parameters())`). */
@@ -370,13 +379,7 @@ export function countParameters(a: Analysis): number {
 /** FLOPs per sample (2 per multiply-add). */
 export function countFlops(a: Analysis): number {
   let total = 0;
-  for (const id of a.order) {
-    const inf = a.info.get(id)!;
-    if (!inf.out) continue;
-    const shapes: Record<string, TensorShape> = {};
-    for (const [port, v] of Object.entries(inf.inputs)) if (v.shape) shapes[port] = v.shape;
-    total += inf.def.flops(shapes, inf.out, inf.params);
-  }
+  for (const id of a.order) total += nodeFlops(a.info.get(id)!);
   return total;
 }
 

@@ -4,9 +4,8 @@
  * the largest single tensor. Pure: no tfjs. The run panel and the CLI turn it into an expected time
  * with a backend's measured rate (`runtime/rate.ts`) and refuse runs a backend cannot hold.
  */
-import type { TensorShape } from '../blocks/types';
 import { numel } from '../blocks/common';
-import { nodeWeights, type Analysis } from './analyze';
+import { inputShapes, nodeFlops, nodeWeights, shapesKnown, type Analysis } from './analyze';
 
 const F32 = 4;
 
@@ -64,18 +63,17 @@ export function estimateCost(a: Analysis, batch = 1): CostEstimate {
     const inf = a.info.get(id);
     if (!inf || !inf.out) return;
     blocks++;
-    const shapes: Record<string, TensorShape> = {};
-    for (const [port, v] of Object.entries(inf.inputs)) if (v.shape) shapes[port] = v.shape;
+    const shapes = inputShapes(inf);
     for (const w of nodeWeights(inf)) {
       const n = numel(w.shape);
       if (w.role === 'param') parameters += n;
       weightBytes += n * (w.dtype === 'int64' ? 8 : F32);
     }
-    flops += batch * inf.def.flops(shapes, inf.out, inf.params);
+    flops += batch * nodeFlops(inf);
 
     const isOutput = inf.def.io === 'output';
     const outBytes = isOutput ? 0 : batch * numel(inf.out.dims) * F32;
-    const known = Object.keys(shapes).length === Object.keys(inf.inputs).length;
+    const known = shapesKnown(inf);
     const scratchBytes = known && inf.def.scratch ? batch * inf.def.scratch(shapes, inf.out, inf.params) * F32 : 0;
     peak = Math.max(peak, live + outBytes + scratchBytes);
     if (!isOutput) consider(inf.node.name, inf.out.dims, false);
