@@ -7,15 +7,10 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { WeightInit, WeightLayout } from '../weights/types';
 
-/** What flows along an edge. */
-export type PortKind = 'feature' | 'temb' | 'timesteps' | 'label';
+import type { IoRole, PortKind } from './roles';
 
-export const PORT_KIND_LABEL: Readonly<Record<PortKind, string>> = {
-  feature: 'feature map',
-  temb: 'embedding',
-  timesteps: 'timesteps',
-  label: 'class label',
-};
+// Port kinds and input roles are declared in roles.ts (which imports nothing).
+export { PORT_KIND_LABEL, type InputRole, type IoRole, type PortKind } from './roles';
 
 export interface PortDef {
   readonly name: string;
@@ -176,8 +171,6 @@ export type NoParams = Readonly<Record<string, never>>;
  */
 export type Kernel<P> = (inputs: KernelInputs, w: WeightGetter, params: P, trace?: Trace) => tf.Tensor;
 
-/** Where an input/output block's tensor comes from or goes to. */
-export type IoRole = 'x' | 'timesteps' | 'y' | 'output';
 
 export type BlockCategory = 'Inputs & outputs' | 'Diffusion' | 'Layers' | 'Classic UNet';
 

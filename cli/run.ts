@@ -1,9 +1,10 @@
 /** `unet-studio run graph.json --weights W --inputs IO [--backend B] --out OUT`: one forward pass. */
 import * as tf from '@tensorflow/tfjs';
 import { withImageSize } from '../graph/edit';
-import { planGraph, runGraph } from '../runtime/interpreter';
+import { planGraph, runGraph, type GraphInputs } from '../runtime/interpreter';
+import { InputsError, makeInputs, readInputsFile, toPytorchLayout, type InputsFile } from '../runtime/inputs';
 import { isNodeBackend, NODE_BACKENDS, useBackend } from '../runtime/backend-node';
-import { toFloat32, type SafetensorsFile } from '../weights/safetensors';
+import { toFloat32 } from '../weights/safetensors';
 import { openSafetensors, writeSafetensorsFile, type SafetensorsReader } from '../runtime/safetensors-file';
 import { disposeWeights, loadWeights } from '../runtime/weights';
 import { expectedWeights } from '../graph/weights';
@@ -11,7 +12,7 @@ import { checkStateDict } from '../weights/pytorch';
 import { describeKind, existingTarget, FileError } from '../runtime/file-node';
 import { loadGraph } from './check';
 import type { Graph } from '../graph/model';
-import { nodeFlops, type Analysis } from '../graph/analyze';
+import { graphInputs, nodeFlops, type Analysis } from '../graph/analyze';
 import { accessSync, constants, statSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { describeEstimate, estimateCost, expectedSeconds, formatBytes, formatSeconds, limitProblems, type CostEstimate } from '../graph/estimate';
@@ -21,24 +22,6 @@ import { args, refuseOverwritingInputs, UsageError, type Io } from './common';
 
 export class InputError extends Error {
   override name = 'InputError';
-}
-
-/** Reads `x` (NCHW float), `timesteps` and `y` (any int/float dtype) from an inputs file. */
-export function readInputs(file: SafetensorsFile, source: string): { x: { data: Float32Array; shape: number[] }; timesteps?: Float32Array; y?: Float32Array } {
-  const x = file.tensors.get('x');
-  if (!x) throw new InputError(`${source} has no tensor "x" (the input image, NCHW); it has: ${[...file.tensors.keys()].slice(0, 12).join(', ') || 'nothing'}`);
-  if (x.shape.length !== 4) throw new InputError(`${source}: "x" must be NCHW (4 dimensions), got shape [${x.shape.join(', ')}]`);
-  const vec = (name: string): Float32Array | undefined => {
-    const t = file.tensors.get(name);
-    if (!t) return undefined;
-    if (t.shape.length !== 1 || t.shape[0] !== x.shape[0]) {
-      throw new InputError(`${source}: "${name}" must have shape [${x.shape[0]}] (one per sample), got [${t.shape.join(', ')}]`);
-    }
-    return toFloat32(t);
-  };
-  const timesteps = vec('timesteps');
-  const y = vec('y');
-  return { x: { data: toFloat32(x), shape: [...x.shape] }, ...(timesteps ? { timesteps } : {}), ...(y ? { y } : {}) };
 }
 
 export async function runCommand(argv: readonly string[], io: Io): Promise<number> {
@@ -71,24 +54,35 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   // Tensor by tensor from the files: only x, timesteps and y of the inputs are read, and the weights
   // are checked against the graph by name and shape before any of their data is.
   const inputsFile = openSafetensors(values.inputs, { source: values.inputs });
-  let inputs: ReturnType<typeof readInputs>;
+  let inputs: InputsFile;
   try {
-    inputs = readInputs(inputsFile.lazy(), values.inputs);
+    inputs = readInputsFile(inputsFile.lazy(), values.inputs);
+  } catch (e) {
+    throw e instanceof InputsError ? new InputError(e.message) : e;
   } finally {
     inputsFile.close();
   }
-  const [, , h, w] = inputs.x.shape;
+  const [, , h, w] = inputs.inputs.x!.shape;
   const graph = withImageSize(loadGraph(positionals[0]), h, w);
   const plan = planGraph(graph);
   const weightsFile = openSafetensors(values.weights, { source: values.weights });
   try {
     checkStateDict(expectedWeights(plan), new Map([...weightsFile.lazy().tensors].map(([k, t]) => [k, t.shape])), values.weights);
     await useBackend(backend);
-    const est = await announce(plan, inputs.x.shape[0], backend, io);
+    const est = await announce(plan, inputs.batch, backend, io);
     if (via === 'codegen') return await runGenerated(graph, plan, weightsFile, inputs, backend, values.out, io);
     return await runInterpreted(plan, weightsFile, inputs, backend, values.out, io, () => progressLine(plan, est, progressEvery, io));
   } finally {
     weightsFile.close();
+  }
+}
+
+/** The graph's inputs from the file alone (nothing made up: a missing one is named when the model runs). */
+function fileInputs(plan: Analysis, inputs: InputsFile): GraphInputs {
+  try {
+    return makeInputs(graphInputs(plan).map(({ role, info }) => ({ role, dims: info.out!.dims })), { file: inputs, batch: inputs.batch, noiseSeed: 0, noNoise: true });
+  } catch (e) {
+    throw e instanceof InputsError ? new InputError(e.message) : e;
   }
 }
 
@@ -159,7 +153,7 @@ function progressLine(plan: Analysis, est: CostEstimate, every: number, io: Io):
 async function runInterpreted(
   plan: Analysis,
   weightsFile: SafetensorsReader,
-  inputs: ReturnType<typeof readInputs>,
+  inputs: InputsFile,
   backend: string,
   outPath: string,
   io: Io,
@@ -167,21 +161,20 @@ async function runInterpreted(
 ): Promise<number> {
   const weights = loadWeights(plan, weightsFile.lazy(), weightsFile.source);
   try {
-    const x = tf.tidy(() => tf.transpose(tf.tensor4d(inputs.x.data, inputs.x.shape as [number, number, number, number]), [0, 2, 3, 1]));
-    const t = inputs.timesteps ? tf.tensor1d(inputs.timesteps) : undefined;
-    const y = inputs.y ? tf.tensor1d(inputs.y) : undefined;
     const start = performance.now();
     let out: tf.Tensor4D;
+    let ins: GraphInputs = {};
     try {
+      ins = fileInputs(plan, inputs);
       const onBlock = startProgress();
-      out = runGraph(plan, weights, { x, ...(t ? { timesteps: t } : {}), ...(y ? { y } : {}) }, { onBlock }).out;
+      out = runGraph(plan, weights, ins, { onBlock }).out;
     } catch (e) {
       // Input/graph mismatches found while feeding are the user's to fix.
       throw new InputError(e instanceof Error ? e.message : String(e));
     } finally {
-      tf.dispose([x, ...(t ? [t] : []), ...(y ? [y] : [])]);
+      tf.dispose(Object.values(ins));
     }
-    const nchw = tf.transpose(out, [0, 3, 1, 2]);
+    const nchw = toPytorchLayout(out);
     const data = (await nchw.data()) as Float32Array;
     const ms = performance.now() - start;
     const shape = nchw.shape;
@@ -199,7 +192,7 @@ async function runGenerated(
   graph: Graph,
   plan: Analysis,
   weightsFile: SafetensorsReader,
-  inputs: ReturnType<typeof readInputs>,
+  inputs: InputsFile,
   backend: string,
   outPath: string,
   io: Io,
@@ -226,21 +219,19 @@ async function runGenerated(
     tf.dispose(Object.values(given));
   }
   try {
-    const x = tf.tidy(() => tf.transpose(tf.tensor4d(inputs.x.data, inputs.x.shape as [number, number, number, number]), [0, 2, 3, 1]));
-    const byRole: Record<string, tf.Tensor | undefined> = {
-      x,
-      timesteps: inputs.timesteps ? tf.tensor1d(inputs.timesteps) : undefined,
-      y: inputs.y ? tf.tensor1d(inputs.y) : undefined,
-    };
+    const byRole = fileInputs(plan, inputs);
     const missing = mod.inputs.filter((r) => !byRole[r]);
-    if (missing.length > 0) throw new InputError(`the graph needs "${missing.join('", "')}", which the inputs file does not have`);
+    if (missing.length > 0) {
+      tf.dispose(Object.values(byRole));
+      throw new InputError(`the graph needs "${missing.join('", "')}", which the inputs file does not have`);
+    }
     const start = performance.now();
     const out = model.forward(...mod.inputs.map((r) => byRole[r]!));
-    const nchw = tf.transpose(out, [0, 3, 1, 2]);
+    const nchw = toPytorchLayout(out);
     const data = (await nchw.data()) as Float32Array;
     const ms = performance.now() - start;
     const shape = nchw.shape;
-    tf.dispose([out, nchw, ...Object.values(byRole).filter((t): t is tf.Tensor => t !== undefined)]);
+    tf.dispose([out, nchw, ...Object.values(byRole)]);
     writeSafetensorsFile(outPath, { out: { dtype: 'F32', shape, data } }, { producer: 'unet-studio (generated module)', backend });
     io.err(`out [${shape.join(', ')}] on ${backend} via the generated ${mod.className} in ${ms.toFixed(1)} ms → ${outPath}\n`);
   } finally {

@@ -8,12 +8,13 @@ import * as tf from '@tensorflow/tfjs';
 import type { Graph } from '../graph/model';
 import { analyze } from '../graph/analyze';
 import { BROWSER_BACKENDS, chooseBackend, type BackendChoice, type BrowserBackend } from '../runtime/backend-browser';
-import { fingerprint, RuntimeSession, type FileInputs, type RunInputs, type TensorStats } from '../runtime/session';
+import { fingerprint, RuntimeSession, type RunInputs, type TensorStats } from '../runtime/session';
+import { readInputsFile, type InputsFile } from '../runtime/inputs';
 import { estimateCost, type BackendLimits } from '../graph/estimate';
 import { backendLimits, browserMemoryBytes, measureRate } from '../runtime/rate';
 import { gateRun, type RunGate } from '../runtime/gate';
 import { classifyFailure, type Failure } from '../runtime/failure';
-import { parseSafetensors, toFloat32, writeSafetensors } from '../weights/safetensors';
+import { parseSafetensors, writeSafetensors } from '../weights/safetensors';
 import type { ScheduleName } from '../runtime/diffusion';
 import { CodegenClient, EMPTY_CODE, type CodeState } from './codegenClient';
 
@@ -141,7 +142,7 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
   const [timestep, setTimestep] = useState(500);
   const [label, setLabel] = useState(0);
   const [image, setImage] = useState<Float32Array | null>(null);
-  const [fileInputs, setFileInputs] = useState<{ name: string; inputs: FileInputs } | null>(null);
+  const [fileInputs, setFileInputs] = useState<{ name: string; inputs: InputsFile } | null>(null);
   const [live, setLive] = useState(false);
   const [busy, setBusy] = useState(false);
   const [moduleReady, setModuleReady] = useState(0);
@@ -219,19 +220,24 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
     const s = session.current;
     if (!s || !code.js || !choice) return;
     try {
-      const inputs = (['x', 'timesteps', 'y'] as const).filter((r) => [...analyze(graph).info.values()].some((i) => i.def.io === r));
-      s.setModule(graph, code.js, code.className, inputs);
+      s.setModule(graph, code.js, code.className, code.inputs);
       setMismatch(s.mismatch ? s.mismatch.message : null);
       setModuleReady((n) => n + 1);
     } catch (e) {
       setError(e);
     }
-    // graph is read through analyze for the roles; the module text follows the graph.
+    // The module text follows the graph.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [code.js, code.className, choice]);
+  }, [code.js, code.className, code.inputs, choice]);
 
   const runInputs = useCallback(
-    (): RunInputs => ({ batch: 1, noiseSeed: seed, timestep, label, ...(image ? { image } : {}), ...(fileInputs ? { file: fileInputs.inputs } : {}) }),
+    (): RunInputs => ({
+      batch: 1,
+      noiseSeed: seed,
+      values: { timesteps: timestep, y: label },
+      ...(image ? { samples: { x: image } } : {}),
+      ...(fileInputs ? { file: fileInputs.inputs } : {}),
+    }),
     [seed, timestep, label, image, fileInputs],
   );
 
@@ -362,14 +368,7 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
   const onInputsFile = async (f: File) => {
     try {
       const file = parseSafetensors(new Uint8Array(await f.arrayBuffer()), { source: f.name });
-      const x = file.tensors.get('x');
-      if (!x || x.shape.length !== 4) throw new Error(`${f.name} has no 4-D tensor "x" (NCHW)`);
-      const ts = file.tensors.get('timesteps');
-      const y = file.tensors.get('y');
-      setFileInputs({
-        name: f.name,
-        inputs: { x: { data: toFloat32(x), shape: x.shape as [number, number, number, number] }, ...(ts ? { timesteps: toFloat32(ts) } : {}), ...(y ? { y: toFloat32(y) } : {}) },
-      });
+      setFileInputs({ name: f.name, inputs: readInputsFile(file, f.name) });
       setError(null);
     } catch (e) {
       failed(e);

@@ -3,6 +3,7 @@
  * inspector never stutters. ts-morph and the tfjs declarations load on the first request.
  */
 import type { Graph } from '../graph/model';
+import type { InputRole } from '../blocks/roles';
 
 export interface CodegenRequest {
   readonly id: number;
@@ -11,7 +12,7 @@ export interface CodegenRequest {
 }
 
 export type CodegenResponse =
-  | { readonly id: number; readonly kind: 'module'; readonly text: string; readonly js: string; readonly className: string; readonly ms: number }
+  | { readonly id: number; readonly kind: 'module'; readonly text: string; readonly js: string; readonly className: string; readonly inputs: readonly InputRole[]; readonly ms: number }
   | { readonly id: number; readonly kind: 'checked'; readonly diagnostics: readonly { line: number; message: string }[]; readonly ms: number }
   | { readonly id: number; readonly kind: 'error'; readonly message: string };
 
@@ -32,7 +33,7 @@ async function handle(req: CodegenRequest): Promise<void> {
     const mod = generateModule(req.graph, BROWSER_SOURCES);
     // The runtime panel runs this JavaScript: the same module as the text, types erased.
     const js = transpile(mod.text);
-    post({ id: req.id, kind: 'module', text: mod.text, js, className: mod.className, ms: performance.now() - t0 });
+    post({ id: req.id, kind: 'module', text: mod.text, js, className: mod.className, inputs: mod.inputs, ms: performance.now() - t0 });
     if (req.check) {
       const t1 = performance.now();
       const diagnostics = await typecheckInBrowser(mod.text);

@@ -1,5 +1,6 @@
 /** Talks to the code worker: one request in flight per caller, the newest graph wins. */
 import type { Graph } from '../graph/model';
+import type { InputRole } from '../blocks/roles';
 import type { CodegenRequest, CodegenResponse } from './codegen.worker';
 
 export interface CodeState {
@@ -8,13 +9,15 @@ export interface CodeState {
   /** The module transpiled to CommonJS, for the runtime panel. */
   readonly js: string;
   readonly className: string;
+  /** The module's forward parameters in order, as the generator wrote them. */
+  readonly inputs: readonly InputRole[];
   readonly diagnostics: readonly { line: number; message: string }[];
   readonly message: string;
   readonly generateMs: number;
   readonly checkMs: number;
 }
 
-export const EMPTY_CODE: CodeState = { status: 'idle', text: '', js: '', className: '', diagnostics: [], message: '', generateMs: 0, checkMs: 0 };
+export const EMPTY_CODE: CodeState = { status: 'idle', text: '', js: '', className: '', inputs: [], diagnostics: [], message: '', generateMs: 0, checkMs: 0 };
 
 export class CodegenClient {
   private worker: Worker | null = null;
@@ -40,9 +43,9 @@ export class CodegenClient {
 
   private receive(r: CodegenResponse): void {
     if (r.id !== this.latest) return; // superseded by a newer graph
-    if (r.kind === 'module') this.set({ status: 'checking', text: r.text, js: r.js, className: r.className, generateMs: r.ms, diagnostics: [], message: '' });
+    if (r.kind === 'module') this.set({ status: 'checking', text: r.text, js: r.js, className: r.className, inputs: r.inputs, generateMs: r.ms, diagnostics: [], message: '' });
     else if (r.kind === 'checked') this.set({ status: r.diagnostics.length === 0 ? 'ok' : 'type-errors', diagnostics: r.diagnostics, checkMs: r.ms });
-    else this.set({ status: 'error', message: r.message, text: '', js: '', diagnostics: [] });
+    else this.set({ status: 'error', message: r.message, text: '', js: '', inputs: [], diagnostics: [] });
   }
 
   private set(patch: Partial<CodeState>): void {

@@ -4,6 +4,7 @@
  */
 import type { BlockDef, BlockIssue, ParamValues, PortKind, TensorShape, WeightSpec } from '../blocks/types';
 import { PORT_KIND_LABEL } from '../blocks/types';
+import { INPUT_ROLES, type InputRole, type InputRoleDef } from '../blocks/roles';
 import { blockDef, isBlockType } from '../blocks/registry';
 import { formatShape } from '../blocks/common';
 import type { Graph, GraphEdge, GraphNode } from './model';
@@ -348,6 +349,19 @@ function reportCycles(
 }
 
 /** A node's input shapes by port, those that are known. */
+/**
+ * The graph's inputs in the order a forward takes them (`INPUT_ROLES`' order): each role the graph
+ * has an input block for, with that block (a valid graph has one per role).
+ */
+export function graphInputs(a: Analysis): { readonly role: InputRoleDef<InputRole>; readonly info: NodeInfo }[] {
+  const byRole = new Map<string, NodeInfo>();
+  for (const id of a.order) {
+    const inf = a.info.get(id)!;
+    if (inf.def.io && !byRole.has(inf.def.io)) byRole.set(inf.def.io, inf);
+  }
+  return INPUT_ROLES.filter((r) => byRole.has(r.role)).map((role) => ({ role, info: byRole.get(role.role)! }));
+}
+
 export function inputShapes(inf: NodeInfo): Record<string, TensorShape> {
   const shapes: Record<string, TensorShape> = {};
   for (const [port, v] of Object.entries(inf.inputs)) if (v.shape) shapes[port] = v.shape;

@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Trace } from '../blocks/types';
-import type { Analysis } from '../graph/analyze';
+import { graphInputs, type Analysis } from '../graph/analyze';
+import { inputRole, isInputRole, toPytorchShape, type InputRole } from '../blocks/roles';
 import { analyze } from '../graph/analyze';
 import type { Graph } from '../graph/model';
 import type { WeightStore } from './weights';
@@ -27,11 +28,8 @@ export function planGraph(graph: Graph): Analysis {
 }
 
 /** Inputs in tfjs layout: `x` NHWC float32, `timesteps` [B] float32, `y` [B] float32 (class index). */
-export interface GraphInputs {
-  readonly x: tf.Tensor4D;
-  readonly timesteps?: tf.Tensor1D;
-  readonly y?: tf.Tensor1D;
-}
+/** A forward's inputs by role (`INPUT_ROLES`), in the tfjs layout each role declares (x is NHWC). */
+export type GraphInputs = Readonly<Partial<Record<InputRole, tf.Tensor>>>;
 
 export interface RunOptions {
   /**
@@ -51,56 +49,66 @@ export interface RunResult {
 /** Checks the inputs against the graph's input blocks before anything runs. */
 function feeds(a: Analysis, inputs: GraphInputs): Map<string, tf.Tensor> {
   const fed = new Map<string, tf.Tensor>();
-  for (const id of a.order) {
-    const inf = a.info.get(id)!;
-    const role = inf.def.io;
-    if (!role || role === 'output') continue;
-    const label = JSON.stringify(inf.node.name);
-    if (role === 'x') {
-      const want = inf.out!.dims;
-      const [, h, w, c] = inputs.x.shape;
-      if (c !== want[0] || h !== want[1] || w !== want[2]) {
-        throw new Error(`input x is ${c}×${h}×${w} but the graph's Image input ${label} is ${want.join('×')}`);
-      }
-      fed.set(id, inputs.x);
-    } else {
-      const t = role === 'timesteps' ? inputs.timesteps : inputs.y;
-      if (!t) throw new Error(`the graph's ${inf.def.displayName} ${label} needs "${role}", which was not given`);
-      if (t.shape[0] !== inputs.x.shape[0]) throw new Error(`"${role}" has ${t.shape[0]} entries for a batch of ${inputs.x.shape[0]}`);
-      fed.set(id, t);
+  let batch: { role: string; size: number } | null = null;
+  for (const { role, info } of graphInputs(a)) {
+    const label = JSON.stringify(info.node.name);
+    const t = inputs[role.role];
+    if (!t) throw new Error(`the graph's ${info.def.displayName} ${label} needs "${role.role}", which was not given`);
+    const want = info.out!.dims;
+    const per = toPytorchShape(role, t.shape).slice(1);
+    if (t.rank !== role.rank || per.join('×') !== want.join('×')) {
+      const got = t.rank === role.rank ? per.join('×') : `[${t.shape.join(', ')}]`;
+      throw new Error(`input ${role.role} is ${got || 'a scalar'} but the graph's ${info.def.displayName} ${label} is ${want.join('×') || 'a scalar per sample'}`);
     }
+    if (batch && t.shape[0] !== batch.size) throw new Error(`"${role.role}" has ${t.shape[0]} entries for a batch of ${batch.size}`);
+    batch ??= { role: role.role, size: t.shape[0] };
+    fed.set(info.node.id, t);
   }
   return fed;
 }
 
-export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs, opts: RunOptions = {}): RunResult {
+/** One block has run: its index in `a.order`, its node id and its output (owned by the run). */
+export interface BlockStep {
+  readonly index: number;
+  readonly id: string;
+  readonly out: tf.Tensor;
+}
+
+/**
+ * The interpreter's one loop, a block per step: each block runs in its own `tf.tidy` when the
+ * generator is resumed, then the step hands over its output. `runGraph` drives it in one go (inside
+ * `tf.tidy`, calling `onBlock`); the session's profiler drives it asynchronously, waiting for each
+ * block's output on the device before the next one starts (a per-block time on WebGPU too, which
+ * cannot wait synchronously). Intermediates are freed after their last consumer has run; a run
+ * abandoned midway (`return()` or an error) frees what it made.
+ */
+export function* runGraphSteps(a: Analysis, weights: WeightStore, inputs: GraphInputs, opts: RunOptions = {}): Generator<BlockStep, RunResult, void> {
   const fed = feeds(a, inputs);
   // How many consumers each node still has: an intermediate is freed after its last one runs.
   const uses = new Map<string, number>();
   for (const id of a.order) for (const v of Object.values(a.info.get(id)!.inputs)) uses.set(v.from, (uses.get(v.from) ?? 0) + 1);
 
   const external = new Set<tf.Tensor>(fed.values());
-  return tf.tidy(() => {
-    const values = new Map<string, tf.Tensor>();
-    // Node values holding each tensor: pass-through blocks (Output) return their input itself.
-    const holders = new Map<tf.Tensor, number>();
-    const release = (t: tf.Tensor) => {
-      const n = (holders.get(t) ?? 1) - 1;
-      if (n > 0) holders.set(t, n);
-      else {
-        holders.delete(t);
-        if (!external.has(t)) t.dispose();
-      }
-    };
-    const acts: Record<string, tf.Tensor> = {};
-    let out: tf.Tensor | null = null;
+  const values = new Map<string, tf.Tensor>();
+  // Node values holding each tensor: pass-through blocks (Output) return their input itself.
+  const holders = new Map<tf.Tensor, number>();
+  const release = (t: tf.Tensor) => {
+    const n = (holders.get(t) ?? 1) - 1;
+    if (n > 0) holders.set(t, n);
+    else {
+      holders.delete(t);
+      if (!external.has(t)) t.dispose();
+    }
+  };
+  const acts: Record<string, tf.Tensor> = {};
+  let out: tf.Tensor | null = null;
+  let finished = false;
+  try {
     for (let index = 0; index < a.order.length; index++) {
       const id = a.order[index];
       const inf = a.info.get(id)!;
       const name = inf.node.name;
       const ins: Record<string, tf.Tensor> = {};
-      const given = fed.get(id);
-      if (given) ins.x = inf.def.io === 'timesteps' || inf.def.io === 'y' ? tf.cast(given, 'float32') : given;
       for (const [port, v] of Object.entries(inf.inputs)) {
         ins[port] = values.get(v.from)!;
         // Traces are the caller's to dispose: never hand back the caller's own input tensors.
@@ -114,12 +122,18 @@ export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs,
       // Traced intermediates outlive the block's own tidy; everything else it makes inside is freed
       // when it returns, so a forward pass holds block outputs only, never every kernel's temporaries.
       const trace: Trace | undefined = opts.trace ? (key, t) => (acts[`${name}.${key}`] = tf.keep(t)) : undefined;
-      const y = tf.tidy(() => inf.def.forward(ins, w, inf.params, trace));
+      const given = fed.get(id);
+      const role = isInputRole(inf.def.io) ? inputRole(inf.def.io) : null;
+      const y = tf.tidy(() => {
+        // An input block hands on the caller's tensor, cast where its role says (timesteps may be int).
+        if (given) ins.x = role?.castOnEntry ? tf.cast(given, role.dtype) : given;
+        return inf.def.forward(ins, w, inf.params, trace);
+      });
       // The caller owns the result: never hand back one of its own inputs (a graph wired x → Output).
       if (inf.def.io === 'output') out = external.has(y) ? tf.clone(y) : y;
       values.set(id, y);
       holders.set(y, (holders.get(y) ?? 0) + 1);
-      opts.onBlock?.(index, id);
+      yield { index, id, out: y };
       if (opts.trace) {
         acts[name] = external.has(y) ? tf.clone(y) : y;
         continue;
@@ -134,7 +148,23 @@ export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs,
       }
     }
     if (!out) throw new Error('the graph has no Output block');
+    finished = true;
     return { out: out as tf.Tensor4D, acts };
+  } finally {
+    if (!finished) {
+      const keep = new Set(external);
+      tf.dispose([...new Set([...values.values(), ...Object.values(acts), ...(out ? [out] : [])])].filter((t) => !keep.has(t)));
+    }
+  }
+}
+
+export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs, opts: RunOptions = {}): RunResult {
+  return tf.tidy(() => {
+    const steps = runGraphSteps(a, weights, inputs, opts);
+    for (let s = steps.next(); ; s = steps.next()) {
+      if (s.done) return { out: s.value.out, acts: s.value.acts };
+      opts.onBlock?.(s.value.index, s.value.id);
+    }
   });
 }
 

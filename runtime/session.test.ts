@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { fingerprint, RuntimeSession } from './session';
+import { fingerprint, RuntimeSession, type RunInputs } from './session';
 import { analyze } from '../graph/analyze';
 import { expectedWeights } from '../graph/weights';
 import { Cancelled } from './failure';
@@ -21,7 +21,7 @@ function load(session: RuntimeSession, g: Graph): void {
   session.setModule(g, transpile(mod.text), mod.className, mod.inputs);
 }
 
-const INPUTS = { batch: 1, noiseSeed: 3, timestep: 517, label: 0 };
+const INPUTS: RunInputs = { batch: 1, noiseSeed: 3, values: { timesteps: 517, y: 0 } };
 
 describe('runtime session (the runtime panel without its view)', () => {
   beforeAll(async () => {

@@ -13,12 +13,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Graph } from '../graph/model';
 import type { Analysis } from '../graph/analyze';
-import { planGraph, runGraph, type GraphInputs } from './interpreter';
+import { planGraph, runGraph, runGraphSteps } from './interpreter';
+import { makeInputs, type InputsFile, type ModelInput } from './inputs';
+import { toTfjsShape, type InputRole } from '../blocks/roles';
+import { graphInputs } from '../graph/analyze';
 import { disposeWeights, loadWeightsAsync, randomWeightsAsync, type PrepareOptions, type WeightStore } from './weights';
 import { expectedWeights } from '../graph/weights';
 import { checkStateDict, WeightLoadError } from '../weights/pytorch';
 import { parseSafetensors, type SafetensorsFile } from '../weights/safetensors';
-import { noiseRng, normals } from '../weights/rng';
 import { Cancelled } from './failure';
 import { instantiate, type GeneratedClass, type GeneratedModel } from '../runtime/instantiate';
 import { makeDiffusion, sample, type ScheduleName } from './diffusion';
@@ -41,22 +43,16 @@ export interface RunReport {
   readonly stats: TensorStats;
 }
 
-/** Inputs read from a `.safetensors` file like the CLI's: `x` NCHW, `timesteps` and `y` per sample. */
-export interface FileInputs {
-  readonly x: { readonly data: Float32Array; readonly shape: readonly [number, number, number, number] };
-  readonly timesteps?: Float32Array;
-  readonly y?: Float32Array;
-}
-
 export interface RunInputs {
-  /** When given, used instead of noise / image, timestep and label. */
-  readonly file?: FileInputs;
+  /** Inputs from an inputs `.safetensors` (`readInputsFile`): used where given, their batch wins. */
+  readonly file?: InputsFile;
   readonly batch: number;
+  /** Seed of the noise for inputs given neither by the file nor below. */
   readonly noiseSeed: number;
-  /** An image already resized and normalised to the input shape (C×H×W, values in [-1, 1]), used instead of noise. */
-  readonly image?: Float32Array;
-  readonly timestep: number;
-  readonly label: number;
+  /** One sample per role in PyTorch's layout, repeated over the batch (an image already resized and normalised to [-1, 1], instead of noise). */
+  readonly samples?: Readonly<Partial<Record<InputRole, Float32Array>>>;
+  /** One value per role for every sample (the timestep, the class label). */
+  readonly values?: Readonly<Partial<Record<InputRole, number>>>;
 }
 
 export async function stats(t: tf.Tensor): Promise<TensorStats> {
@@ -98,7 +94,8 @@ export class RuntimeSession {
   private cls: GeneratedClass | null = null;
   private model: GeneratedModel | null = null;
   private plan: Analysis | null = null;
-  private inputsOrder: readonly ('x' | 'timesteps' | 'y')[] = [];
+  /** The module's forward parameters in order (from the code generator). */
+  private inputsOrder: readonly InputRole[] = [];
   /** tfjs-layout weights by state_dict key: the only copy, kept across edits that keep keys and shapes. */
   private store: WeightStore | null = null;
   private weightSig = '';
@@ -114,7 +111,7 @@ export class RuntimeSession {
   mismatch: WeightLoadError | null = null;
 
   /** A new module for `graph` (its JS from the code worker). Keeps weights when keys and shapes are unchanged. Cheap: no weights are made here. */
-  setModule(graph: Graph, js: string, className: string, inputs: readonly ('x' | 'timesteps' | 'y')[]): void {
+  setModule(graph: Graph, js: string, className: string, inputs: readonly InputRole[]): void {
     const plan = planGraph(graph);
     const cls = instantiate(js, className, tf);
     this.disposeModel();
@@ -235,28 +232,26 @@ export class RuntimeSession {
     return this.cls !== null && this.plan !== null;
   }
 
-  private inputShape(): [number, number, number] {
-    const x = [...this.plan!.info.values()].find((i) => i.def.io === 'x');
-    const d = x!.out!.dims;
-    return [d[1], d[2], d[0]];
+  /** The graph's inputs (role and per-sample shape), in the forward's order. */
+  private modelInputs(): ModelInput[] {
+    return graphInputs(this.plan!).map(({ role, info }) => ({ role, dims: info.out!.dims }));
   }
 
-  private makeInputs(r: RunInputs): { x: tf.Tensor4D; timesteps: tf.Tensor1D; y: tf.Tensor1D } {
-    const [h, w, c] = this.inputShape();
-    if (r.file) {
-      const [b, fc, fh, fw] = r.file.x.shape;
-      if (fc !== c || fh !== h || fw !== w) throw new Error(`the inputs file's x is ${fc}×${fh}×${fw}, the graph takes ${c}×${h}×${w}`);
-      const f = r.file;
-      return {
-        x: tf.tidy(() => tf.transpose(tf.tensor4d(f.x.data, [b, fc, fh, fw]), [0, 2, 3, 1])),
-        timesteps: f.timesteps ? tf.tensor1d(f.timesteps) : (tf.fill([b], r.timestep) as tf.Tensor1D),
-        y: f.y ? tf.tensor1d(f.y) : (tf.fill([b], r.label) as tf.Tensor1D),
-      };
-    }
-    const x = r.image
-      ? (tf.tidy(() => tf.tile(tf.transpose(tf.tensor3d(r.image!, [c, h, w]), [1, 2, 0]).expandDims(0), [r.batch, 1, 1, 1])) as tf.Tensor4D)
-      : tf.tensor4d(normals(noiseRng(r.noiseSeed), r.batch * h * w * c), [r.batch, h, w, c]);
-    return { x, timesteps: tf.fill([r.batch], r.timestep) as tf.Tensor1D, y: tf.fill([r.batch], r.label) as tf.Tensor1D };
+  /** The image input's per-sample shape in tfjs layout (H, W, C): what sampling starts from. */
+  private inputShape(): number[] {
+    const x = this.modelInputs().find((m) => m.role.role === 'x')!;
+    return toTfjsShape(x.role, [1, ...x.dims]).slice(1);
+  }
+
+  private makeInputs(r: RunInputs): Partial<Record<InputRole, tf.Tensor>> {
+    return makeInputs(this.modelInputs(), r);
+  }
+
+  /** The forward's arguments in its order (a missing one is named by the check below). */
+  private args(ins: Partial<Record<InputRole, tf.Tensor>>): tf.Tensor[] {
+    const missing = this.inputsOrder.filter((k) => !ins[k]);
+    if (missing.length > 0) throw new Error(`the model needs ${missing.map((m) => `"${m}"`).join(', ')}, which was not given`);
+    return this.inputsOrder.map((k) => ins[k]!);
   }
 
   /** One forward pass of the generated module. */
@@ -268,10 +263,10 @@ export class RuntimeSession {
     const t0 = performance.now();
     let out: tf.Tensor4D;
     try {
-      out = model.forward(...this.inputsOrder.map((k) => ins[k]));
+      out = model.forward(...this.args(ins));
       await out.data(); // wait for the GPU: the time includes the readback
     } finally {
-      tf.dispose([ins.x, ins.timesteps, ins.y]);
+      tf.dispose(Object.values(ins));
     }
     const ms = performance.now() - t0;
     this.fresh = false;
@@ -293,17 +288,13 @@ export class RuntimeSession {
     return this.store!;
   }
 
-  private graphInputs(ins: { x: tf.Tensor4D; timesteps: tf.Tensor1D; y: tf.Tensor1D }): GraphInputs {
-    return { x: ins.x, ...(this.inputsOrder.includes('timesteps') ? { timesteps: ins.timesteps } : {}), ...(this.inputsOrder.includes('y') ? { y: ins.y } : {}) };
-  }
-
   /** A node's output (NHWC, caller-owned) and its statistics. */
   async probe(nodeName: string, r: RunInputs): Promise<{ out: tf.Tensor; stats: TensorStats }> {
     if (!this.plan) throw new Error('no model yet');
     const store = await this.interpreterStore();
     const ins = this.makeInputs(r);
     try {
-      const res = runGraph(this.plan!, store, this.graphInputs(ins), { trace: true });
+      const res = runGraph(this.plan!, store, ins, { trace: true });
       const found = res.acts[nodeName];
       // Traces share tensors (a node's output is also the next one's input): keep a copy, free them all.
       const out = found ? tf.clone(found) : null;
@@ -311,35 +302,36 @@ export class RuntimeSession {
       if (!out) throw new Error(`no block named ${JSON.stringify(nodeName)}`);
       return { out, stats: await stats(out) };
     } finally {
-      tf.dispose([ins.x, ins.timesteps, ins.y]);
+      tf.dispose(Object.values(ins));
     }
   }
 
-  /** Time per block: the interpreter runs each block and waits for it (so each is timed alone). */
+  /**
+   * Time per block: the interpreter's own loop (`runGraphSteps`), waiting for each block's output
+   * on the device before the next block starts, so each is timed alone.
+   */
   async profile(r: RunInputs): Promise<{ name: string; type: string; ms: number }[]> {
     if (!this.plan) throw new Error('no model yet');
     const store = await this.interpreterStore();
-    const plan = this.plan!;
+    const plan = this.plan;
     const ins = this.makeInputs(r);
-    const values = new Map<string, tf.Tensor>();
     const rows: { name: string; type: string; ms: number }[] = [];
+    const steps = runGraphSteps(plan, store, ins);
     try {
-      for (const id of plan.order) {
-        const inf = plan.info.get(id)!;
-        const k: Record<string, tf.Tensor> = {};
-        if (inf.def.io === 'x') k.x = ins.x;
-        else if (inf.def.io === 'timesteps') k.x = ins.timesteps;
-        else if (inf.def.io === 'y') k.x = ins.y;
-        for (const [port, v] of Object.entries(inf.inputs)) k[port] = values.get(v.from)!;
+      for (;;) {
         const t0 = performance.now();
-        const y = tf.tidy(() => inf.def.forward(k, (key) => store.get(`${inf.node.name}.${key}`)!, inf.params));
-        await y.data();
+        const step = steps.next();
+        if (step.done) {
+          step.value.out.dispose();
+          break;
+        }
+        await step.value.out.data();
+        const inf = plan.info.get(step.value.id)!;
         if (!inf.def.io) rows.push({ name: inf.node.name, type: inf.def.displayName, ms: performance.now() - t0 });
-        values.set(id, y);
       }
     } finally {
-      const own = [...values.values()].filter((t) => t !== ins.x && t !== ins.timesteps && t !== ins.y);
-      tf.dispose([...new Set(own), ins.x, ins.timesteps, ins.y]);
+      steps.return(undefined as never); // frees what an abandoned run made (a no-op once it has finished)
+      tf.dispose(Object.values(ins));
     }
     return rows;
   }
@@ -361,9 +353,12 @@ export class RuntimeSession {
     const d = makeDiffusion(opts.schedule, opts.trainSteps, opts.steps);
     const eps = (x: tf.Tensor4D, t: tf.Tensor1D) =>
       tf.tidy(() => {
-        const y = tf.fill([x.shape[0]], opts.label) as tf.Tensor1D;
-        const byRole = { x, timesteps: t, y };
-        return model.forward(...this.inputsOrder.map((k) => byRole[k]));
+        // The noisy image and the timesteps come from the sampler; the other inputs as a run makes them.
+        const made = makeInputs(
+          this.modelInputs().filter((m) => m.role.role !== 'x' && m.role.role !== 'timesteps'),
+          { batch: x.shape[0], noiseSeed: opts.seed, values: { y: opts.label } },
+        );
+        return model.forward(...this.args({ ...made, x, timesteps: t }));
       });
     return sample(d, eps, { shape: [opts.batch, h, w, c], seed: opts.seed, learnedSigma: opts.learnedSigma, ...(opts.onStep ? { onStep: opts.onStep } : {}) });
   }
