@@ -55,6 +55,9 @@ if variant == 'plain':
     out['straight'] = call(train, base + ['--out', 'straight', '--steps', '20'])
     out['first'] = call(train, base + ['--out', 'resumed', '--steps', '10'])
     out['first_sha'] = sha('resumed/model.safetensors')
+    # A line logged after the checkpoint (as by a run that died past its last save): resuming drops it.
+    with open('resumed/metrics.jsonl', 'a') as f:
+        f.write(json.dumps({'step': 15, 'loss': -1.0}) + '\n')
     out['resumed'] = call(train, base + ['--out', 'resumed', '--steps', '20', '--resume', 'resumed'])
     for d in ('straight', 'resumed'):
         out[d + '_files'] = {f: sha(os.path.join(d, f)) for f in ('model.safetensors', 'ema.safetensors')}

@@ -140,7 +140,7 @@ describe('torchrun --nproc_per_node=2 (gloo, CPU)', () => {
 });
 
 describe('resume', () => {
-  it('10 steps, then --resume to 20, gives the bytes of 20 straight steps (weights, EMA, metrics)', () => {
+  it('10 steps, then --resume to 20, gives the bytes of 20 straight steps (weights, EMA, metrics; a metrics line past the checkpoint dropped)', () => {
     for (const k of ['straight', 'first', 'resumed']) expect((plain[k] as Call).code, (plain[k] as Call).stderr).toBe(0);
     const s = plain.straight_files as Record<string, string>;
     const r = plain.resumed_files as Record<string, string>;

@@ -759,7 +759,16 @@ def run(args, spec, dist):
               % (json.dumps(model_py.MODEL_NAME), '{:,}'.format(sum(p.numel() for p in net.parameters())),
                  shape_text(model_py.INPUT_SHAPE), shape_text(model_py.OUTPUT_SHAPE), len(dataset), dist.world,
                  args.batch_size, device), file=sys.stderr)
-    metrics = open(os.path.join(args.out, 'metrics.jsonl'), 'a') if dist.main else None
+    metrics = None
+    if dist.main:
+        path = os.path.join(args.out, 'metrics.jsonl')
+        if step > 0 and os.path.isfile(path):
+            # Resuming: drop lines logged after the checkpoint's step (a run that went on past its last save).
+            with open(path) as f:
+                kept = [line for line in f if line.strip() and json.loads(line).get('step', 0) <= step]
+            with open(path, 'w') as f:
+                f.writelines(kept)
+        metrics = open(path, 'a')
 
     def save(final):
         weights = safetensors_bytes(net.state_dict(), dict(meta, step=str(step)))
