@@ -15,7 +15,8 @@ import type { Graph } from '../graph/model';
 import { graphInputs, nodeFlops, type Analysis } from '../graph/analyze';
 import { accessSync, constants, statSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
-import { describeEstimate, estimateCost, expectedSeconds, formatBytes, formatSeconds, limitProblems, type CostEstimate } from '../graph/estimate';
+import { estimateCost, formatBytes, formatSeconds, type CostEstimate } from '../graph/estimate';
+import { gateRun } from '../runtime/gate';
 import { backendLimits, measureRate } from '../runtime/rate';
 import { dirname, resolve } from 'node:path';
 import { args, refuseOverwritingInputs, UsageError, type Io } from './common';
@@ -108,11 +109,11 @@ function checkWritable(out: string): void {
 async function announce(plan: Analysis, batch: number, backend: string, io: Io): Promise<CostEstimate> {
   const est = estimateCost(plan, batch);
   const rate = await measureRate();
-  const seconds = expectedSeconds(est, rate);
-  io.err(`estimate: ${describeEstimate(est, seconds)} on ${backend} (measured ${rate.toFixed(1)} GFLOP/s), batch ${batch}\n`);
-  const problems = limitProblems(est, backendLimits(totalmem()));
-  if (problems.length > 0) {
-    throw new InputError(`this run cannot be done on ${backend}:\n${problems.map((p) => `  ${p}`).join('\n')}\n(a smaller batch or image, or another --backend, may fit)`);
+  // The run panel's gate (runtime/gate.ts) decides; a CLI run never asks, it only refuses.
+  const gate = gateRun(est, backendLimits(totalmem()), rate);
+  io.err(`estimate: ${gate.summary} (measured ${rate.toFixed(1)} GFLOP/s), batch ${batch}\n`);
+  if (gate.kind === 'refuse') {
+    throw new InputError(`this run cannot be done on ${backend}:\n${gate.problems.map((p) => `  ${p}`).join('\n')}\n(a smaller batch or image, or another --backend, may fit)`);
   }
   const need = est.weightBytes + est.peakActivationBytes;
   if (need > freemem()) io.err(`warning: the run needs about ${formatBytes(need)} and ${formatBytes(freemem())} of memory is free now\n`);

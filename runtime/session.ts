@@ -20,7 +20,7 @@ import { graphInputs } from '../graph/analyze';
 import { disposeWeights, loadWeightsAsync, randomWeightsAsync, type PrepareOptions, type WeightStore } from './weights';
 import { expectedWeights } from '../graph/weights';
 import { checkStateDict, WeightLoadError } from '../weights/pytorch';
-import { parseSafetensors, type SafetensorsFile } from '../weights/safetensors';
+import { parseSafetensors, parseSafetensorsHeader, type SafetensorsFile } from '../weights/safetensors';
 import { Cancelled } from './failure';
 import { instantiate, type GeneratedClass, type GeneratedModel } from '../runtime/instantiate';
 import { makeDiffusion, sample, type ScheduleName } from './diffusion';
@@ -150,8 +150,10 @@ export class RuntimeSession {
     this.mismatch = null;
     if (!this.plan || this.source.kind !== 'file') return;
     try {
-      const file = this.parsedFile()!;
-      checkStateDict(expectedWeights(this.plan), new Map([...file.tensors].map(([k, t]) => [k, t.shape])), this.source.name);
+      // Names and shapes only: the values are decoded once, by `prepare`, when the weights are made.
+      const bytes = this.source.bytes;
+      const header = parseSafetensorsHeader(bytes.length, (offset, length) => bytes.subarray(offset, offset + length), { source: this.source.name });
+      checkStateDict(expectedWeights(this.plan), new Map(header.entries.map((e) => [e.name, e.shape])), this.source.name);
     } catch (e) {
       if (!(e instanceof WeightLoadError)) throw e;
       this.mismatch = e;
