@@ -6,6 +6,8 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { WeightInit, WeightLayout } from '../weights/types';
+import type { PytorchBlock } from './pytorch';
+export type { PyArg, PytorchBlock } from './pytorch';
 
 /** What flows along an edge. */
 export type PortKind = 'feature' | 'temb' | 'timesteps' | 'label';
@@ -234,6 +236,8 @@ export interface BlockDef<P extends ParamValues = ParamValues> {
    * else changes (documents record each node's version and upgrade on opening).
    */
   readonly migrations?: readonly ParamMigration[];
+  /** The block as a PyTorch module (`blocks/pytorch.ts`); every block but the inputs and the Output has one. */
+  readonly pytorch?: PytorchBlock<P>;
 }
 
 /** Declares a block with its parameter types inferred from its parameter specs. */
