@@ -10,6 +10,7 @@ starting with "io." are left out), "io" (a .safetensors with the inputs and the 
 """
 import builtins
 import contextlib
+import copy
 import hashlib
 import importlib.util
 import io
@@ -128,6 +129,12 @@ def run_job(i, job):
             out = model(*args)
         r["out_shape"] = list(out.shape)
         r["finite"] = bool(torch.isfinite(out).all())
+        if job.get("train"):
+            # What a training script does with it: a copy for the EMA, a training step.
+            r["deepcopy_ok"] = list(copy.deepcopy(model).state_dict().keys()) == keys
+            model.train()
+            model(*args).pow(2).mean().backward()
+            r["backward_ok"] = all(p.grad is not None for p in model.parameters())
     if job.get("run_main"):
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):

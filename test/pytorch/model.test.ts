@@ -48,6 +48,8 @@ interface Job {
   readonly atol?: number;
   readonly rtol?: number;
   readonly run_main?: boolean;
+  /** Also deepcopy the model and take a training step (no reference needed). */
+  readonly train?: boolean;
 }
 
 interface Result {
@@ -74,6 +76,8 @@ interface Result {
   readonly finite?: boolean;
   readonly out_shape?: number[];
   readonly main_output?: string;
+  readonly deepcopy_ok?: boolean;
+  readonly backward_ok?: boolean;
   readonly pwned?: boolean;
 }
 
@@ -302,7 +306,7 @@ function hostileJobs(): void {
     const a = analyze(graph);
     expect(a.ok, a.problems.map((p) => p.message).join('\n')).toBe(true);
     const id = `hostile-${k}`;
-    jobs.push({ id, model: writeModel(id, graph), plain: plainPath, graph_name: graph.name, expected_keys: expectedWeights(a).map((w) => w.fullKey) });
+    jobs.push({ id, model: writeModel(id, graph), plain: plainPath, graph_name: graph.name, expected_keys: expectedWeights(a).map((w) => w.fullKey), train: true });
   });
   // Graph names alone (one node name set).
   GRAPH_NAMES.forEach((g, k) => {
@@ -412,15 +416,20 @@ describe('model.py equals the tfjs interpreter on random valid graphs', () => {
 });
 
 describe('hostile names', () => {
-  it('every model.py has the token structure of the plain-named one, the exact keys, runs and executes nothing', () => {
+  it('every model.py has the token structure of the plain-named one, the exact keys, runs (eval, deepcopy, a training step) and executes nothing', () => {
     const hostile = jobs.filter((j) => j.id.startsWith('hostile-') || j.id.startsWith('graph-name-'));
     expect(hostile.length).toBe(CHUNKS.length + 1 + GRAPH_NAMES.length);
+    expect(hostile.filter((j) => j.train).length).toBe(CHUNKS.length + 1);
     for (const j of hostile) {
       const r = result(j.id);
       expect(r.same_structure, `${j.id}: ${String(r.structure_diff)}`).toBe(true);
       expect(r.keys_equal, `${j.id}: ${JSON.stringify(r.keys_diff)}`).toBe(true);
       expect(r.out_shape, j.id).toEqual([2, 64, 8, 8]);
       expect(r.finite, j.id).toBe(true);
+      if (j.train) {
+        expect(r.deepcopy_ok, j.id).toBe(true);
+        expect(r.backward_ok, j.id).toBe(true);
+      }
       expect(r.metadata?.MODEL_NAME_ok, j.id).toBe(true);
       expect(r.metadata?.INPUT_NAMES, j.id).toEqual(['x', 'timesteps', 'y']);
     }

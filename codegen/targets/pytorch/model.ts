@@ -186,7 +186,7 @@ export function generatePytorchModel(graph: Graph): PytorchModel {
     const ins = p.forwardInputs.map((port) => inf.inputs[port]);
     const shapes = ins.map((v) => shapeText(v.shape)).join(', ');
     if (!live.has(inf.node.id)) {
-      body.push(`        # ${pyStr(inf.node.name)} ${inf.def.type} does not lead to the output: not run (its weights are kept)`);
+      body.push(`        # ${pyStr(inf.node.name)} ${inf.def.type} does not lead to the output: not run (its module stays, for the state_dict)`);
       continue;
     }
     const v = namer.take(pyIdentifier(inf.node.name, 'h'));
