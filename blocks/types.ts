@@ -6,6 +6,8 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { WeightInit, WeightLayout } from '../weights/types';
+import type { PytorchBlock } from './pytorch';
+export type { PyArg, PytorchBlock } from './pytorch';
 
 import type { IoRole, PortKind } from './roles';
 
@@ -227,6 +229,8 @@ export interface BlockDef<P extends ParamValues = ParamValues> {
    * else changes (documents record each node's version and upgrade on opening).
    */
   readonly migrations?: readonly ParamMigration[];
+  /** The block as a PyTorch module (`blocks/pytorch.ts`); every block but the inputs and the Output has one. */
+  readonly pytorch?: PytorchBlock<P>;
 }
 
 /** Declares a block with its parameter types inferred from its parameter specs. */

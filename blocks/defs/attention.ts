@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockIssue, KernelInputs, Trace, WeightGetter } from '../types';
 import { bool, defineBlock, int } from '../types';
+import { pyBool, pyInt } from '../pytorch';
 import { chw, conv1dWeights, failWith, groupsIssue, issue, normWeights, ok } from '../common';
 import { groupNorm, linear } from '../ops';
 
@@ -118,6 +119,56 @@ export const AttentionBlock = defineBlock({
   workspace: (inputs, p) => {
     const [c, h, w] = chw(inputs.x);
     return [attentionHeads(c, p), h * w, h * w];
+  },
+  pytorch: {
+    className: 'AttentionBlock',
+    helpers: ['zero_module', 'GroupNorm32'],
+    ctorArgs: (inputs, p) => [
+        ['channels', pyInt(inputs.x.dims[0])],
+        ['num_heads', pyInt(p.num_heads)],
+        ['num_head_channels', pyInt(p.num_head_channels)],
+        ['use_new_attention_order', pyBool(p.use_new_attention_order)],
+      ],
+    forwardInputs: ['x'],
+    source: `class AttentionBlock(nn.Module):
+    """guided-diffusion's AttentionBlock: GN, a 1x1 Conv1d to q|k|v, q and k each scaled by
+    1/sqrt(sqrt(ch)) before their product, softmax over keys in float32, a zero-initialised 1x1
+    Conv1d out, plus the input. Heads split per head as [q k v] (QKVAttentionLegacy) or q|k|v first
+    (QKVAttention, use_new_attention_order); num_head_channels > 0 sets the heads from the channels."""
+
+    def __init__(self, channels: int, num_heads: int, num_head_channels: int, use_new_attention_order: bool) -> None:
+        super().__init__()
+        self.num_heads = channels // num_head_channels if num_head_channels > 0 else num_heads
+        self.use_new_attention_order = use_new_attention_order
+        self.norm = GroupNorm32(32, channels)
+        self.qkv = nn.Conv1d(channels, channels * 3, 1)
+        self.proj_out = zero_module(nn.Conv1d(channels, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, height, width = x.shape
+        x = x.reshape(b, c, -1)
+        qkv = self.qkv(self.norm(x))
+        h = self.proj_out(self.attention(qkv))
+        return (x + h).reshape(b, c, height, width)
+
+    def attention(self, qkv: torch.Tensor) -> torch.Tensor:
+        bs, width, length = qkv.shape
+        heads = self.num_heads
+        ch = width // (3 * heads)
+        scale = 1 / math.sqrt(math.sqrt(ch))
+        if self.use_new_attention_order:
+            q, k, v = qkv.chunk(3, dim=1)
+            q = (q * scale).reshape(bs * heads, ch, length)
+            k = (k * scale).reshape(bs * heads, ch, length)
+            v = v.reshape(bs * heads, ch, length)
+        else:
+            q, k, v = qkv.reshape(bs * heads, ch * 3, length).split(ch, dim=1)
+            q = q * scale
+            k = k * scale
+        weight = torch.einsum("bct,bcs->bts", q, k)
+        weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
+        a = torch.einsum("bts,bcs->bct", weight, v)
+        return a.reshape(bs, -1, length)`,
   },
   forward: attentionForward,
 });

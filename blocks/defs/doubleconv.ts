@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelInputs, WeightGetter } from '../types';
 import { defineBlock, int } from '../types';
+import { pyInt } from '../pytorch';
 import { batchNormWeights, chw, convFlops, convWeights, feature, ok } from '../common';
 import { conv2dPt } from '../ops';
 
@@ -65,6 +66,27 @@ export const DoubleConv = defineBlock({
   scratch: (_inputs, out, p) => {
     const [, h, w] = chw(out);
     return (3 * mid(p) + 2 * p.out_channels) * h * w;
+  },
+  pytorch: {
+    className: 'DoubleConv',
+    ctorArgs: (inputs, p) => [['in_channels', pyInt(inputs.x.dims[0])], ['out_channels', pyInt(p.out_channels)], ['mid_channels', pyInt(mid(p))]],
+    forwardInputs: ['x'],
+    source: `class DoubleConv(nn.Module):
+    """(Conv3x3 without bias - BatchNorm - ReLU) twice: milesial Pytorch-UNet's DoubleConv."""
+
+    def __init__(self, in_channels: int, out_channels: int, mid_channels: int) -> None:
+        super().__init__()
+        self.double_conv = nn.Sequential(
+            nn.Conv2d(in_channels, mid_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(mid_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.double_conv(x)`,
   },
   forward: doubleConvForward,
 });

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockIssue, KernelInputs, NoParams, WeightGetter } from '../types';
 import { bool, choice, defineBlock, float, int } from '../types';
+import { pyBool, pyFloat, pyInt } from '../pytorch';
 import { batchNormWeights, chw, convFlops, convOut, convWeights, fail, failWith, feature, groupsIssue, issue, normWeights, numel, ok } from '../common';
 import { conv2dPt, groupNorm, silu } from '../ops';
 
@@ -49,6 +50,32 @@ export const Conv2d = defineBlock({
   },
   weights: (inputs, p) => convWeights('', p.out_channels, inputs.x.dims[0], p.kernel_size, p.bias, p.zero_init),
   flops: (inputs, out, p) => convFlops(inputs.x.dims[0], p.out_channels, p.kernel_size, out.dims[1], out.dims[2]),
+  pytorch: {
+    className: 'Conv2d',
+    helpers: ['zero_module'],
+    ctorArgs: (inputs, p) => [
+        ['in_channels', pyInt(inputs.x.dims[0])],
+        ['out_channels', pyInt(p.out_channels)],
+        ['kernel_size', pyInt(p.kernel_size)],
+        ['stride', pyInt(p.stride)],
+        ['padding', pyInt(p.padding)],
+        ['bias', pyBool(p.bias)],
+        ['zero_init', pyBool(p.zero_init)],
+      ],
+    forwardInputs: ['x'],
+    source: `class Conv2d(nn.Conv2d):
+    """A 2-D convolution with symmetric padding; zero_init makes it a zero convolution (ControlNet)."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int, bias: bool, zero_init: bool
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias)
+        if zero_init:
+            zero_module(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)`,
+  },
   forward: conv2dForward,
 });
 
@@ -82,6 +109,20 @@ export const GroupNorm = defineBlock({
   flops: () => 0,
   // The deviations, their squares and the scaled deviations.
   scratch: (inputs) => 3 * numel(inputs.x.dims),
+  pytorch: {
+    className: 'GroupNorm',
+    helpers: ['GroupNorm32'],
+    ctorArgs: (inputs, p) => [['num_groups', pyInt(p.groups)], ['num_channels', pyInt(inputs.x.dims[0])], ['eps', pyFloat(p.eps)]],
+    forwardInputs: ['x'],
+    source: `class GroupNorm(GroupNorm32):
+    """Group normalisation in float32."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float) -> None:
+        super().__init__(num_groups, num_channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)`,
+  },
   forward: groupNormForward,
 });
 
@@ -103,6 +144,16 @@ export const SiLU = defineBlock({
   weights: () => [],
   flops: () => 0,
   scratch: (inputs) => numel(inputs.x.dims), // the sigmoid
+  pytorch: {
+    className: 'SiLU',
+    ctorArgs: () => [],
+    forwardInputs: ['x'],
+    source: `class SiLU(nn.Module):
+    """x * sigmoid(x)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.silu(x)`,
+  },
   forward: siluForward,
 });
 
@@ -123,6 +174,16 @@ export const ReLU = defineBlock({
   shape: (inputs) => ok(inputs.x),
   weights: () => [],
   flops: () => 0,
+  pytorch: {
+    className: 'ReLU',
+    ctorArgs: () => [],
+    forwardInputs: ['x'],
+    source: `class ReLU(nn.Module):
+    """max(x, 0)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x)`,
+  },
   forward: reluForward,
 });
 
@@ -153,6 +214,16 @@ export const Add = defineBlock({
   },
   weights: () => [],
   flops: () => 0,
+  pytorch: {
+    className: 'Add',
+    ctorArgs: () => [],
+    forwardInputs: ['a', 'b'],
+    source: `class Add(nn.Module):
+    """a + b (a residual connection)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b`,
+  },
   forward: addForward,
 });
 
@@ -213,6 +284,26 @@ export const Concat = defineBlock({
   },
   weights: () => [],
   flops: () => 0,
+  pytorch: {
+    className: 'Concat',
+    ctorArgs: (_inputs, p) => [['skip_first', pyBool(p.order === 'skip_first')], ['pad_to_match', pyBool(p.pad_to_match)]],
+    forwardInputs: ['x', 'skip'],
+    source: `class Concat(nn.Module):
+    """Skip connection on channels: cat([x, skip]) as iDDPM, or cat([skip, x]) as milesial's UNet,
+    which first zero-pads x to the skip's size (F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2]))."""
+
+    def __init__(self, skip_first: bool, pad_to_match: bool) -> None:
+        super().__init__()
+        self.skip_first = skip_first
+        self.pad_to_match = pad_to_match
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        dy = skip.shape[2] - x.shape[2]
+        dx = skip.shape[3] - x.shape[3]
+        if self.pad_to_match and (dy > 0 or dx > 0):
+            x = F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+        return torch.cat([skip, x], dim=1) if self.skip_first else torch.cat([x, skip], dim=1)`,
+  },
   forward: concatForward,
 });
 
@@ -239,6 +330,19 @@ export const BatchNorm2d = defineBlock({
   weights: (inputs) => batchNormWeights('', inputs.x.dims[0]),
   flops: () => 0,
   scratch: (inputs) => numel(inputs.x.dims),
+  pytorch: {
+    className: 'BatchNorm2d',
+    ctorArgs: (inputs, p) => [['num_features', pyInt(inputs.x.dims[0])], ['eps', pyFloat(p.eps)]],
+    forwardInputs: ['x'],
+    source: `class BatchNorm2d(nn.BatchNorm2d):
+    """Batch normalisation (running statistics in eval mode)."""
+
+    def __init__(self, num_features: int, eps: float) -> None:
+        super().__init__(num_features, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)`,
+  },
   forward: batchNormForward,
 });
 
@@ -278,6 +382,20 @@ export const MaxPool2d = defineBlock({
   },
   weights: () => [],
   flops: () => 0,
+  pytorch: {
+    className: 'MaxPool2d',
+    ctorArgs: (_inputs, p) => [['kernel_size', pyInt(p.kernel_size)]],
+    forwardInputs: ['x'],
+    source: `class MaxPool2d(nn.Module):
+    """Max pooling with stride = kernel (floor on odd sizes)."""
+
+    def __init__(self, kernel_size: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x, self.kernel_size)`,
+  },
   forward: maxPoolForward,
 });
 
@@ -335,5 +453,24 @@ export const ConvTranspose2d = defineBlock({
   },
   flops: (inputs, _out, p) => 2 * inputs.x.dims[0] * p.out_channels * p.kernel_size * p.kernel_size * inputs.x.dims[1] * inputs.x.dims[2],
   scratch: (_inputs, out, p) => (p.bias ? numel(out.dims) : 0), // the product before the bias
+  pytorch: {
+    className: 'ConvTranspose2d',
+    ctorArgs: (inputs, p) => [
+        ['in_channels', pyInt(inputs.x.dims[0])],
+        ['out_channels', pyInt(p.out_channels)],
+        ['kernel_size', pyInt(p.kernel_size)],
+        ['stride', pyInt(p.stride)],
+        ['bias', pyBool(p.bias)],
+      ],
+    forwardInputs: ['x'],
+    source: `class ConvTranspose2d(nn.ConvTranspose2d):
+    """Transposed convolution without padding (learned upsampling)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, bias: bool) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)`,
+  },
   forward: convTranspose2dForward,
 });

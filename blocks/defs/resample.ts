@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelInputs, WeightGetter } from '../types';
 import { bool, defineBlock } from '../types';
+import { pyBool, pyInt } from '../pytorch';
 import { chw, convFlops, convWeights, fail, feature, issue, numel, ok } from '../common';
 import { avgPool2, conv2dPt, upsampleNearest2 } from '../ops';
 
@@ -34,6 +35,24 @@ export const Downsample = defineBlock({
   },
   weights: (inputs, p) => (p.use_conv ? convWeights('op', inputs.x.dims[0], inputs.x.dims[0], 3, true) : []),
   flops: (inputs, out, p) => (p.use_conv ? convFlops(inputs.x.dims[0], inputs.x.dims[0], 3, out.dims[1], out.dims[2]) : 0),
+  pytorch: {
+    className: 'Downsample',
+    ctorArgs: (inputs, p) => [['channels', pyInt(inputs.x.dims[0])], ['use_conv', pyBool(p.use_conv)]],
+    forwardInputs: ['x'],
+    source: `class Downsample(nn.Module):
+    """Halves the resolution: a 3x3 stride-2 conv with padding 1 ("op"), or 2x2 average pooling."""
+
+    def __init__(self, channels: int, use_conv: bool) -> None:
+        super().__init__()
+        self.use_conv = use_conv
+        if use_conv:
+            self.op = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_conv:
+            return self.op(x)
+        return F.avg_pool2d(x, kernel_size=2, stride=2)`,
+  },
   forward: downsampleForward,
 });
 
@@ -60,5 +79,24 @@ export const Upsample = defineBlock({
   weights: (inputs, p) => (p.use_conv ? convWeights('conv', inputs.x.dims[0], inputs.x.dims[0], 3, true) : []),
   flops: (inputs, out, p) => (p.use_conv ? convFlops(inputs.x.dims[0], inputs.x.dims[0], 3, out.dims[1], out.dims[2]) : 0),
   scratch: (_inputs, out, p) => (p.use_conv ? numel(out.dims) : 0), // the nearest ×2 before the conv
+  pytorch: {
+    className: 'Upsample',
+    ctorArgs: (inputs, p) => [['channels', pyInt(inputs.x.dims[0])], ['use_conv', pyBool(p.use_conv)]],
+    forwardInputs: ['x'],
+    source: `class Upsample(nn.Module):
+    """Doubles the resolution: nearest-neighbour x2, then an optional 3x3 conv ("conv")."""
+
+    def __init__(self, channels: int, use_conv: bool) -> None:
+        super().__init__()
+        self.use_conv = use_conv
+        if use_conv:
+            self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        if self.use_conv:
+            x = self.conv(x)
+        return x`,
+  },
   forward: upsampleForward,
 });

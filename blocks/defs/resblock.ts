@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockIssue, KernelInputs, Trace, WeightGetter, WeightSpec } from '../types';
 import { bool, choice, defineBlock, float, int } from '../types';
+import { pyBool, pyFloat, pyInt, pyStr } from '../pytorch';
 import { chw, convFlops, convWeights, failWith, feature, groupsIssue, issue, linearWeights, normWeights, numel, ok } from '../common';
 import { avgPool2, conv2dPt, groupNorm, linear, silu, toNCHW, upsampleNearest2 } from '../ops';
 
@@ -122,6 +123,81 @@ export const ResBlock = defineBlock({
       (c !== out ? convFlops(c, out, k, h, w) : 0) +
       2 * inputs.emb.dims[0] * (p.use_scale_shift_norm ? 2 : 1) * out
     );
+  },
+  pytorch: {
+    className: 'ResBlock',
+    helpers: ['zero_module', 'GroupNorm32'],
+    ctorArgs: (inputs, p) => [
+        ['channels', pyInt(inputs.x.dims[0])],
+        ['emb_channels', pyInt(inputs.emb.dims[0])],
+        ['out_channels', pyInt(p.out_channels)],
+        ['use_scale_shift_norm', pyBool(p.use_scale_shift_norm)],
+        ['skip_kernel_size', pyInt(p.skip_conv === '3x3' ? 3 : 1)],
+        ['resample', pyStr(p.resample)],
+        ['dropout', pyFloat(p.dropout)],
+      ],
+    forwardInputs: ['x', 'emb'],
+    source: `class ResBlock(nn.Module):
+    """guided-diffusion's ResBlock: GN-SiLU-conv3x3; the timestep embedding added (or, with
+    use_scale_shift_norm, GN(h) * (1 + scale) + shift); GN-SiLU-dropout-conv3x3 (zero-initialised);
+    plus the input (through a 1x1 or 3x3 conv when the channels change). resample "up"/"down" is
+    resblock_updown: h and x are resampled after the first GN-SiLU, before the first conv."""
+
+    def __init__(
+        self,
+        channels: int,
+        emb_channels: int,
+        out_channels: int,
+        use_scale_shift_norm: bool,
+        skip_kernel_size: int,
+        resample: str,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.use_scale_shift_norm = use_scale_shift_norm
+        self.resample = resample
+        self.in_layers = nn.Sequential(
+            GroupNorm32(32, channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, out_channels, 3, padding=1),
+        )
+        self.emb_layers = nn.Sequential(
+            nn.SiLU(),
+            nn.Linear(emb_channels, 2 * out_channels if use_scale_shift_norm else out_channels),
+        )
+        self.out_layers = nn.Sequential(
+            GroupNorm32(32, out_channels),
+            nn.SiLU(),
+            nn.Dropout(p=dropout),
+            zero_module(nn.Conv2d(out_channels, out_channels, 3, padding=1)),
+        )
+        if out_channels == channels:
+            self.skip_connection = None
+        else:
+            self.skip_connection = nn.Conv2d(channels, out_channels, skip_kernel_size, padding=skip_kernel_size // 2)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        if self.resample == "none":
+            h = self.in_layers(x)
+        else:
+            in_rest, in_conv = self.in_layers[:-1], self.in_layers[-1]
+            h = in_rest(x)
+            if self.resample == "up":
+                h = F.interpolate(h, scale_factor=2, mode="nearest")
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            else:
+                h = F.avg_pool2d(h, kernel_size=2, stride=2)
+                x = F.avg_pool2d(x, kernel_size=2, stride=2)
+            h = in_conv(h)
+        emb_out = self.emb_layers(emb).type(h.dtype)[..., None, None]
+        if self.use_scale_shift_norm:
+            out_norm, out_rest = self.out_layers[0], self.out_layers[1:]
+            scale, shift = torch.chunk(emb_out, 2, dim=1)
+            h = out_rest(out_norm(h) * (1 + scale) + shift)
+        else:
+            h = self.out_layers(h + emb_out)
+        skip = x if self.skip_connection is None else self.skip_connection(x)
+        return skip + h`,
   },
   forward: resBlockForward,
 });

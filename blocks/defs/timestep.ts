@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelInputs, NoParams, Trace, WeightGetter } from '../types';
 import { defineBlock, float, int } from '../types';
+import { pyFloat, pyInt } from '../pytorch';
 import { fail, issue, linearWeights, ok, vector } from '../common';
 import { linear, silu } from '../ops';
 
@@ -43,6 +44,28 @@ export const TimestepEmbedding = defineBlock({
   shape: (_in, p) => ok(vector(p.dim)),
   weights: () => [],
   flops: () => 0,
+  pytorch: {
+    className: 'TimestepEmbedding',
+    ctorArgs: (_inputs, p) => [['dim', pyInt(p.dim)], ['max_period', pyFloat(p.max_period)]],
+    forwardInputs: ['x'],
+    source: `class TimestepEmbedding(nn.Module):
+    """Sinusoidal timestep embedding [cos | sin] of iDDPM (timestep_embedding); no weights."""
+
+    def __init__(self, dim: int, max_period: float) -> None:
+        super().__init__()
+        self.dim = dim
+        self.max_period = max_period
+
+    def forward(self, timesteps: torch.Tensor) -> torch.Tensor:
+        half = self.dim // 2
+        exponent = -math.log(self.max_period) * torch.arange(start=0, end=half, dtype=torch.float32) / half
+        freqs = torch.exp(exponent).to(device=timesteps.device)
+        args = timesteps[:, None].float() * freqs[None]
+        embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+        if self.dim % 2:
+            embedding = torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1)
+        return embedding`,
+  },
   forward: timestepEmbeddingForward,
 });
 
@@ -71,6 +94,22 @@ export const TimeEmbedMLP = defineBlock({
   shape: (_in, p) => ok(vector(p.dim)),
   weights: (inputs, p) => [...linearWeights('0', p.dim, inputs.x.dims[0]), ...linearWeights('2', p.dim, p.dim)],
   flops: (inputs, _out, p) => 2 * inputs.x.dims[0] * p.dim + 2 * p.dim * p.dim,
+  pytorch: {
+    className: 'TimeEmbedMLP',
+    ctorArgs: (inputs, p) => [['in_features', pyInt(inputs.x.dims[0])], ['dim', pyInt(p.dim)]],
+    forwardInputs: ['x'],
+    source: `class TimeEmbedMLP(nn.Module):
+    """iDDPM's time_embed: Linear - SiLU - Linear, the two layers registered as "0" and "2" (its nn.Sequential keys)."""
+
+    def __init__(self, in_features: int, dim: int) -> None:
+        super().__init__()
+        self.add_module("0", nn.Linear(in_features, dim))
+        self.add_module("2", nn.Linear(dim, dim))
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        first, second = self._modules["0"], self._modules["2"]
+        return second(F.silu(first(emb)))`,
+  },
   forward: timeEmbedMLPForward,
 });
 
@@ -110,5 +149,18 @@ export const LabelEmbedding = defineBlock({
     },
   ],
   flops: () => 0,
+  pytorch: {
+    className: 'LabelEmbedding',
+    ctorArgs: (inputs) => [['num_classes', pyInt(inputs.y.numClasses ?? 0)], ['dim', pyInt(inputs.x.dims[0])]],
+    forwardInputs: ['x', 'y'],
+    source: `class LabelEmbedding(nn.Embedding):
+    """emb + label_emb(y): one learned row per class, added to the time embedding."""
+
+    def __init__(self, num_classes: int, dim: int) -> None:
+        super().__init__(num_classes, dim)
+
+    def forward(self, emb: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return emb + super().forward(y.long())`,
+  },
   forward: labelEmbeddingForward,
 });

@@ -1,0 +1,274 @@
+/**
+ * The PyTorch export's `model.py`: one self-contained file depending on `torch` alone. It holds the
+ * class of each block type the graph uses (their declarations' `pytorch.source`), the model class,
+ * named from the graph, whose modules sit at the nodes' names (so `state_dict()` keys are exactly
+ * the graph's weight names, `graph/weights.ts`), `build_model()` and the metadata the training
+ * script reads. Deterministic: the same graph gives the same bytes.
+ */
+import type { BlockDef, ParamValues, PytorchBlock, TensorShape } from '../../../blocks/types';
+import { PYTORCH_HELPERS, type PytorchHelper } from '../../../blocks/pytorch';
+import { BLOCK_TYPES, blockDef } from '../../../blocks/registry';
+import { analyze, countParameters, inputShapes, nodeWeights, type NodeInfo } from '../../../graph/analyze';
+import type { Graph } from '../../../graph/model';
+import { pyClassName, pyIdentifier, PyNamer, pyStr } from './python';
+
+/** An invalid graph, or one whose names cannot all be PyTorch module paths: `problems` lists why. */
+export class PytorchExportError extends Error {
+  override name = 'PytorchExportError';
+  constructor(
+    message: string,
+    readonly problems: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+export interface PytorchModel {
+  /** The text of `model.py`. */
+  readonly text: string;
+  /** The model class's name. */
+  readonly className: string;
+}
+
+/** Names `model.py` declares besides the block classes (the model class must differ from all). */
+const MODULE_NAMES = [
+  'MODEL_NAME',
+  'INPUT_SHAPE',
+  'OUTPUT_SHAPE',
+  'NUM_CLASSES',
+  'INPUT_NAMES',
+  'PARAMETER_COUNT',
+  'Container',
+  'attach',
+  'build_model',
+  'zero_module',
+  'GroupNorm32',
+] as const;
+
+const HELPER_ORDER: readonly PytorchHelper[] = ['zero_module', 'GroupNorm32'];
+
+/** The forward's parameters, by input role. */
+const ROLE_PARAM = { x: 'x', timesteps: 'timesteps', y: 'y' } as const;
+
+const CONTAINER = `class Container(nn.Module):
+    """Holds the modules under one segment of the nodes' names (no forward of its own)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # A child may have any name (even "training"): plain attributes bypass the child-module check.
+        if isinstance(value, (nn.Module, torch.Tensor)) or name not in self.__dict__.get("_modules", {}):
+            super().__setattr__(name, value)
+        else:
+            object.__setattr__(self, name, value)`;
+
+const ATTACH = `def attach(root: nn.Module, name: str, module: nn.Module) -> None:
+    """Registers module at the dotted path name under root (containers made on the way), so that its
+    state_dict keys are name + "." + its own keys. Registration goes through _modules, so any segment
+    works: digits, an empty one, or one such as "forward"."""
+    *parents, last = name.split(".")
+    for segment in parents:
+        child = root._modules.get(segment)
+        if child is None:
+            child = Container()
+            root._modules[segment] = child
+        root = child
+    held = root._modules.get(last)
+    if held is not None:  # a container made for deeper names: its children move into the module
+        module._modules.update(held._modules)
+    root._modules[last] = module`;
+
+/** `3x16x16`, `128`, `t`, `y` (ASCII, for comments). */
+function shapeText(s: TensorShape | null): string {
+  if (!s) return '?';
+  if (s.kind === 'timesteps') return 't';
+  if (s.kind === 'label') return 'y';
+  return s.dims.join('x');
+}
+
+function pytorchOf(def: BlockDef<ParamValues>): PytorchBlock<ParamValues> | undefined {
+  return def.pytorch;
+}
+
+/**
+ * Names that cannot be module paths even through `_modules`: a node placed under another block's
+ * own child module (`r.in_layers` under the ResBlock `r`), or named `training` under a block
+ * (`train()` assigns that attribute on every module).
+ */
+function pathProblems(modules: readonly NodeInfo[]): string[] {
+  const byName = new Map(modules.map((inf) => [inf.node.name, inf]));
+  const problems: string[] = [];
+  for (const inner of modules) {
+    const segments = inner.node.name.split('.');
+    for (let k = 1; k < segments.length; k++) {
+      const outer = byName.get(segments.slice(0, k).join('.'));
+      if (!outer) continue;
+      const children = new Set(nodeWeights(outer).filter((w) => w.key.includes('.')).map((w) => w.key.split('.')[0]));
+      const seg = segments[k];
+      if (children.has(seg)) {
+        problems.push(
+          `${outer.def.displayName} ${pyStr(outer.node.name)} has a submodule ${pyStr(seg)} of its own, so ${inner.def.displayName} ${pyStr(inner.node.name)} cannot sit inside it: rename one of the two blocks`,
+        );
+      } else if (seg === 'training') {
+        problems.push(
+          `${inner.def.displayName} ${pyStr(inner.node.name)}: a module named "training" inside ${outer.def.displayName} ${pyStr(outer.node.name)} would break PyTorch's train()/eval(): rename the block`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
+export function generatePytorchModel(graph: Graph): PytorchModel {
+  const a = analyze(graph);
+  if (!a.ok) {
+    const errs = a.problems.filter((p) => p.severity === 'error').map((p) => p.message);
+    throw new PytorchExportError(`graph ${pyStr(graph.name)} is not valid, so no model.py was generated:\n${errs.map((e) => `  ${e}`).join('\n')}`, errs);
+  }
+  const infos = a.order.map((id) => a.info.get(id)!);
+  const byId = new Map(infos.map((inf) => [inf.node.id, inf]));
+  const byRole = new Map<string, NodeInfo>();
+  for (const inf of infos) if (inf.def.io) byRole.set(inf.def.io, inf);
+  const image = byRole.get('x');
+  const output = byRole.get('output');
+  const missing: string[] = [];
+  if (!image) missing.push('the graph has no Image input');
+  if (!output) missing.push('the graph has no Output');
+  // Document order is PyTorch's registration order for templates: state_dict() lists keys in it.
+  const modules = graph.nodes.map((n) => byId.get(n.id)!).filter((inf) => !inf.def.io);
+  for (const inf of modules) {
+    if (!pytorchOf(inf.def)) missing.push(`block type ${inf.def.type} has no PyTorch declaration (blocks/defs: its "pytorch" field)`);
+  }
+  missing.push(...pathProblems(modules));
+  if (missing.length > 0 || !image || !output) {
+    throw new PytorchExportError(`graph ${pyStr(graph.name)} cannot be exported to PyTorch:\n${missing.map((e) => `  ${e}`).join('\n')}`, missing);
+  }
+
+  // Block classes (registry order) and the helpers they need.
+  const used = new Set(modules.map((inf) => inf.def.type));
+  const kinds = BLOCK_TYPES.filter((t) => used.has(t)).map((t) => pytorchOf(blockDef(t))!);
+  const helpers = HELPER_ORDER.filter((h) => kinds.some((k) => k.helpers?.includes(h)));
+  const allClassNames = BLOCK_TYPES.map((t) => blockDef(t).pytorch?.className).filter((c): c is string => c !== undefined);
+  const cls = pyClassName(graph.name, new Set([...MODULE_NAMES, ...allClassNames]));
+
+  // Local names in forward: the inputs' parameters, then one per live node.
+  const live = new Set<string>();
+  const stack = [output.node.id];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (live.has(id)) continue;
+    live.add(id);
+    for (const v of Object.values(byId.get(id)!.inputs)) stack.push(v.from);
+  }
+  const roles = (['x', 'timesteps', 'y'] as const).filter((r) => byRole.has(r));
+  const namer = new PyNamer([...MODULE_NAMES, ...allClassNames, cls, 'x', 'timesteps', 'y', 'self']);
+  const local = new Map<string, string>();
+  for (const r of roles) local.set(byRole.get(r)!.node.id, ROLE_PARAM[r]);
+
+  const init: string[] = [];
+  for (const inf of modules) {
+    const p = pytorchOf(inf.def)!;
+    const args = p.ctorArgs(inputShapes(inf), inf.params).map(([k, v]) => `${k}=${v}`);
+    init.push(`        attach(self, ${pyStr(inf.node.name)}, ${p.className}(${args.join(', ')}))`);
+  }
+
+  const body: string[] = [];
+  const labelLive = byRole.has('y') && live.has(byRole.get('y')!.node.id);
+  if (labelLive) {
+    body.push('        if y is None:', '            raise ValueError("this model is class-conditional: pass the class labels y")');
+  }
+  let result = 'x';
+  for (const inf of infos) {
+    if (inf.def.io === 'output') {
+      result = local.get(inf.inputs.x.from)!;
+      continue;
+    }
+    if (inf.def.io) continue;
+    const p = pytorchOf(inf.def)!;
+    const ins = p.forwardInputs.map((port) => inf.inputs[port]);
+    const shapes = ins.map((v) => shapeText(v.shape)).join(', ');
+    if (!live.has(inf.node.id)) {
+      body.push(`        # ${pyStr(inf.node.name)} ${inf.def.type} does not lead to the output: not run (its module stays, for the state_dict)`);
+      continue;
+    }
+    const v = namer.take(pyIdentifier(inf.node.name, 'h'));
+    local.set(inf.node.id, v);
+    body.push(`        # ${pyStr(inf.node.name)} ${inf.def.type}: ${shapes} -> ${shapeText(inf.out)}`);
+    body.push(`        ${v} = self.node(${pyStr(inf.node.name)})(${ins.map((i) => local.get(i.from)!).join(', ')})`);
+  }
+  body.push(`        return ${result}`);
+
+  const params = roles.map((r) => (r === 'y' ? 'y: Optional[torch.Tensor] = None' : `${ROLE_PARAM[r]}: torch.Tensor`));
+  const inShape = image.out!.dims;
+  const outShape = output.inputs.x.shape!.dims;
+  const label = byRole.get('y');
+  const numClasses = label ? String(label.params.num_classes) : 'None';
+  const tuple = (xs: readonly (string | number)[]) => (xs.length === 1 ? `(${String(xs[0])},)` : `(${xs.join(', ')})`);
+
+  const mainArgs = roles.map((r) =>
+    r === 'x' ? 'torch.randn(batch, *INPUT_SHAPE)' : r === 'timesteps' ? 'torch.randint(0, 1000, (batch,))' : 'torch.randint(0, NUM_CLASSES, (batch,))',
+  );
+  const sections = [
+    ...helpers.map((h) => PYTORCH_HELPERS[h]),
+    ...kinds.map((k) => k.source),
+    CONTAINER,
+    ATTACH,
+    `class ${cls}(nn.Module):
+    """The graph as a PyTorch module (MODEL_NAME). Each block sits at its node's name, so the
+    state_dict keys are the graph's weight names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+${init.join('\n')}
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # A child may have any name (even "training"): plain attributes bypass the child-module check.
+        if isinstance(value, (nn.Module, torch.Tensor)) or name not in self.__dict__.get("_modules", {}):
+            super().__setattr__(name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def node(self, name: str) -> nn.Module:
+        """The module of the node with this name (its dotted path)."""
+        module: nn.Module = self
+        for segment in name.split("."):
+            module = module._modules[segment]
+        return module
+
+    def forward(self, ${params.join(', ')}) -> torch.Tensor:
+${body.join('\n')}`,
+    `def build_model() -> nn.Module:
+    """A fresh ${cls} with PyTorch's default initialisation (zero-initialised where the reference code zeroes)."""
+    return ${cls}()`,
+    `if __name__ == "__main__":
+    model = build_model().eval()
+    batch = 2
+    with torch.no_grad():
+        x_in = ${mainArgs[0]}
+        out = model(x_in${mainArgs.slice(1).map((s) => `, ${s}`).join('')})
+    print(f"parameters: {PARAMETER_COUNT:,} ({sum(p.numel() for p in model.parameters()):,} in the module)")
+    print(f"input:  {tuple(x_in.shape)}")
+    print(f"output: {tuple(out.shape)}")`,
+  ];
+  const body2 = sections.join('\n\n\n');
+  const imports = [
+    ...(/\bmath\./.test(body2) ? ['import math'] : []),
+    'from typing import Optional, Tuple',
+    '',
+    'import torch',
+    'import torch.nn as nn',
+    ...(/\bF\./.test(body2) ? ['import torch.nn.functional as F'] : []),
+  ];
+  const text = [
+    `# Generated by UNet Studio from ${pyStr(graph.name)}. Do not edit.`,
+    `"""A PyTorch model made from a UNet Studio graph; depends on torch alone. python model.py prints its size."""`,
+    imports.join('\n'),
+    [
+      `MODEL_NAME: str = ${pyStr(graph.name)}`,
+      `INPUT_SHAPE: Tuple[int, int, int] = ${tuple(inShape)}`,
+      `OUTPUT_SHAPE: Tuple[int, int, int] = ${tuple(outShape)}`,
+      `NUM_CLASSES: Optional[int] = ${numClasses}`,
+      `INPUT_NAMES: Tuple[str, ...] = ${tuple(roles.map((r) => pyStr(ROLE_PARAM[r])))}`,
+      `PARAMETER_COUNT: int = ${String(countParameters(a))}`,
+    ].join('\n'),
+  ].join('\n\n');
+  return { text: `${text}\n\n\n${body2}\n`, className: cls };
+}
