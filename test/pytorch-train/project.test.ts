@@ -103,7 +103,9 @@ describe('train.py and sample.py', () => {
 describe('README.md', () => {
   it('states the parameter count, shapes, data formats and every command', () => {
     const md = readmeMd(META.learned);
-    expect(md).toContain('**5,894 parameters**');
+    // The count is countParameters of the graph (the model.py tests check it against PyTorch's), grouped by thousands.
+    expect(md).toContain(`**${META.learned.parameterCount.toLocaleString('en-US')} parameters**`);
+    expect(META.learned.parameterCount).toBeGreaterThan(1000);
     expect(md).toContain('input `x`: 3 × 8 × 8 (channels × height × width), output 6 × 8 × 8');
     expect(md).toContain('iDDPM hybrid loss');
     expect(md).toContain('class-conditional: 3 classes (labels 0 … 2)');
@@ -116,7 +118,7 @@ describe('README.md', () => {
     expect(md).toContain('python sample.py --checkpoint runs/a/ema.safetensors --out samples.png --n 16 --steps 250 --seed 0 --class 3');
     expect(md).toContain('npx unet-studio run graph.json --weights runs/a/ema.safetensors');
     const plain = readmeMd(META.plain);
-    expect(plain).toContain('**4,785 parameters**');
+    expect(plain).toContain(`**${META.plain.parameterCount.toLocaleString('en-US')} parameters**`);
     expect(plain).toContain('- no class labels');
     expect(plain).toContain('converted to L (greyscale)');
     expect(plain).not.toContain('--labels');
