@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pyStr, pythonHeader, readmeMd, samplePy, trainPy } from '../../codegen/targets/pytorch/project';
-import { META, PYTHON } from './harness';
+import { generatePytorchModel } from '../../codegen/targets/pytorch/model';
+import type { Graph } from '../../graph/model';
+import { GRAPHS, META, PYTHON } from './harness';
 
 const HOSTILE = [
   '',
@@ -134,5 +136,27 @@ describe('README.md', () => {
     expect(readmeMd(META.plain)).toBe(readmeMd({ ...META.plain }));
     expect(() => readmeMd({ ...META.plain, parameterCount: 1.5 })).toThrow(/non-negative integers/);
     expect(() => readmeMd({ ...META.plain, inputNames: ['x', 'context'] })).toThrow(/unknown model input "context"/);
+  });
+});
+
+describe("model.py's UNUSED_PARAMETERS (train.py hands it to DistributedDataParallel)", () => {
+  const flag = (g: Graph) => /\nUNUSED_PARAMETERS: bool = (True|False)\n/.exec(generatePytorchModel(g).text)?.[1];
+  /** GRAPHS.plain with one more block fed by the image and leading nowhere. */
+  const dangling = (type: 'SiLU' | 'GroupNorm', name: string): Graph => {
+    const g = GRAPHS.plain;
+    const image = g.nodes.find((n) => n.type === 'ImageInput')!;
+    return {
+      ...g,
+      nodes: [...g.nodes, { id: 'extra', name, type, params: type === 'GroupNorm' ? { groups: 1 } : {} }],
+      edges: [...g.edges, { id: 'extra-in', from: { node: image.id, port: 'out' }, to: { node: 'extra', port: 'x' } }],
+    };
+  };
+
+  it('is False for the templates and True exactly when a block with parameters does not lead to the output', () => {
+    expect(flag(GRAPHS.plain)).toBe('False');
+    expect(flag(GRAPHS.learned)).toBe('False');
+    expect(flag(GRAPHS.ddp)).toBe('True'); // a dangling Conv2d
+    expect(flag(dangling('SiLU', 'idle_act'))).toBe('False'); // dangling, but nothing to train
+    expect(flag(dangling('GroupNorm', 'idle_norm'))).toBe('True');
   });
 });
