@@ -20,7 +20,9 @@ import model  # noqa: E402
 import train  # noqa: E402
 import sample  # noqa: E402
 
-out = {'state_dict': [[k, list(v.shape)] for k, v in model.build_model().state_dict().items()]}
+out = {'state_dict': [[k, list(v.shape)] for k, v in model.build_model().state_dict().items()],
+       'unused_parameters': model.UNUSED_PARAMETERS,
+       'parameter_count': [model.PARAMETER_COUNT, sum(p.numel() for p in model.build_model().parameters())]}
 
 
 def call(mod, argv):

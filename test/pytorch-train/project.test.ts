@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pyStr, pythonHeader, readmeMd, samplePy, trainPy } from '../../codegen/targets/pytorch/project';
-import { META, PYTHON } from './harness';
+import { generatePytorchModel } from '../../codegen/targets/pytorch/model';
+import type { Graph } from '../../graph/model';
+import { GRAPHS, META, PYTHON } from './harness';
 
 const HOSTILE = [
   '',
@@ -103,7 +105,9 @@ describe('train.py and sample.py', () => {
 describe('README.md', () => {
   it('states the parameter count, shapes, data formats and every command', () => {
     const md = readmeMd(META.learned);
-    expect(md).toContain('**5,894 parameters**');
+    // The count is countParameters of the graph (the model.py tests check it against PyTorch's), grouped by thousands.
+    expect(md).toContain(`**${META.learned.parameterCount.toLocaleString('en-US')} parameters**`);
+    expect(META.learned.parameterCount).toBeGreaterThan(1000);
     expect(md).toContain('input `x`: 3 × 8 × 8 (channels × height × width), output 6 × 8 × 8');
     expect(md).toContain('iDDPM hybrid loss');
     expect(md).toContain('class-conditional: 3 classes (labels 0 … 2)');
@@ -116,7 +120,7 @@ describe('README.md', () => {
     expect(md).toContain('python sample.py --checkpoint runs/a/ema.safetensors --out samples.png --n 16 --steps 250 --seed 0 --class 3');
     expect(md).toContain('npx unet-studio run graph.json --weights runs/a/ema.safetensors');
     const plain = readmeMd(META.plain);
-    expect(plain).toContain('**4,785 parameters**');
+    expect(plain).toContain(`**${META.plain.parameterCount.toLocaleString('en-US')} parameters**`);
     expect(plain).toContain('- no class labels');
     expect(plain).toContain('converted to L (greyscale)');
     expect(plain).not.toContain('--labels');
@@ -132,5 +136,27 @@ describe('README.md', () => {
     expect(readmeMd(META.plain)).toBe(readmeMd({ ...META.plain }));
     expect(() => readmeMd({ ...META.plain, parameterCount: 1.5 })).toThrow(/non-negative integers/);
     expect(() => readmeMd({ ...META.plain, inputNames: ['x', 'context'] })).toThrow(/unknown model input "context"/);
+  });
+});
+
+describe("model.py's UNUSED_PARAMETERS (train.py hands it to DistributedDataParallel)", () => {
+  const flag = (g: Graph) => /\nUNUSED_PARAMETERS: bool = (True|False)\n/.exec(generatePytorchModel(g).text)?.[1];
+  /** GRAPHS.plain with one more block fed by the image and leading nowhere. */
+  const dangling = (type: 'SiLU' | 'GroupNorm', name: string): Graph => {
+    const g = GRAPHS.plain;
+    const image = g.nodes.find((n) => n.type === 'ImageInput')!;
+    return {
+      ...g,
+      nodes: [...g.nodes, { id: 'extra', name, type, params: type === 'GroupNorm' ? { groups: 1 } : {} }],
+      edges: [...g.edges, { id: 'extra-in', from: { node: image.id, port: 'out' }, to: { node: 'extra', port: 'x' } }],
+    };
+  };
+
+  it('is False for the templates and True exactly when a block with parameters does not lead to the output', () => {
+    expect(flag(GRAPHS.plain)).toBe('False');
+    expect(flag(GRAPHS.learned)).toBe('False');
+    expect(flag(GRAPHS.ddp)).toBe('True'); // a dangling Conv2d
+    expect(flag(dangling('SiLU', 'idle_act'))).toBe('False'); // dangling, but nothing to train
+    expect(flag(dangling('GroupNorm', 'idle_norm'))).toBe('True');
   });
 });

@@ -1,45 +1,19 @@
 /**
- * The exported training project run for real with Debian's PyTorch: torchrun with two gloo processes
- * on the CPU, resuming, bad input, sampling, and the diffusion maths against improved-diffusion's own
- * numbers. Python work is batched: one torchrun, and one driver process per model variant
- * (driver.py calls train.py's and sample.py's main(argv) in turn).
+ * The exported training project run for real with Debian's PyTorch, with model.py generated from tiny
+ * iDDPM template graphs: resuming, bad input, sampling, and the diffusion maths against
+ * improved-diffusion's own numbers. Python work is batched: one driver process per model variant
+ * (driver.py calls train.py's and sample.py's main(argv) in turn). The torchrun (DDP) run and the
+ * checkpoint loaded back by the CLI are in cli/pytorch-train.test.ts (only cli/ may import the CLI).
  */
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseSafetensors } from '../../weights/safetensors';
-import { DRIVER, HERE, PYTHON, TORCHRUN, writeProject } from './harness';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(cmd[0], cmd.slice(1), { cwd, maxBuffer: 64 << 20, env: { ...process.env, OMP_NUM_THREADS: '1' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { DRIVER, GRAPHS, HERE, META, PYTHON, run, stateDictOf, writeProject, type Metric, type Run } from './harness';
 
 interface Call {
   code: number;
   stderr: string;
-}
-interface Metric {
-  step: number;
-  loss: number;
-  lr: number;
-  seconds: number;
-  images_per_second: number;
-  mse?: number;
-  vb?: number;
 }
 interface StepRef {
   timestep: number;
@@ -54,12 +28,9 @@ interface DriverOut {
   [key: string]: unknown;
 }
 
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const dir = mkdtempSync(join(tmpdir(), 'unet-train-'));
 const plainDir = join(dir, 'plain');
 const learnedDir = join(dir, 'learned');
-const ddpDir = join(dir, 'ddp');
-let ddp: Run;
 let plain: DriverOut;
 let learned: DriverOut;
 
@@ -71,71 +42,21 @@ function driverJson(r: Run, what: string): DriverOut {
 beforeAll(async () => {
   writeProject(plainDir, 'plain');
   writeProject(learnedDir, 'learned');
-  writeProject(ddpDir, 'plain');
-  // Synthetic data for the DDP run: 24 float32 images [1, 8, 8] in [-1, 1].
-  const mk = await run([PYTHON, '-c', "import numpy as np; np.save('data.npy', np.random.default_rng(1).uniform(-1, 1, (24, 1, 8, 8)).astype(np.float32))"], ddpDir);
-  expect(mk.code).toBe(0);
-  const ddpRun = run(
-    [...TORCHRUN, '--standalone', '--nproc_per_node=2', '--monitor_interval=1', 'train.py', '--data', 'data.npy', '--out', 'out', '--steps', '20', '--batch-size', '4', '--log-every', '5', '--sample-every', '10', '--sample-n', '4', '--sample-steps', '3', '--diffusion-steps', '100', '--workers', '0', '--check-ranks'],
-    ddpDir,
-  );
   plain = driverJson(await run([PYTHON, DRIVER, plainDir, 'plain'], plainDir), 'plain');
   learned = driverJson(await run([PYTHON, DRIVER, learnedDir, 'learned', plainDir], learnedDir), 'learned');
-  ddp = await ddpRun;
 }, 120_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const readJsonl = (path: string) =>
-  readFileSync(path, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Metric);
-
-describe('torchrun --nproc_per_node=2 (gloo, CPU)', () => {
-  it('exits 0 with both ranks holding identical weights, those of model.safetensors', () => {
-    expect(ddp.code, ddp.stderr.slice(-3000)).toBe(0);
-    expect(ddp.stderr).toContain('2 process(es) x batch 4 on cpu');
-    const check = JSON.parse(readFileSync(join(ddpDir, 'out/rank_check.json'), 'utf8')) as { step: number; sha256: string[] };
-    expect(check.step).toBe(20);
-    expect(check.sha256).toHaveLength(2);
-    expect(check.sha256[1]).toBe(check.sha256[0]);
-    // Each rank hashed the .safetensors bytes of its own weights; rank 0 wrote those bytes.
-    expect(sha256(readFileSync(join(ddpDir, 'out/model.safetensors')))).toBe(check.sha256[0]);
-  });
-
-  it('logs finite losses every 5 steps in metrics.jsonl', () => {
-    const m = readJsonl(join(ddpDir, 'out/metrics.jsonl'));
-    expect(m.map((r) => r.step)).toEqual([5, 10, 15, 20]);
-    for (const r of m) {
-      expect(Number.isFinite(r.loss)).toBe(true);
-      expect(r.loss).toBeGreaterThan(0.05);
-      expect(r.loss).toBeLessThan(5);
-      expect(r.lr).toBe(1e-4);
-      expect(r.images_per_second).toBeGreaterThan(0);
-      expect(r.seconds).toBeGreaterThan(0);
-    }
-  });
-
-  it('writes checkpoints whose names and shapes are exactly the model state_dict', () => {
-    for (const f of ['model.safetensors', 'ema.safetensors']) {
-      const st = parseSafetensors(new Uint8Array(readFileSync(join(ddpDir, 'out', f))), { source: f });
-      expect([...st.tensors.values()].map((t) => [t.name, [...t.shape]])).toEqual(plain.state_dict);
-      expect(st.metadata).toMatchObject({ schedule: 'linear', diffusion_steps: '100', step: '20', learn_sigma: 'false', model_name: 'tiny "plain" net\n\u00e9' });
-      for (const t of st.tensors.values()) for (const v of t.data) expect(Number.isFinite(Number(v))).toBe(true);
-    }
-    // EMA (decay 0.9999 over 20 steps) and raw weights differ, and both came from training.
-    const a = parseSafetensors(new Uint8Array(readFileSync(join(ddpDir, 'out/model.safetensors'))));
-    const e = parseSafetensors(new Uint8Array(readFileSync(join(ddpDir, 'out/ema.safetensors'))));
-    expect(a.tensors.get('conv_out.weight')!.data).not.toEqual(e.tensors.get('conv_out.weight')!.data);
-  });
-
-  it('writes sample grids every --sample-every steps (2 × 2 images of 8 × 8)', () => {
-    for (const s of ['000010', '000020']) {
-      const png = readFileSync(join(ddpDir, `out/samples_${s}.png`));
-      expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
-      expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([16, 16]);
-    }
+describe('model.py generated from the template graphs', () => {
+  it('has exactly the graph\'s state_dict (names, order, shapes), and every parameter takes part in the forward', () => {
+    expect(plain.state_dict).toEqual(stateDictOf(GRAPHS.plain));
+    expect(learned.state_dict).toEqual(stateDictOf(GRAPHS.learned));
+    expect(plain.unused_parameters).toBe(false);
+    expect(learned.unused_parameters).toBe(false);
+    // PARAMETER_COUNT and PyTorch's own count are the graph's (which the README states).
+    expect(plain.parameter_count).toEqual([META.plain.parameterCount, META.plain.parameterCount]);
+    expect(learned.parameter_count).toEqual([META.learned.parameterCount, META.learned.parameterCount]);
   });
 });
 
@@ -208,8 +129,9 @@ describe('bad input: exit code 2 and one line naming the problem', () => {
   }
 
   it('a checkpoint of another graph: the strict key report (missing, mis-shaped), for --resume and sample.py', () => {
+    // The plain graph has 1 input and output channel and no labels; the learned one 3 in, 6 out and 3 classes.
     const report =
-      'does not fit model "tiny learned-sigma class-conditional net": 1 missing: label_emb.weight; 3 mis-shaped: conv_in.weight (checkpoint [16, 1, 3, 3], model [16, 3, 3, 3]), conv_out.weight (checkpoint [1, 16, 3, 3], model [6, 16, 3, 3]), conv_out.bias (checkpoint [1], model [6])';
+      'does not fit model "tiny learned-sigma class-conditional net": 1 missing: label_emb.weight; 3 mis-shaped: input_blocks.0.0.weight (checkpoint [32, 1, 3, 3], model [32, 3, 3, 3]), out.2.weight (checkpoint [1, 32, 3, 3], model [6, 32, 3, 3]), out.2.bias (checkpoint [1], model [6])';
     const bad = learned.bad as Record<string, Call>;
     expect(bad.resume_other.code).toBe(2);
     expect(bad.resume_other.stderr).toBe(`train.py: error: checkpoint ${join(plainDir, 'straight', 'resume.pt')} ${report}\n`);

@@ -29,8 +29,8 @@ import { useBackend } from '../../runtime/backend-node';
 import { FIXTURES, REFERENCE, readSafetensors } from '../util';
 import { fixtureGraph, REFERENCE_CASES } from '../fixture-run';
 import { buildCase, recipeArb } from './random-graph';
+import { PYTHON } from '../python';
 
-const PY = '/usr/bin/python3';
 const HARNESS = fileURLToPath(new URL('./harness.py', import.meta.url));
 
 interface Job {
@@ -323,12 +323,12 @@ beforeAll(async () => {
   await propertyJobs();
   hostileJobs();
   writeFileSync(join(dir, 'jobs.json'), JSON.stringify(jobs));
-  const stdout = execFileSync(PY, [HARNESS, join(dir, 'jobs.json')], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const stdout = execFileSync(PYTHON, [HARNESS, join(dir, 'jobs.json')], { encoding: 'utf8', maxBuffer: 64 << 20 });
   results = new Map((JSON.parse(stdout) as { results: Result[] }).results.map((r) => [r.id, r]));
   const files = jobs.map((j) => j.model);
-  const compiled = spawnSync(PY, ['-m', 'py_compile', ...files], { encoding: 'utf8' });
+  const compiled = spawnSync(PYTHON, ['-m', 'py_compile', ...files], { encoding: 'utf8' });
   pyCompile = { status: compiled.status ?? -1, output: compiled.stdout + compiled.stderr };
-  const flakes = spawnSync(PY, ['-m', 'pyflakes', ...files], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const flakes = spawnSync(PYTHON, ['-m', 'pyflakes', ...files], { encoding: 'utf8', maxBuffer: 64 << 20 });
   pyflakes = { status: flakes.status ?? -1, output: flakes.stdout + flakes.stderr };
 }, 120_000);
 

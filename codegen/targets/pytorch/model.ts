@@ -38,6 +38,7 @@ const MODULE_NAMES = [
   'NUM_CLASSES',
   'INPUT_NAMES',
   'PARAMETER_COUNT',
+  'UNUSED_PARAMETERS',
   'Container',
   'attach',
   'build_model',
@@ -158,6 +159,8 @@ export function generatePytorchModel(graph: Graph): PytorchModel {
     live.add(id);
     for (const v of Object.values(byId.get(id)!.inputs)) stack.push(v.from);
   }
+  // Parameters of blocks that do not lead to the Output get no gradient (DistributedDataParallel must be told).
+  const unusedParameters = modules.some((inf) => !live.has(inf.node.id) && nodeWeights(inf).some((w) => w.role === 'param'));
   const roles = (['x', 'timesteps', 'y'] as const).filter((r) => byRole.has(r));
   const namer = new PyNamer([...MODULE_NAMES, ...allClassNames, cls, 'x', 'timesteps', 'y', 'self']);
   const local = new Map<string, string>();
@@ -268,6 +271,8 @@ ${body.join('\n')}`,
       `NUM_CLASSES: Optional[int] = ${numClasses}`,
       `INPUT_NAMES: Tuple[str, ...] = ${tuple(roles.map((r) => pyStr(ROLE_PARAM[r])))}`,
       `PARAMETER_COUNT: int = ${String(countParameters(a))}`,
+      '# True when some blocks do not lead to the output: their parameters get no gradient (DDP needs find_unused_parameters).',
+      `UNUSED_PARAMETERS: bool = ${unusedParameters ? 'True' : 'False'}`,
     ].join('\n'),
   ].join('\n\n');
   return { text: `${text}\n\n\n${body2}\n`, className: cls };

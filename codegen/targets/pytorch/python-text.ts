@@ -742,7 +742,9 @@ def run(args, spec, dist):
 
     model = net
     if dist.on:
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == 'cuda' else None)
+        # Blocks that do not lead to the output leave parameters without gradients: DDP must look for them.
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == 'cuda' else None,
+                                                          find_unused_parameters=bool(getattr(model_py, 'UNUSED_PARAMETERS', False)))
     diffusion = Diffusion(beta_schedule(args.schedule, args.diffusion_steps))
     sampler_diffusion = Diffusion(diffusion.betas, spaced_timesteps(args.diffusion_steps, min(args.sample_steps, args.diffusion_steps)))
     batches = EpochBatches(dataset, args.batch_size, dist.world, dist.rank, args.seed)
