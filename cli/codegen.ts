@@ -1,7 +1,7 @@
 /** `unet-studio codegen graph.json [-o model.ts]`: the typed tfjs module, type-checked before it is written. */
-import { generateModule } from '../codegen/generate';
-import { readSources } from '../codegen/sources-node';
-import { typecheckModule } from '../codegen/typecheck';
+import { generateModule } from '../codegen/targets/tfjs/generate';
+import { readSources } from '../codegen/targets/tfjs/sources-node';
+import { typecheckModule } from '../codegen/targets/tfjs/typecheck';
 import { loadGraph } from './check';
 import { args, refuseOverwritingInputs, UsageError, writeOut, type Io } from './common';
 

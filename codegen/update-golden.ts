@@ -1,9 +1,9 @@
 /** `npm run golden`: regenerates test/golden/*.ts (review the diff before committing). */
 import { writeFileSync } from 'node:fs';
 import { GOLDEN } from '../test/golden/graphs';
-import { generateModule } from './generate';
-import { readSources, REPO_ROOT } from './sources-node';
-import { typecheckModule } from './typecheck';
+import { generateModule } from './targets/tfjs/generate';
+import { readSources, REPO_ROOT } from './targets/tfjs/sources-node';
+import { typecheckModule } from './targets/tfjs/typecheck';
 
 for (const [file, graph] of Object.entries(GOLDEN)) {
   const mod = generateModule(graph(), readSources());

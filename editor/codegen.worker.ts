@@ -24,8 +24,8 @@ self.addEventListener('message', (e: MessageEvent<CodegenRequest>) => {
 async function handle(req: CodegenRequest): Promise<void> {
   try {
     const [{ generateModule }, { BROWSER_SOURCES, typecheckInBrowser }, { transpile }] = await Promise.all([
-      import('../codegen/generate'),
-      import('../codegen/browser'),
+      import('../codegen/targets/tfjs/generate'),
+      import('../codegen/targets/tfjs/browser'),
       import('../runtime/transpile'),
     ]);
     const t0 = performance.now();

@@ -9,7 +9,7 @@ import { tid, useAppPage } from './harness';
 import { analyze, countParameters } from '../../graph/analyze';
 import { GraphBuilder } from '../../graph/builder';
 import { serializeDocument } from '../../graph/document';
-import { typecheckModule } from '../../codegen/typecheck';
+import { typecheckModule } from '../../codegen/targets/tfjs/typecheck';
 import { defaultDoc } from '../../editor/store';
 
 const TIMEOUT = 90_000;
