@@ -1,0 +1,100 @@
+/**
+ * The export-target seam: what every target (`codegen/targets/<id>/`) declares, and what the hosts
+ * (the CLI, the editor's code worker) hand it. A target is plain data plus two functions, so the
+ * CLI's `export <id>`, its usage text and the code panel's tabs all read the registry
+ * (`./index.ts`) and never name a target.
+ *
+ * Design notes (differences from the first sketch in issue 9, and why):
+ * - `generate` may return a promise. A target keeps its generator behind a dynamic `import()`, so
+ *   the registry itself is light: the editor's main bundle reads the ids and labels for its tabs
+ *   without pulling in ts-morph (the tfjs generator's pool) or any other generator.
+ * - The main file's name comes from the generated result (`ExportFiles.main`), not from a
+ *   `fileName(graph)` beforehand: the tfjs module is named after the class the generator picks,
+ *   which depends on the names the copied kernels already declare (`className` in tfjs/text.ts).
+ * - `ExportEnv` is one bag of platform capabilities (Node vs the browser), built by
+ *   `./env-node.ts` and `./env-browser.ts`. A target that needs nothing new (the PyTorch folder is
+ *   plain text) uses neither; one that needs a new capability adds a field here, and the compiler
+ *   then asks both builders for it. The browser builder never imports a Node module.
+ */
+import type { IoRole } from '../../blocks/types';
+import type { Graph } from '../../graph/model';
+import type { TypeDiagnostic } from './tfjs/check-options';
+import type { SourceTexts } from './tfjs/sources';
+
+/** The code panel's highlighter and the download's MIME type; another language shows as plain text. */
+export type TargetLanguage = 'typescript' | 'python' | 'markdown' | 'json' | 'text';
+
+/** A model input in forward order. */
+export type ModelInput = Exclude<IoRole, 'output'>;
+
+export interface ExportFile {
+  /** Relative, `/`-separated, no `..` (`model.py`, `Iddpm.ts`): where it goes under the output folder. */
+  readonly path: string;
+  readonly text: string;
+}
+
+export interface ExportFiles {
+  /** One file for a module (tfjs), several for a project folder (PyTorch: model.py, train.py, …). */
+  readonly files: readonly ExportFile[];
+  /** The `path` of the file the code panel shows first and `-o -` prints. */
+  readonly main: string;
+  /** The model's class in the main file (the runtime panel instantiates the tfjs one by name). */
+  readonly className: string;
+  /** The forward's inputs in order (`x`, `timesteps`, `y` as the graph has them). */
+  readonly inputs: readonly ModelInput[];
+}
+
+export interface ExportDiagnostic {
+  /** The `path` of the file it is about. */
+  readonly file: string;
+  /** 1-based; 0 when it is about the file as a whole. */
+  readonly line: number;
+  readonly message: string;
+  readonly severity: 'error' | 'warning';
+}
+
+/** What a target may need from where it runs. */
+export interface ExportEnv {
+  readonly platform: 'node' | 'browser';
+  /**
+   * UNet Studio's own kernel and weights/ sources, which the tfjs module copies (Node reads them
+   * from disk, the browser bundles them as `?raw` imports).
+   */
+  kernelSources(): Promise<SourceTexts>;
+  /** A strict type-check of a TypeScript module whose only import is `@tensorflow/tfjs`. */
+  typecheckTfjs(text: string): Promise<readonly TypeDiagnostic[]>;
+}
+
+export interface ExportTarget {
+  /** Stable: the CLI's `--target`/`export <id>` and the folder name. */
+  readonly id: string;
+  /** The code panel's tab. */
+  readonly label: string;
+  /** One line for `--help` and the tab's tooltip. */
+  readonly description: string;
+  /** Of the main file. */
+  readonly language: TargetLanguage;
+  /** How messages name a successful check (`type-checked (strict)`) and one problem it finds (`type error`). */
+  readonly checkWords: { readonly passed: string; readonly problem: string };
+  /**
+   * Deterministic: the same graph gives the same bytes. Throws `CodegenError` (codegen/errors.ts)
+   * listing the problems when the graph is not valid; never executes text from the graph.
+   */
+  generate(graph: Graph, env: ExportEnv): ExportFiles | Promise<ExportFiles>;
+  /** Problems in generated files; none for a correct generator. */
+  check(files: ExportFiles, env: ExportEnv): readonly ExportDiagnostic[] | Promise<readonly ExportDiagnostic[]>;
+}
+
+/** Fails with a clear message for a path that could escape the output folder (a target's bug). */
+export function checkExportPaths(files: ExportFiles): void {
+  const paths = new Set<string>();
+  for (const f of files.files) {
+    const parts = f.path.split('/');
+    if (f.path === '' || f.path.startsWith('/') || parts.some((p) => p === '' || p === '.' || p === '..' || p.includes('\\')) || /[\0-\x1f]/.test(f.path)) {
+      throw new Error(`export: file path ${JSON.stringify(f.path)} is not a plain relative path`);
+    }
+    if (paths.has(f.path)) throw new Error(`export: two files are named ${JSON.stringify(f.path)}`);
+    paths.add(f.path);
+  }
+  if (!paths.has(files.main)) throw new Error(`export: the main file ${JSON.stringify(files.main)} is not among the files`);
+}
