@@ -68,7 +68,7 @@ export async function exportTarget(target: ExportTarget, graphPath: string, outp
     }
     for (const d of diagnostics) io.err(`unet-studio: warning: ${at(d)}: ${d.message}\n`);
   }
-  const checked = check ? target.checkWords.passed : 'not checked (--no-check)';
+  const checked = check ? target.checkWords.passedDetail : 'not checked (--no-check)';
   if (single) {
     const text = out.files[0].text;
     writeOut(output, text, io.out);

@@ -1,14 +1,17 @@
 /**
- * The export environment in the editor's code worker: sources bundled as Vite `?raw` imports, the
- * type-check in memory against tfjs's `.d.ts` files. Imports no Node module; everything heavy
- * (ts-morph, the `.d.ts` files) loads on first use.
+ * The export environment in the editor's code worker: kernel sources bundled as Vite `?raw`
+ * imports, the type-check in memory against tfjs's `.d.ts` files. Imports no Node module; only the
+ * worker imports this file, and the TypeScript compiler and the `.d.ts` files load on first use.
  */
-import type { ExportEnv } from './types';
+import type { ExportEnv, TfjsToolkit } from './types';
+
+let tfjs: Promise<TfjsToolkit> | null = null;
 
 export const BROWSER_ENV: ExportEnv = {
   platform: 'browser',
-  kernelSources: async () => (await import('./tfjs/browser')).BROWSER_SOURCES,
-  async typecheckTfjs(text) {
-    return (await import('./tfjs/browser')).typecheckInBrowser(text);
-  },
+  tfjs: () =>
+    (tfjs ??= Promise.all([import('./tfjs/generate'), import('./tfjs/browser')]).then(([{ generateModule }, { BROWSER_SOURCES, typecheckInBrowser }]) => ({
+      generate: (graph) => generateModule(graph, BROWSER_SOURCES),
+      typecheck: (text) => typecheckInBrowser(text),
+    }))),
 };

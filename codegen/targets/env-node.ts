@@ -1,13 +1,16 @@
-/** The export environment in Node (the CLI, tests, `npm run golden`): sources from disk, ts-morph on disk. */
-import { readSources } from './tfjs/sources-node';
-import type { ExportEnv } from './types';
+/** The export environment in Node (the CLI, tests, `npm run golden`): sources read from disk, the type-check against node_modules. */
+import type { ExportEnv, TfjsToolkit } from './types';
+
+let tfjs: Promise<TfjsToolkit> | null = null;
 
 export const NODE_ENV: ExportEnv = {
   platform: 'node',
-  kernelSources: async () => readSources(),
-  async typecheckTfjs(text) {
-    // Loaded on first use: a target that checks nothing never loads the TypeScript compiler.
-    const { typecheckModule } = await import('./tfjs/typecheck');
-    return typecheckModule(text);
-  },
+  // Loaded on first use: a target that needs no TypeScript compiler never loads it.
+  tfjs: () =>
+    (tfjs ??= Promise.all([import('./tfjs/generate'), import('./tfjs/sources-node'), import('./tfjs/typecheck')]).then(
+      ([{ generateModule }, { readSources }, { typecheckModule }]) => ({
+        generate: (graph) => generateModule(graph, readSources()),
+        typecheck: async (text) => typecheckModule(text),
+      }),
+    )),
 };

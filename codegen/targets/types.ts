@@ -5,21 +5,23 @@
  * (`./index.ts`) and never name a target.
  *
  * Design notes (differences from the first sketch in issue 9, and why):
- * - `generate` may return a promise. A target keeps its generator behind a dynamic `import()`, so
- *   the registry itself is light: the editor's main bundle reads the ids and labels for its tabs
- *   without pulling in ts-morph (the tfjs generator's pool) or any other generator.
+ * - `generate` may return a promise, so a target can load its generator on first use. The registry
+ *   must stay light: the editor's main thread imports it for the code panel's tabs.
  * - The main file's name comes from the generated result (`ExportFiles.main`), not from a
  *   `fileName(graph)` beforehand: the tfjs module is named after the class the generator picks,
  *   which depends on the names the copied kernels already declare (`className` in tfjs/text.ts).
- * - `ExportEnv` is one bag of platform capabilities (Node vs the browser), built by
- *   `./env-node.ts` and `./env-browser.ts`. A target that needs nothing new (the PyTorch folder is
- *   plain text) uses neither; one that needs a new capability adds a field here, and the compiler
- *   then asks both builders for it. The browser builder never imports a Node module.
+ * - `ExportEnv` is what differs between Node and the browser, built by `./env-node.ts` (the CLI,
+ *   tests) and `./env-browser.ts` (the code worker; no Node module). The tfjs target gets its whole
+ *   toolkit from it: the generator needs the TypeScript compiler (ts-morph, ~12 MB in the browser),
+ *   and even a dynamic `import()` of it from the registry would make Vite emit a second copy into
+ *   the main thread's build; the env builders are imported only by the worker and the CLI. A
+ *   target of plain text (PyTorch) needs nothing from the env; one that needs a new capability
+ *   adds a field here, and the compiler then asks both builders for it.
  */
 import type { IoRole } from '../../blocks/types';
 import type { Graph } from '../../graph/model';
 import type { TypeDiagnostic } from './tfjs/check-options';
-import type { SourceTexts } from './tfjs/sources';
+import type { GeneratedModule } from './tfjs/generate';
 
 /** The code panel's highlighter and the download's MIME type; another language shows as plain text. */
 export type TargetLanguage = 'typescript' | 'python' | 'markdown' | 'json' | 'text';
@@ -53,16 +55,19 @@ export interface ExportDiagnostic {
   readonly severity: 'error' | 'warning';
 }
 
+/** The tfjs module's generator and checker on one platform. */
+export interface TfjsToolkit {
+  /** `generateModule` with this platform's copy of the kernel sources (Node: from disk; browser: `?raw` imports). */
+  generate(graph: Graph): GeneratedModule;
+  /** A strict type-check of a TypeScript module whose only import is `@tensorflow/tfjs`. */
+  typecheck(text: string): Promise<readonly TypeDiagnostic[]>;
+}
+
 /** What a target may need from where it runs. */
 export interface ExportEnv {
   readonly platform: 'node' | 'browser';
-  /**
-   * UNet Studio's own kernel and weights/ sources, which the tfjs module copies (Node reads them
-   * from disk, the browser bundles them as `?raw` imports).
-   */
-  kernelSources(): Promise<SourceTexts>;
-  /** A strict type-check of a TypeScript module whose only import is `@tensorflow/tfjs`. */
-  typecheckTfjs(text: string): Promise<readonly TypeDiagnostic[]>;
+  /** Loaded on first use (it brings the TypeScript compiler), then the same each call. */
+  tfjs(): Promise<TfjsToolkit>;
 }
 
 export interface ExportTarget {
@@ -74,8 +79,17 @@ export interface ExportTarget {
   readonly description: string;
   /** Of the main file. */
   readonly language: TargetLanguage;
-  /** How messages name a successful check (`type-checked (strict)`) and one problem it finds (`type error`). */
-  readonly checkWords: { readonly passed: string; readonly problem: string };
+  /** How the code panel and the CLI name the check and what it finds. */
+  readonly checkWords: {
+    /** The panel while it runs: `type-checking…`. */
+    readonly checking: string;
+    /** The panel's status when it passed: `type-checked`. */
+    readonly passed: string;
+    /** The CLI's `wrote …` line: `type-checked (strict)`. */
+    readonly passedDetail: string;
+    /** One problem it finds: `type error`. */
+    readonly problem: string;
+  };
   /**
    * Deterministic: the same graph gives the same bytes. Throws `CodegenError` (codegen/errors.ts)
    * listing the problems when the graph is not valid; never executes text from the graph.
