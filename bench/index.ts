@@ -106,9 +106,9 @@ export async function benchCommand(_argv: readonly string[], io: Io): Promise<nu
  * and tfjs's .d.ts load then) and warm (median of 5, what the editor's worker sees after its first).
  */
 async function codegenBench(): Promise<string[][]> {
-  const { generateModule } = await import('../codegen/generate');
-  const { readSources } = await import('../codegen/sources-node');
-  const { typecheckModule } = await import('../codegen/typecheck');
+  const { generateModule } = await import('../codegen/targets/tfjs/generate');
+  const { readSources } = await import('../codegen/targets/tfjs/sources-node');
+  const { typecheckModule } = await import('../codegen/targets/tfjs/typecheck');
   const graph = iddpm(IDDPM_CIFAR10, 32);
   const once = () => {
     const s0 = performance.now();

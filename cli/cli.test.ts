@@ -55,6 +55,8 @@ describe('unet-studio CLI', () => {
     expect(help.out).toMatch(/\n {2}template iddpm --config FILE \[--image-size N\] \[-o graph\.json\] +iDDPM UNetModel\n/);
     expect(help.out).toMatch(/\n {2}template vanilla --config FILE \[--image-size N\] \[-o graph\.json\] +Classic UNet\n/);
     expect(help.out).toMatch(/\n {2}template empty \[--image-size N\] \[-o graph\.json\] +Empty canvas\n/);
+    // The export targets come from their registry too.
+    expect(help.out).toMatch(/\nexport targets \(codegen --target ID, export ID; default tfjs\):\n {2}tfjs {2}TensorFlow\.js: one typed TensorFlow\.js module \(\.ts\), type-checked \(strict\)\n/);
     const g = join(dir, 'empty.json');
     expect((await cli('template', 'empty', '--image-size', '24x20', '-o', g)).code).toBe(0);
     const c = await cli('check', g);
@@ -126,6 +128,8 @@ describe('unet-studio CLI', () => {
       [['run', iddpmGraph, '--weights', `${FIXTURES}iddpm-small/weights.safetensors`, '--inputs', `${FIXTURES}vanilla-small/io.safetensors`, '--out', out], /needs "timesteps", which was not given/, 1],
       [['run', iddpmGraph, '--backend', 'tpu', '--weights', 'a', '--inputs', 'b', '--out', out], /--backend must be one of cpu, wasm, webgpu/, 2],
       [['frobnicate'], /unknown command "frobnicate"/, 2],
+      [['export', 'nope', iddpmGraph, '-o', out], /export: unknown export target "nope"; the targets are "tfjs" \(unet-studio help lists them\)/, 2],
+      [['codegen', iddpmGraph, '--target', 'pytorch2'], /codegen --target: unknown export target "pytorch2"; the targets are "tfjs"/, 2],
     ];
     for (const [argv, re, code] of cases) {
       const r = await cli(...argv);

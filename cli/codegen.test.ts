@@ -1,9 +1,15 @@
-/** `codegen` and `run --via codegen` through the CLI (moved from codegen/codegen.test.ts: codegen/ imports no cli/). */
+/** `codegen`, `export <target>` and `run --via codegen` through the CLI (moved from codegen/codegen.test.ts: codegen/ imports no cli/). */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli } from './test-helpers';
+import { cli, noStack } from './test-helpers';
+import { exportTarget } from './codegen';
+import { TARGETS, type ExportDiagnostic, type ExportFile, type ExportTarget } from '../codegen/targets';
+import { REPO_ROOT } from '../codegen/targets/tfjs/sources-node';
+import { GOLDEN } from '../test/golden/graphs';
+import { GraphBuilder } from '../graph/builder';
+import { serializeDocument } from '../graph/document';
 import { parseSafetensors, toFloat32 } from '../weights/safetensors';
 import { closeness, FIXTURES } from '../test/util';
 
@@ -24,5 +30,132 @@ describe('CLI', () => {
     const got = toFloat32(parseSafetensors(new Uint8Array(readFileSync(outFile))).tensors.get('out')!);
     const ref = toFloat32(parseSafetensors(new Uint8Array(readFileSync(`${FIXTURES}iddpm-small/io.safetensors`))).tensors.get('out')!);
     expect(closeness(got, ref, 1e-4, 1e-4).ok).toBe(true);
+  });
+});
+
+describe('codegen --target and export <target>', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'unet-export-'));
+  const g = join(dir, 'vanilla.json');
+  writeFileSync(g, serializeDocument(GOLDEN['vanilla-small']()));
+  const golden = readFileSync(`${REPO_ROOT}test/golden/vanilla-small.ts`, 'utf8');
+
+  it('export tfjs writes the file codegen writes, byte for byte (the golden module); -o - and no -o print it', async () => {
+    const a = await cli('codegen', g, '-o', join(dir, 'a.ts'));
+    expect(a.code, a.err).toBe(0);
+    expect(a.err).toBe(`wrote ${join(dir, 'a.ts')}: class VanillaSmall, ${golden.split('\n').length} lines, type-checked (strict)\n`);
+    const b = await cli('export', 'tfjs', g, '-o', join(dir, 'b.ts'));
+    expect(b.code, b.err).toBe(0);
+    expect(b.err).toBe(`wrote ${join(dir, 'b.ts')}: class VanillaSmall, ${golden.split('\n').length} lines, type-checked (strict)\n`);
+    expect(readFileSync(join(dir, 'a.ts'), 'utf8')).toBe(golden);
+    expect(readFileSync(join(dir, 'b.ts'), 'utf8')).toBe(golden);
+    const c = await cli('codegen', '--target', 'tfjs', g, '-o', join(dir, 'c.ts'), '--no-check');
+    expect(c.code, c.err).toBe(0);
+    expect(c.err).toMatch(/class VanillaSmall, \d+ lines, not checked \(--no-check\)\n$/);
+    expect(readFileSync(join(dir, 'c.ts'), 'utf8')).toBe(golden);
+    const stdout = await cli('export', 'tfjs', g, '-o', '-');
+    expect(stdout.code).toBe(0);
+    expect(stdout.out).toBe(golden);
+    expect(stdout.err).toBe('');
+    expect((await cli('codegen', g)).out).toBe(golden);
+  });
+
+  it('an unknown target is a usage error listing the known ids; nothing is written', async () => {
+    for (const argv of [
+      ['export', 'onnx', g, '-o', join(dir, 'x.onnx')],
+      ['codegen', '--target', 'onnx', g, '-o', join(dir, 'x.onnx')],
+    ]) {
+      const r = await cli(...argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.err).toMatch(/unknown export target "onnx"; the targets are "tfjs"/);
+      noStack(r.err);
+    }
+    expect(existsSync(join(dir, 'x.onnx'))).toBe(false);
+    const none = await cli('export');
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/export: say which target: "tfjs", then the graph\.json/);
+    const noOut = await cli('export', 'tfjs', g);
+    expect(noOut.code).toBe(2);
+    expect(noOut.err).toMatch(/export tfjs: -o PATH is required/);
+  });
+
+  it('an invalid graph lists its problems and writes nothing', async () => {
+    const b = new GraphBuilder();
+    const x = b.add('ImageInput', 'x', { channels: 48, height: 8, width: 8 });
+    b.add('Output', 'output', {}, { x: b.add('GroupNorm', 'norm', {}, { x }) });
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, serializeDocument(b.build('bad')));
+    const r = await cli('export', 'tfjs', bad, '-o', join(dir, 'bad.ts'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/graph "bad" is not valid, so no module was generated:\n {2}GroupNorm "norm": 48 channels are not divisible by 32 groups/);
+    expect(existsSync(join(dir, 'bad.ts'))).toBe(false);
+  });
+
+  it('the usage lists every target of the registry', async () => {
+    const help = await cli('help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('  export ID graph.json -o PATH ');
+    expect(help.out).toContain('  codegen graph.json [--target ID] [-o model.ts] ');
+    expect(help.out).toMatch(/\nexport targets \(codegen --target ID, export ID; default tfjs\):\n/);
+    for (const t of TARGETS) expect(help.out).toContain(`\n  ${t.id}  ${t.label}: ${t.description}\n`);
+  });
+
+  // A stand-in for a target that writes a folder (the PyTorch project): how the CLI writes several files.
+  const folderTarget = (files: ExportFile[], problems: ExportDiagnostic[] = []): ExportTarget => ({
+    id: 'folder',
+    label: 'Folder',
+    description: 'several files',
+    language: 'python',
+    checkWords: { checking: 'checking…', passed: 'checked', passedDetail: 'compiled', problem: 'problem' },
+    generate: () => ({ files, main: files[0].path, className: 'Net', inputs: ['x'] }),
+    check: () => problems,
+  });
+  const project = [
+    { path: 'model.py', text: '# model\n' },
+    { path: 'train.py', text: '# train\n' },
+    { path: 'docs/README.md', text: '# readme\n' },
+  ];
+  const captured = () => {
+    const io = { out: '', err: '', io: { out: (s: string) => void (io.out += s), err: (s: string) => void (io.err += s) } };
+    return io;
+  };
+
+  it('a multi-file target writes its files under the -o folder (made if missing), other files there stay', async () => {
+    const out = join(dir, 'project', 'v1');
+    const c = captured();
+    expect(await exportTarget(folderTarget(project), g, out, true, c.io)).toBe(0);
+    expect(c.err).toBe(`wrote ${out}: model.py, train.py, docs/README.md (class Net), compiled\n`);
+    expect(readFileSync(join(out, 'model.py'), 'utf8')).toBe('# model\n');
+    expect(readFileSync(join(out, 'train.py'), 'utf8')).toBe('# train\n');
+    expect(readFileSync(join(out, 'docs', 'README.md'), 'utf8')).toBe('# readme\n');
+    writeFileSync(join(out, 'mine.txt'), 'keep');
+    const again = [{ path: 'model.py', text: '# model 2\n' }, ...project.slice(1)];
+    expect(await exportTarget(folderTarget(again), g, out, true, captured().io)).toBe(0);
+    expect(readFileSync(join(out, 'model.py'), 'utf8')).toBe('# model 2\n');
+    expect(readFileSync(join(out, 'mine.txt'), 'utf8')).toBe('keep');
+  });
+
+  it('a multi-file target refuses stdout, a file as its folder, unsafe paths and failed checks, writing nothing', async () => {
+    await expect(exportTarget(folderTarget(project), g, undefined, true, captured().io)).rejects.toThrow(/folder writes 3 files \(model\.py, train\.py, docs\/README\.md\): give -o FOLDER/);
+    await expect(exportTarget(folderTarget(project), g, '-', true, captured().io)).rejects.toThrow(/give -o FOLDER/);
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'x');
+    await expect(exportTarget(folderTarget(project), g, file, true, captured().io)).rejects.toThrow(/cannot make the folder .*plain-file.*EEXIST/);
+    const escape = join(dir, 'escape');
+    await expect(exportTarget(folderTarget([{ path: '../evil.py', text: '' }, ...project]), g, escape, true, captured().io)).rejects.toThrow(
+      /file path "..\/evil.py" is not a plain relative path/,
+    );
+    expect(existsSync(join(dir, 'evil.py')) || existsSync(escape)).toBe(false);
+    const failing = join(dir, 'failing');
+    const c = captured();
+    const problems: ExportDiagnostic[] = [
+      { file: 'train.py', line: 3, message: 'undefined name "x"', severity: 'error' },
+      { file: 'model.py', line: 0, message: 'unused import', severity: 'warning' },
+    ];
+    expect(await exportTarget(folderTarget(project, problems), g, failing, true, c.io)).toBe(1);
+    expect(c.err).toBe('unet-studio: the generated files have 1 problem(s) (a bug in UNet Studio; please report it):\n  train.py line 3: undefined name "x"\n');
+    expect(existsSync(failing)).toBe(false);
+    const w = captured();
+    expect(await exportTarget(folderTarget(project, problems.slice(1)), g, failing, true, w.io)).toBe(0);
+    expect(w.err).toMatch(/^unet-studio: warning: model\.py line 0: unused import\nwrote /);
   });
 });

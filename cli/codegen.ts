@@ -1,28 +1,104 @@
-/** `unet-studio codegen graph.json [-o model.ts]`: the typed tfjs module, type-checked before it is written. */
-import { generateModule } from '../codegen/generate';
-import { readSources } from '../codegen/sources-node';
-import { typecheckModule } from '../codegen/typecheck';
+/**
+ * `unet-studio codegen graph.json [--target ID] [-o PATH]` (default: the typed tfjs module) and
+ * `unet-studio export ID graph.json -o PATH`: any target of the registry (codegen/targets),
+ * checked before anything is written.
+ */
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DEFAULT_TARGET, TARGETS, targetById, type ExportFiles, type ExportTarget } from '../codegen/targets';
+import { NODE_ENV } from '../codegen/targets/env-node';
+import { checkExportPaths } from '../codegen/targets/types';
+import { FileError } from '../runtime/file-node';
 import { loadGraph } from './check';
 import { args, refuseOverwritingInputs, UsageError, writeOut, type Io } from './common';
 
-export function codegenCommand(argv: readonly string[], io: Io): number {
-  const { values, positionals } = args({
-    args: [...argv],
-    allowPositionals: true,
-    options: { output: { type: 'string', short: 'o' }, 'no-check': { type: 'boolean', default: false } },
-  });
+const quoted = (ids: readonly string[]) => ids.map((id) => JSON.stringify(id)).join(', ').replace(/, ([^,]*)$/, ' or $1');
+
+/** The registry's ids, for messages: `"tfjs"` or `"tfjs" or "pytorch"`. */
+const knownIds = () => quoted(TARGETS.map((t) => t.id));
+
+function resolveTarget(id: string, how: string): ExportTarget {
+  const t = targetById(id);
+  if (!t) throw new UsageError(`${how}: unknown export target ${JSON.stringify(id)}; the targets are ${knownIds()} (unet-studio help lists them)`);
+  return t;
+}
+
+/** The usage lines of the export targets, one per registered target. */
+export function targetsUsage(): string {
+  const width = Math.max(...TARGETS.map((t) => t.id.length)) + 2;
+  return `export targets (codegen --target ID, export ID; default ${DEFAULT_TARGET}):\n${TARGETS.map((t) => `  ${t.id.padEnd(width)}${t.label}: ${t.description}\n`).join('')}`;
+}
+
+const OPTIONS = { output: { type: 'string', short: 'o' }, 'no-check': { type: 'boolean', default: false } } as const;
+
+export async function codegenCommand(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args({ args: [...argv], allowPositionals: true, options: { ...OPTIONS, target: { type: 'string' } } });
   if (positionals.length !== 1) throw new UsageError('codegen: give exactly one graph.json');
-  refuseOverwritingInputs('-o', values.output, [['the graph', positionals[0]]]);
-  const mod = generateModule(loadGraph(positionals[0]), readSources());
-  if (!values['no-check']) {
-    const diagnostics = typecheckModule(mod.text);
-    if (diagnostics.length > 0) {
-      io.err(`unet-studio: the generated module has ${diagnostics.length} type error(s) (a bug in UNet Studio; please report it):\n`);
-      for (const d of diagnostics) io.err(`  line ${d.line}: ${d.message}\n`);
+  const target = resolveTarget(values.target ?? DEFAULT_TARGET, 'codegen --target');
+  return exportTarget(target, positionals[0], values.output, !values['no-check'], io);
+}
+
+export async function exportCommand(argv: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = args({ args: [...argv], allowPositionals: true, options: OPTIONS });
+  if (positionals.length === 0) throw new UsageError(`export: say which target: ${knownIds()}, then the graph.json`);
+  const target = resolveTarget(positionals[0], 'export');
+  if (positionals.length !== 2) throw new UsageError(`export ${target.id}: give exactly one graph.json`);
+  if (values.output === undefined) throw new UsageError(`export ${target.id}: -o PATH is required (a file for one file, a folder for several; - prints one file)`);
+  return exportTarget(target, positionals[1], values.output, !values['no-check'], io);
+}
+
+/** Generates, checks and writes one target's files (exported for the tests' multi-file target). */
+export async function exportTarget(target: ExportTarget, graphPath: string, output: string | undefined, check: boolean, io: Io): Promise<number> {
+  refuseOverwritingInputs('-o', output, [['the graph', graphPath]]);
+  const out = await target.generate(loadGraph(graphPath), NODE_ENV);
+  checkExportPaths(out);
+  const single = out.files.length === 1;
+  if (!single && (output === undefined || output === '-')) {
+    throw new UsageError(`${target.id} writes ${out.files.length} files (${out.files.map((f) => f.path).join(', ')}): give -o FOLDER (nothing was written)`);
+  }
+  if (check) {
+    const diagnostics = await target.check(out, NODE_ENV);
+    const at = (d: { file: string; line: number }) => `${single ? '' : `${d.file} `}line ${d.line}`;
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    if (errors.length > 0) {
+      const what = single ? 'module has' : 'files have';
+      io.err(`unet-studio: the generated ${what} ${errors.length} ${target.checkWords.problem}(s) (a bug in UNet Studio; please report it):\n`);
+      for (const d of errors) io.err(`  ${at(d)}: ${d.message}\n`);
       return 1;
     }
+    for (const d of diagnostics) io.err(`unet-studio: warning: ${at(d)}: ${d.message}\n`);
   }
-  writeOut(values.output, mod.text, io.out);
-  if (values.output && values.output !== '-') io.err(`wrote ${values.output}: class ${mod.className}, ${mod.text.split('\n').length} lines, type-checked (strict)\n`);
+  const checked = check ? target.checkWords.passedDetail : 'not checked (--no-check)';
+  if (single) {
+    const text = out.files[0].text;
+    writeOut(output, text, io.out);
+    if (output && output !== '-') io.err(`wrote ${output}: class ${out.className}, ${text.split('\n').length} lines, ${checked}\n`);
+  } else {
+    writeFolder(output!, out, graphPath);
+    io.err(`wrote ${output}: ${out.files.map((f) => f.path).join(', ')} (class ${out.className}), ${checked}\n`);
+  }
   return 0;
+}
+
+/** Each file under `dir` (made if missing), each all or nothing; other files in `dir` stay. */
+function writeFolder(dir: string, out: ExportFiles, graphPath: string): void {
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    // missing: made below
+  }
+  if (!isDir) {
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw new FileError(`cannot make the folder ${JSON.stringify(dir)}: ${e instanceof Error && 'code' in e ? String(e.code) : String(e)} (nothing was written)`);
+    }
+  }
+  const paths = out.files.map((f) => join(dir, f.path));
+  for (const p of paths) refuseOverwritingInputs('-o', p, [['the graph', graphPath]]);
+  out.files.forEach((f, i) => {
+    mkdirSync(dirname(paths[i]), { recursive: true });
+    writeOut(paths[i], f.text, () => {});
+  });
 }

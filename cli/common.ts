@@ -18,7 +18,10 @@ commands:
   template <id> --config FILE [--image-size N] [-o graph.json]     a graph from a template's kwargs
   template --list                                                   the templates: ids, labels, descriptions
   check graph.json                                                  shapes, parameters, problems
-  codegen graph.json [-o model.ts]                                  one typed tfjs module (type-checked)
+  codegen graph.json [--target ID] [-o model.ts]                    one typed tfjs module (type-checked), or
+                                                                    the export --target ID (below)
+  export ID graph.json -o PATH                                      an export target's files, checked: PATH is
+                                                                    the file (- prints it), or a folder for several
   run graph.json --weights W.safetensors --inputs IO.safetensors
       [--backend cpu|wasm|webgpu] [--via interpreter|codegen]
       [--progress-every SECONDS] --out OUT.safetensors              a forward pass (estimate first,

@@ -21,7 +21,9 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       case 'check':
         return (await import('./check')).checkCommand(rest, io);
       case 'codegen':
-        return (await import('./codegen')).codegenCommand(rest, io);
+        return await (await import('./codegen')).codegenCommand(rest, io);
+      case 'export':
+        return await (await import('./codegen')).exportCommand(rest, io);
       case 'run':
         return await (await import('./run')).runCommand(rest, io);
       case 'bench':
@@ -30,8 +32,8 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       case '-h':
       case '--help':
       case 'help':
-        // The template lines come from the registry (loaded on demand, as the commands are).
-        io.out(`${USAGE}\n${(await import('./template')).templateUsage()}`);
+        // The template and target lines come from the registries (loaded on demand, as the commands are).
+        io.out(`${USAGE}\n${(await import('./template')).templateUsage()}\n${(await import('./codegen')).targetsUsage()}`);
         return cmd === undefined ? 2 : 0;
       default:
         throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);

@@ -198,9 +198,9 @@ async function runGenerated(
   outPath: string,
   io: Io,
 ): Promise<number> {
-  const { generateModule } = await import('../codegen/generate');
-  const { readSources } = await import('../codegen/sources-node');
-  const { typecheckModule } = await import('../codegen/typecheck');
+  const { generateModule } = await import('../codegen/targets/tfjs/generate');
+  const { readSources } = await import('../codegen/targets/tfjs/sources-node');
+  const { typecheckModule } = await import('../codegen/targets/tfjs/typecheck');
   const { loadModule } = await import('../runtime/evaluate');
   const mod = generateModule(graph, readSources());
   const diagnostics = typecheckModule(mod.text);

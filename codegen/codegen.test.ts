@@ -2,9 +2,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { generateModule, CodegenError } from './generate';
-import { readSources, REPO_ROOT } from './sources-node';
-import { typecheckModule } from './typecheck';
+import { generateModule, CodegenError } from './targets/tfjs/generate';
+import { readSources, REPO_ROOT } from './targets/tfjs/sources-node';
+import { typecheckModule } from './targets/tfjs/typecheck';
 import { loadModule } from '../runtime/evaluate';
 import { GOLDEN } from '../test/golden/graphs';
 import { parseDocument, serializeDocument } from '../graph/document';

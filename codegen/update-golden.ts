@@ -1,14 +1,19 @@
-/** `npm run golden`: regenerates test/golden/*.ts (review the diff before committing). */
+/**
+ * `npm run golden`: regenerates test/golden/*.ts (review the diff before committing). Through the
+ * export-target seam, as the CLI and the code worker generate: the golden files pin what users get.
+ */
 import { writeFileSync } from 'node:fs';
 import { GOLDEN } from '../test/golden/graphs';
-import { generateModule } from './generate';
-import { readSources, REPO_ROOT } from './sources-node';
-import { typecheckModule } from './typecheck';
+import { NODE_ENV } from './targets/env-node';
+import { targetById } from './targets';
+import { REPO_ROOT } from './targets/tfjs/sources-node';
 
+const tfjs = targetById('tfjs')!;
 for (const [file, graph] of Object.entries(GOLDEN)) {
-  const mod = generateModule(graph(), readSources());
-  const diagnostics = typecheckModule(mod.text);
+  const out = await tfjs.generate(graph(), NODE_ENV);
+  const diagnostics = await tfjs.check(out, NODE_ENV);
   if (diagnostics.length > 0) throw new Error(`${file}: ${diagnostics.map((d) => `line ${d.line}: ${d.message}`).join('; ')}`);
-  writeFileSync(`${REPO_ROOT}test/golden/${file}.ts`, mod.text);
-  console.log(`test/golden/${file}.ts: ${mod.className}, ${mod.text.split('\n').length} lines`);
+  const text = out.files[0].text;
+  writeFileSync(`${REPO_ROOT}test/golden/${file}.ts`, text);
+  console.log(`test/golden/${file}.ts: ${out.className}, ${text.split('\n').length} lines`);
 }

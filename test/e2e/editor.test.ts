@@ -9,7 +9,7 @@ import { tid, useAppPage } from './harness';
 import { analyze, countParameters } from '../../graph/analyze';
 import { GraphBuilder } from '../../graph/builder';
 import { serializeDocument } from '../../graph/document';
-import { typecheckModule } from '../../codegen/typecheck';
+import { typecheckModule } from '../../codegen/targets/tfjs/typecheck';
 import { defaultDoc } from '../../editor/store';
 
 const TIMEOUT = 90_000;
@@ -136,7 +136,14 @@ describe('editor (browser)', { timeout: TIMEOUT }, () => {
     expect(await page.locator(tid('summary-status')).textContent()).toBe('valid');
     await page.click(tid('toggle-code'));
     await expect.poll(() => page.locator(tid('code-status')).textContent(), { timeout: 60_000 }).toBe('type-checked ✓');
+    // One tab per export target; the tfjs module's is first and shown, highlighted as TypeScript.
+    expect(await page.locator('[role="tab"]').count()).toBeGreaterThanOrEqual(1);
+    expect(await page.locator(tid('code-tab-tfjs')).getAttribute('aria-selected')).toBe('true');
+    expect(await page.locator(tid('code-file')).textContent()).toBe('Tiny.ts');
+    expect(await page.locator(tid('code-text')).getAttribute('data-language')).toBe('typescript');
+    expect(await page.locator(`${tid('code-text')} .tok-keyword`).first().textContent()).toBe('import');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click(tid('download-ts'))]);
+    expect(download.suggestedFilename()).toBe('Tiny.ts');
     const path = await download.path();
     const text = readFileSync(path, 'utf8');
     expect(text).toContain('@tensorflow/tfjs');

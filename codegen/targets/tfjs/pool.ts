@@ -4,6 +4,7 @@
  * Also the kernel of each block type, read from its `defineBlock({ type, …, forward })` call.
  */
 import { Node, Project, SyntaxKind, type Statement } from 'ts-morph';
+import { CodegenError } from '../../errors';
 import { SOURCE_FILES, type SourceTexts } from './sources';
 
 export interface Declaration {
@@ -25,9 +26,6 @@ export interface DeclarationPool {
   readonly ambiguous: ReadonlySet<string>;
 }
 
-export class CodegenError extends Error {
-  override name = 'CodegenError';
-}
 
 function declaredNames(st: Statement): { names: string[]; typeOnly: boolean } {
   if (Node.isFunctionDeclaration(st) || Node.isClassDeclaration(st)) return { names: st.getName() ? [st.getName()!] : [], typeOnly: false };

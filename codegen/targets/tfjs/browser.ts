@@ -6,19 +6,19 @@
 import { Project } from 'ts-morph';
 import type { SourceTexts } from './sources';
 import { CHECK_OPTIONS, flattenMessage, type TypeDiagnostic } from './check-options';
-import typesTs from '../blocks/types.ts?raw';
-import opsTs from '../blocks/ops.ts?raw';
-import ioTs from '../blocks/defs/io.ts?raw';
-import timestepTs from '../blocks/defs/timestep.ts?raw';
-import layersTs from '../blocks/defs/layers.ts?raw';
-import resblockTs from '../blocks/defs/resblock.ts?raw';
-import attentionTs from '../blocks/defs/attention.ts?raw';
-import resampleTs from '../blocks/defs/resample.ts?raw';
-import doubleconvTs from '../blocks/defs/doubleconv.ts?raw';
-import weightTypesTs from '../weights/types.ts?raw';
-import rngTs from '../weights/rng.ts?raw';
-import safetensorsTs from '../weights/safetensors.ts?raw';
-import pytorchTs from '../weights/pytorch.ts?raw';
+import typesTs from '../../../blocks/types.ts?raw';
+import opsTs from '../../../blocks/ops.ts?raw';
+import ioTs from '../../../blocks/defs/io.ts?raw';
+import timestepTs from '../../../blocks/defs/timestep.ts?raw';
+import layersTs from '../../../blocks/defs/layers.ts?raw';
+import resblockTs from '../../../blocks/defs/resblock.ts?raw';
+import attentionTs from '../../../blocks/defs/attention.ts?raw';
+import resampleTs from '../../../blocks/defs/resample.ts?raw';
+import doubleconvTs from '../../../blocks/defs/doubleconv.ts?raw';
+import weightTypesTs from '../../../weights/types.ts?raw';
+import rngTs from '../../../weights/rng.ts?raw';
+import safetensorsTs from '../../../weights/safetensors.ts?raw';
+import pytorchTs from '../../../weights/pytorch.ts?raw';
 
 export const BROWSER_SOURCES: SourceTexts = {
   'weights/types.ts': weightTypesTs,

@@ -5,11 +5,12 @@
  * the model description and the class around them.
  */
 import { ts } from 'ts-morph';
-import type { ParamValue, TensorShape } from '../blocks/types';
-import { analyze, countParameters, type Analysis } from '../graph/analyze';
-import type { Graph } from '../graph/model';
-import { expectedWeights } from '../graph/weights';
-import { buildPool, closure, CodegenError, type Declaration, type DeclarationPool } from './pool';
+import type { ParamValue, TensorShape } from '../../../blocks/types';
+import { analyze, countParameters, type Analysis } from '../../../graph/analyze';
+import type { Graph } from '../../../graph/model';
+import { expectedWeights } from '../../../graph/weights';
+import { CodegenError } from '../../errors';
+import { buildPool, closure, type Declaration, type DeclarationPool } from './pool';
 import type { SourceTexts } from './sources';
 import { className, identifier, literal, Namer } from './text';
 
