@@ -3,9 +3,10 @@
  * `codegen/targets/<id>/` whose index exports an `ExportTarget`, plus its line below.
  */
 import { tfjsTarget } from './tfjs';
+import { pytorchTarget } from './pytorch';
 import type { ExportTarget } from './types';
 
-export const TARGETS: readonly ExportTarget[] = [tfjsTarget];
+export const TARGETS: readonly ExportTarget[] = [tfjsTarget, pytorchTarget];
 
 /** The CLI's default and the runtime panel's: the module the app itself runs. */
 export const DEFAULT_TARGET = 'tfjs';

@@ -5,6 +5,7 @@
  * the graph's weight names, `graph/weights.ts`), `build_model()` and the metadata the training
  * script reads. Deterministic: the same graph gives the same bytes.
  */
+import { CodegenError } from '../../errors';
 import type { BlockDef, ParamValues, PytorchBlock, TensorShape } from '../../../blocks/types';
 import { PYTORCH_HELPERS, type PytorchHelper } from '../../../blocks/pytorch';
 import { BLOCK_TYPES, blockDef } from '../../../blocks/registry';
@@ -13,7 +14,8 @@ import type { Graph } from '../../../graph/model';
 import { pyClassName, pyIdentifier, PyNamer, pyStr } from './python';
 
 /** An invalid graph, or one whose names cannot all be PyTorch module paths: `problems` lists why. */
-export class PytorchExportError extends Error {
+/** A graph the PyTorch export cannot write: a `CodegenError`, so the CLI and the code panel show it as it stands. */
+export class PytorchExportError extends CodegenError {
   override name = 'PytorchExportError';
   constructor(
     message: string,

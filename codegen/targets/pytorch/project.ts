@@ -6,6 +6,9 @@
  * as escaped string literals (`pyStr`).
  */
 import { pyStr } from './pystr';
+import { analyze, countParameters, graphInputs } from '../../../graph/analyze';
+import type { Graph } from '../../../graph/model';
+import { CodegenError } from '../../errors';
 import { SAMPLE_PY_BODY, TRAIN_PY_BODY } from './python-text';
 
 export { pyStr } from './pystr';
@@ -188,4 +191,27 @@ export function readmeMd(meta: ProjectMeta): string {
     '',
   ];
   return lines.join('\n');
+}
+
+const shape3 = (dims: readonly number[] | undefined, what: string): Shape3 => {
+  if (!dims || dims.length !== 3) throw new CodegenError(`the PyTorch project needs a C×H×W ${what}, got ${dims ? `[${dims.join(', ')}]` : 'none'}`);
+  return [dims[0], dims[1], dims[2]];
+};
+
+/** The facts the README states, from the graph (which must be valid). */
+export function projectMeta(graph: Graph): ProjectMeta {
+  const a = analyze(graph);
+  if (!a.ok) throw new CodegenError(`graph ${pyStr(graph.name)} is not valid: ${a.problems.filter((p) => p.severity === 'error').map((p) => p.message).join('; ')}`);
+  const inputs = graphInputs(a);
+  const image = inputs.find((i) => i.role.role === 'x');
+  const label = inputs.find((i) => i.role.role === 'y');
+  const output = [...a.info.values()].find((inf) => inf.def.io === 'output')!;
+  return {
+    graphName: graph.name,
+    parameterCount: countParameters(a),
+    inputShape: shape3(image?.info.out?.dims, 'image input'),
+    outputShape: shape3(output.inputs.x.shape?.dims, 'output'),
+    numClasses: label ? Number(label.info.params.num_classes) : null,
+    inputNames: inputs.map((i) => i.role.role),
+  };
 }
