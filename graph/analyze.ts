@@ -112,11 +112,35 @@ export function inferShapes(graph: Graph): Map<string, TensorShape | null> {
   return shapes;
 }
 
+/** Records a problem, prefixing the node's label to the message when there is a node. */
+type Report = (node: GraphNode | undefined, code: ProblemCode, i: BlockIssue, edgeId?: string) => void;
+
+/** The nodes by id and name, and those of a known type (in the graph's order). */
+interface NodeIndex {
+  readonly byId: ReadonlyMap<string, GraphNode>;
+  readonly byName: ReadonlyMap<string, GraphNode>;
+  readonly known: readonly GraphNode[];
+}
+
+/** The accepted edges: each known node's inputs by port, and the nodes each one feeds. */
+interface EdgeIndex {
+  readonly incoming: ReadonlyMap<string, ReadonlyMap<string, GraphEdge>>;
+  readonly outgoing: ReadonlyMap<string, readonly string[]>;
+}
+
+/** Parameters and shapes per node, and the input/output blocks by role (in order). */
+interface NodeFacts {
+  readonly info: ReadonlyMap<string, NodeInfo>;
+  readonly roles: ReadonlyMap<string, readonly GraphNode[]>;
+}
+
+/**
+ * The analysis in named phases, each adding its problems in turn (so their order is the phases'):
+ * nodes, edges, order (cycles), parameters and shapes per node, then the whole-graph checks.
+ */
 function analyzeUnsafe(graph: Graph): Analysis {
   const problems: Problem[] = [];
-  const byId = new Map<string, GraphNode>();
-  const byName = new Map<string, GraphNode>();
-  const report = (node: GraphNode | undefined, code: ProblemCode, i: BlockIssue, edgeId?: string): void => {
+  const report: Report = (node, code, i, edgeId) => {
     problems.push({
       severity: i.severity ?? 'error',
       code,
@@ -127,8 +151,21 @@ function analyzeUnsafe(graph: Graph): Analysis {
       fix: i.fix,
     });
   };
+  const nodes = indexNodes(graph, report);
+  const edges = indexEdges(graph, nodes, report);
+  const order = orderNodes(nodes, edges, report);
+  const facts = inferNodes(order, nodes, edges, report);
+  checkRoles(facts, order, nodes, report);
+  checkReachability(facts, order, nodes, edges, report);
+  // Only a graph without errors so far: weights are listed from complete shapes.
+  if (problems.every((p) => p.severity !== 'error')) checkWeightKeys(facts, order, nodes, report);
+  return { order, info: facts.info, problems, ok: problems.every((p) => p.severity !== 'error') };
+}
 
-  // Nodes: known types, unique names.
+/** Nodes: unique ids, known types, names that are non-empty, trimmed and unique. */
+function indexNodes(graph: Graph, report: Report): NodeIndex {
+  const byId = new Map<string, GraphNode>();
+  const byName = new Map<string, GraphNode>();
   const known: GraphNode[] = [];
   for (const node of graph.nodes) {
     if (byId.has(node.id)) {
@@ -151,8 +188,11 @@ function analyzeUnsafe(graph: Graph): Analysis {
     }
     known.push(node);
   }
+  return { byId, byName, known };
+}
 
-  // Edges: endpoints exist, ports exist, kinds match, one edge per input.
+/** Edges: endpoints exist and are known, ports exist, kinds match, one edge per input. */
+function indexEdges(graph: Graph, { byId, known }: NodeIndex, report: Report): EdgeIndex {
   const incoming = new Map<string, Map<string, GraphEdge>>();
   const outgoing = new Map<string, string[]>();
   for (const n of known) {
@@ -201,8 +241,11 @@ function analyzeUnsafe(graph: Graph): Analysis {
     ins.set(port.name, e);
     outgoing.get(src.id)!.push(dst.id);
   }
+  return { incoming, outgoing };
+}
 
-  // Topological order (Kahn); what is left is on or behind a cycle.
+/** A topological order of the known nodes (Kahn); the nodes left out are on or behind a cycle, and each cycle is reported once. */
+function orderNodes({ byId, known }: NodeIndex, { incoming, outgoing }: EdgeIndex, report: Report): string[] {
   const indeg = new Map<string, number>();
   for (const n of known) indeg.set(n.id, incoming.get(n.id)!.size);
   const queue: string[] = [];
@@ -218,8 +261,11 @@ function analyzeUnsafe(graph: Graph): Analysis {
     }
   }
   if (order.length < known.length) reportCycles(known, order, outgoing, byId, report);
+  return order;
+}
 
-  // Parameters and shapes, in order.
+/** Parameters and shapes per node, in order: parameter problems, unconnected inputs, the block's own shape rule. */
+function inferNodes(order: readonly string[], { byId }: NodeIndex, { incoming }: EdgeIndex, report: Report): NodeFacts {
   const info = new Map<string, NodeInfo>();
   const roles = new Map<string, GraphNode[]>();
   for (const id of order) {
@@ -263,10 +309,13 @@ function analyzeUnsafe(graph: Graph): Analysis {
     }
     info.set(id, { node, def, params: values, inputs, out });
   }
+  return { info, roles };
+}
 
-  // Inputs and outputs: exactly one Output, at most one of each input.
+/** Inputs and outputs: exactly one Output (when the graph is ordered and not empty), at most one block of each role. */
+function checkRoles({ roles }: NodeFacts, order: readonly string[], { known }: NodeIndex, report: Report): void {
   if (!roles.has('output') && order.length === known.length && known.length > 0) {
-    problems.push({ severity: 'error', code: 'io', message: 'the graph has no Output block', fix: 'add an Output block and connect the last layer to it' });
+    report(undefined, 'io', { message: 'the graph has no Output block', fix: 'add an Output block and connect the last layer to it' });
   }
   for (const nodes of roles.values()) {
     if (nodes.length > 1) {
@@ -275,48 +324,49 @@ function analyzeUnsafe(graph: Graph): Analysis {
       }
     }
   }
+}
 
-  // Nodes that do not lead to the output are computed for nothing.
+/** Nodes that do not lead to an Output are computed for nothing: a warning each. */
+function checkReachability({ roles }: NodeFacts, order: readonly string[], { byId }: NodeIndex, { incoming }: EdgeIndex, report: Report): void {
   const outputs = roles.get('output') ?? [];
-  if (outputs.length > 0) {
-    const live = new Set<string>();
-    const stack = outputs.map((n) => n.id);
-    while (stack.length > 0) {
-      const id = stack.pop()!;
-      if (live.has(id)) continue;
-      live.add(id);
-      for (const e of incoming.get(id)?.values() ?? []) stack.push(e.from.node);
+  if (outputs.length === 0) return;
+  const live = new Set<string>();
+  const stack = outputs.map((n) => n.id);
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (live.has(id)) continue;
+    live.add(id);
+    for (const e of incoming.get(id)?.values() ?? []) stack.push(e.from.node);
+  }
+  for (const id of order) {
+    const n = byId.get(id)!;
+    if (!live.has(id)) {
+      report(n, 'unused', { severity: 'warning', message: 'does not lead to the Output', fix: 'connect it or delete it' });
     }
-    for (const id of order) {
-      const n = byId.get(id)!;
-      if (!live.has(id)) {
-        report(n, 'unused', { severity: 'warning', message: 'does not lead to the Output', fix: 'connect it or delete it' });
+  }
+}
+
+/**
+ * Weight keys must not collide (`a` + `b.weight` vs `a.b` + `weight`). Only a node whose name is
+ * a dotted prefix of another's can collide, so weights are listed for those pairs alone.
+ */
+function checkWeightKeys({ info }: NodeFacts, order: readonly string[], { byId, byName }: NodeIndex, report: Report): void {
+  for (const id of order) {
+    const inner = byId.get(id)!;
+    for (let dot = inner.name.indexOf('.'); dot > 0; dot = inner.name.indexOf('.', dot + 1)) {
+      const outer = byName.get(inner.name.slice(0, dot));
+      if (!outer || !info.has(outer.id)) continue;
+      const rest = inner.name.slice(dot + 1);
+      const innerKeys = new Set(nodeWeights(info.get(id)!).map((w) => `${rest}.${w.key}`));
+      const clash = nodeWeights(info.get(outer.id)!).find((w) => innerKeys.has(w.key));
+      if (clash) {
+        report(inner, 'weight-key', {
+          message: `its weight "${inner.name}.${clash.key.slice(rest.length + 1)}" has the same key as one of ${nodeLabel(outer)}`,
+          fix: 'rename one of the two blocks',
+        });
       }
     }
   }
-
-  // Weight keys must not collide (`a` + `b.weight` vs `a.b` + `weight`). Only a node whose name is
-  // a dotted prefix of another's can collide, so weights are listed for those pairs alone.
-  if (problems.every((p) => p.severity !== 'error')) {
-    for (const id of order) {
-      const inner = byId.get(id)!;
-      for (let dot = inner.name.indexOf('.'); dot > 0; dot = inner.name.indexOf('.', dot + 1)) {
-        const outer = byName.get(inner.name.slice(0, dot));
-        if (!outer || !info.has(outer.id)) continue;
-        const rest = inner.name.slice(dot + 1);
-        const innerKeys = new Set(nodeWeights(info.get(id)!).map((w) => `${rest}.${w.key}`));
-        const clash = nodeWeights(info.get(outer.id)!).find((w) => innerKeys.has(w.key));
-        if (clash) {
-          report(inner, 'weight-key', {
-            message: `its weight "${inner.name}.${clash.key.slice(rest.length + 1)}" has the same key as one of ${nodeLabel(outer)}`,
-            fix: 'rename one of the two blocks',
-          });
-        }
-      }
-    }
-  }
-
-  return { order, info, problems, ok: problems.every((p) => p.severity !== 'error') };
 }
 
 function reportCycles(
@@ -324,7 +374,7 @@ function reportCycles(
   order: readonly string[],
   outgoing: ReadonlyMap<string, readonly string[]>,
   byId: ReadonlyMap<string, GraphNode>,
-  report: (node: GraphNode | undefined, code: ProblemCode, i: BlockIssue) => void,
+  report: Report,
 ): void {
   const done = new Set(order);
   const reported = new Set<string>();
@@ -348,7 +398,6 @@ function reportCycles(
   }
 }
 
-/** A node's input shapes by port, those that are known. */
 /**
  * The graph's inputs in the order a forward takes them (`INPUT_ROLES`' order): each role the graph
  * has an input block for, with that block (a valid graph has one per role).
@@ -362,6 +411,7 @@ export function graphInputs(a: Analysis): { readonly role: InputRoleDef<InputRol
   return INPUT_ROLES.filter((r) => byRole.has(r.role)).map((role) => ({ role, info: byRole.get(role.role)! }));
 }
 
+/** A node's input shapes by port, those that are known. */
 export function inputShapes(inf: NodeInfo): Record<string, TensorShape> {
   const shapes: Record<string, TensorShape> = {};
   for (const [port, v] of Object.entries(inf.inputs)) if (v.shape) shapes[port] = v.shape;
