@@ -1,3 +1,4 @@
+import { zipFiles } from './zip';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { Graph } from '../graph/model';
 import { analyze } from '../graph/analyze';
@@ -34,13 +35,6 @@ function languageOf(path: string, target: ExportTarget, main: string): TargetLan
   const ext = /\.([A-Za-z0-9]+)$/.exec(path)?.[1]?.toLowerCase();
   return ext === 'ts' ? 'typescript' : ext === 'py' ? 'python' : ext === 'md' ? 'markdown' : ext === 'json' ? 'json' : 'text';
 }
-
-/**
- * Several files as one `.zip`, for a target that writes a folder (PyTorch: model.py, train.py, …).
- * The hook for the zip writer (fflate's `zipSync`, added with the first such target); while it is
- * null the Download button of a multi-file target is disabled and says why.
- */
-export const ZIP: { files: ((files: readonly ExportFile[]) => Blob) | null } = { files: null };
 
 function statusText(s: CodeState, valid: boolean, target: ExportTarget): string {
   if (!valid) return 'fix the graph’s errors to generate code';
@@ -105,7 +99,7 @@ export function CodePanel({ graph, onClose }: { graph: Graph; onClose: () => voi
   const several = code.files.length > 1;
   const download = (): void => {
     if (!several) downloadText(code.text, code.main || `${code.className || 'model'}.ts`, MIME[target.language]);
-    else if (ZIP.files) downloadBlob(ZIP.files(code.files), `${code.className || 'model'}-${target.id}.zip`);
+    else downloadBlob(new Blob([zipFiles(code.files, `${code.className || 'model'}-${target.id}`)], { type: 'application/zip' }), `${code.className || 'model'}-${target.id}.zip`);
   };
   return (
     <section className="code-panel" data-testid="code-panel" data-target={target.id}>
@@ -144,8 +138,8 @@ export function CodePanel({ graph, onClose }: { graph: Graph; onClose: () => voi
         {/* `download-ts` was this button's id when the panel had only the tfjs module; e2e tests use it. */}
         <button
           data-testid="download-ts"
-          disabled={!ready || (several && !ZIP.files)}
-          title={several && !ZIP.files ? 'downloading several files as a .zip is not available yet' : undefined}
+          disabled={!ready}
+          title={several ? `all ${code.files.length} files as a .zip` : undefined}
           onClick={download}
         >
           {several ? 'Download .zip' : `Download .${/\.([^.]+)$/.exec(code.main)?.[1] ?? 'ts'}`}
