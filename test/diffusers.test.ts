@@ -21,6 +21,11 @@ import { planGraph, runGraph } from '../runtime/interpreter';
 import { disposeWeights, loadWeights } from '../runtime/weights';
 import { useBackend } from '../runtime/backend-node';
 import { generatePytorchModel } from '../codegen/targets/pytorch/model';
+import { generateModule } from '../codegen/generate';
+import { readSources } from '../codegen/sources-node';
+import { typecheckModule } from '../codegen/typecheck';
+import { loadModule } from '../runtime/evaluate';
+import { randomWeights } from '../runtime/weights';
 import { legacyKeyRenames } from '../weights/legacy';
 import { toFloat32, type SafetensorsFile } from '../weights/safetensors';
 import { closeness, nchwToNhwc, readSafetensors, REFERENCE } from './util';
@@ -294,4 +299,29 @@ describe('the PyTorch export of diffusers graphs', () => {
       expect(r.worst as number, `${String(r.id)}: max |d| ${String(r.max_abs)}`).toBeLessThanOrEqual(1);
     }
   }, 120_000);
+});
+
+describe('the tfjs export of a diffusers graph', () => {
+  it('df-openai (attention without group norm, resnet up/down, scale-shift, classes): type-checks strictly and equals the interpreter bit for bit', async () => {
+    await useBackend('cpu');
+    const c = CASES.find((cc) => cc.name === 'df-openai')!;
+    const graph = diffusersUNet2D(c.config, c.image_size);
+    const mod = generateModule(graph, readSources());
+    expect(typecheckModule(mod.text)).toEqual([]);
+    expect(mod.inputs).toEqual(['x', 'timesteps', 'y']);
+    const model = loadModule(mod.text, mod.className).random(3);
+    const byRole: Record<string, tf.Tensor> = {
+      x: tf.randomNormal([2, c.image_size, c.image_size, 3], 0, 1, 'float32', 1),
+      timesteps: tf.tensor1d([3, 700]),
+      y: tf.tensor1d([1, 7]),
+    };
+    const got = model.forward(...mod.inputs.map((r) => byRole[r]));
+    const plan = planGraph(graph);
+    const w = randomWeights(plan, 3);
+    const want = runGraph(plan, w, byRole).out;
+    expect(Array.from(await got.data())).toEqual(Array.from(await want.data()));
+    tf.dispose([got, want, ...Object.values(byRole)]);
+    disposeWeights(w);
+    model.dispose();
+  }, 60_000);
 });
