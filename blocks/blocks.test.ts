@@ -170,12 +170,35 @@ const CASES: { readonly [K in BlockType]: readonly ShapeCase[] } = {
   ],
   BatchNorm2d: [{ name: 'keeps the shape', inputs: { x: f(16, 15, 13) }, out: f(16, 15, 13) }],
   ReLU: [{ name: 'keeps the shape', inputs: { x: f(8, 3, 3) }, out: f(8, 3, 3) }],
+  Timesteps: [
+    { name: 'dim 32', inputs: { x: timesteps }, params: { num_channels: 32 }, out: emb(32) },
+    { name: 'odd dim 33 (zero-padded column)', inputs: { x: timesteps }, params: { num_channels: 33, flip_sin_to_cos: false }, out: emb(33) },
+  ],
+  DiffusersTimestepEmbedding: [{ name: '32 → 128', inputs: { x: emb(32) }, params: { dim: 128 }, out: emb(128) }],
+  ResnetBlock2D: [
+    { name: 'none: 32 → 64 at 16×16', inputs: { x: f(32, 16, 16), emb: emb(128) }, params: { out_channels: 64 }, out: f(64, 16, 16) },
+    { name: 'down: 64 → 64, 16×16 → 8×8', inputs: { x: f(64, 16, 16), emb: emb(128) }, params: { out_channels: 64, resample: 'down' }, out: f(64, 8, 8) },
+    { name: 'down on an odd 7×9 (avg-pool floor) → 3×4', inputs: { x: f(32, 7, 9), emb: emb(128) }, params: { out_channels: 32, resample: 'down' }, out: f(32, 3, 4) },
+    { name: 'up: 64 → 32, 8×6 → 16×12, 16 groups, scale-shift', inputs: { x: f(64, 8, 6), emb: emb(128) }, params: { out_channels: 32, resample: 'up', groups: 16, time_embedding_norm: 'scale_shift' }, out: f(32, 16, 12) },
+  ],
+  Attention: [
+    { name: 'head size 8 on 64×8×8', inputs: { x: f(64, 8, 8) }, out: f(64, 8, 8) },
+    { name: 'one head (0), no group norm, 48 channels', inputs: { x: f(48, 4, 4) }, params: { attention_head_dim: 0, group_norm: false }, out: f(48, 4, 4) },
+  ],
+  Downsample2D: [
+    { name: 'conv, padding 1: 64×16×16 → 64×8×8', inputs: { x: f(64, 16, 16) }, out: f(64, 8, 8) },
+    { name: 'conv, padding 0 (pad right/bottom): 32×16×16 → 32×8×8', inputs: { x: f(32, 16, 16) }, params: { padding: 0 }, out: f(32, 8, 8) },
+    // padding 0 on 15: floor((15 + 1 − 3) / 2) + 1 = 7; padding 1: floor((15 + 2 − 3) / 2) + 1 = 8
+    { name: 'conv, padding 0 on 15×16 → 7×8', inputs: { x: f(8, 15, 16) }, params: { padding: 0 }, out: f(8, 7, 8) },
+    { name: 'conv, padding 1 on 15×16 → 8×8', inputs: { x: f(8, 15, 16) }, out: f(8, 8, 8) },
+    { name: 'avgpool: 32×8×5 → 32×4×2', inputs: { x: f(32, 8, 5) }, params: { use_conv: false }, out: f(32, 4, 2) },
+  ],
 };
 
 describe('registry', () => {
-  it('declares 21 block types, each registered once under its own type name', () => {
-    expect(BLOCK_TYPES).toHaveLength(21);
-    expect(new Set(BLOCK_TYPES).size).toBe(21);
+  it('declares 26 block types, each registered once under its own type name', () => {
+    expect(BLOCK_TYPES).toHaveLength(26);
+    expect(new Set(BLOCK_TYPES).size).toBe(26);
     expect(Object.keys(BLOCKS).sort()).toEqual([...BLOCK_TYPES].sort());
     for (const t of BLOCK_TYPES) {
       expect(isBlockType(t)).toBe(true);
@@ -189,7 +212,7 @@ describe('registry', () => {
   it('the shape-case table covers every block type with at least one case', () => {
     expect(Object.keys(CASES).sort()).toEqual([...BLOCK_TYPES].sort());
     const covered = BLOCK_TYPES.filter((t) => CASES[t].length > 0);
-    expect(covered).toHaveLength(21);
+    expect(covered).toHaveLength(26);
   });
 });
 
@@ -668,5 +691,60 @@ describe('flops (2 per multiply-add)', () => {
     expect(blockDef('DoubleConv').flops({ x: f(3, 8, 8) }, f(8, 8, 8), paramsOf('DoubleConv', { out_channels: 8 }))).toBe(
       2 * 3 * 8 * 9 * 64 + 2 * 8 * 8 * 9 * 64,
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// diffusers' UNet2DModel modules: diffusers' own state_dict keys, in its registration order
+
+describe("diffusers' modules", () => {
+  it('ResnetBlock2D 32 → 64, scale_shift: norm1, conv1, time_emb_proj [2·64, temb], norm2, conv2, conv_shortcut 1×1', () => {
+    const ws = weightsOf('ResnetBlock2D', { x: f(32, 16, 16), emb: emb(128) }, { out_channels: 64, time_embedding_norm: 'scale_shift' });
+    expect(ws.map((w) => `${w.key}:${w.shape.join('x')}`)).toEqual([
+      'norm1.weight:32', 'norm1.bias:32', 'conv1.weight:64x32x3x3', 'conv1.bias:64', 'time_emb_proj.weight:128x128', 'time_emb_proj.bias:128',
+      'norm2.weight:64', 'norm2.bias:64', 'conv2.weight:64x64x3x3', 'conv2.bias:64', 'conv_shortcut.weight:64x32x1x1', 'conv_shortcut.bias:64',
+    ]);
+    // PyTorch defaults, no zero init (diffusers does not zero conv2).
+    expect(ws.find((w) => w.key === 'conv2.weight')!.init).toEqual({ kind: 'uniform', bound: 1 / Math.sqrt(64 * 9) });
+    expect(paramCount(weightsOf('ResnetBlock2D', { x: f(64, 8, 8), emb: emb(128) }, { out_channels: 64 }))).toBe(2 * 64 + 64 * 64 * 9 + 64 + 128 * 64 + 64 + 2 * 64 + 64 * 64 * 9 + 64);
+  });
+
+  it('ResnetBlock2D: groups must divide both channel counts; the output is still known', () => {
+    const r = shapeOf('ResnetBlock2D', { x: f(48, 8, 8), emb: emb(64) }, { out_channels: 40 });
+    expect(r).toMatchObject({ ok: false, out: f(40, 8, 8) });
+    expect(!r.ok && r.issues.map((i) => [i.message, i.param])).toEqual([
+      ['48 input channels are not divisible by 32 groups', 'groups'],
+      ['40 output channels are not divisible by 32 groups', 'out_channels'],
+    ]);
+  });
+
+  it('Attention: group_norm, to_q/k/v [inner, C], to_out.0 [C, inner]; inner = (C // head size)·head size', () => {
+    const keys = (inputs: InputShapes, over: Overrides) => weightsOf('Attention', inputs, over).map((w) => `${w.key}:${w.shape.join('x')}`);
+    expect(keys({ x: f(64, 8, 8) }, { attention_head_dim: 8 })).toEqual([
+      'group_norm.weight:64', 'group_norm.bias:64', 'to_q.weight:64x64', 'to_q.bias:64', 'to_k.weight:64x64', 'to_k.bias:64',
+      'to_v.weight:64x64', 'to_v.bias:64', 'to_out.0.weight:64x64', 'to_out.0.bias:64',
+    ]);
+    // 64 // 48 = 1 head of 48: diffusers' projections are then 64 → 48 → 64.
+    expect(keys({ x: f(64, 4, 4) }, { attention_head_dim: 48, group_norm: false })).toEqual([
+      'to_q.weight:48x64', 'to_q.bias:48', 'to_k.weight:48x64', 'to_k.bias:48', 'to_v.weight:48x64', 'to_v.bias:48', 'to_out.0.weight:64x48', 'to_out.0.bias:64',
+    ]);
+    expect(issuesOf('Attention', { x: f(32, 4, 4) }, { attention_head_dim: 64 })).toEqual([
+      { message: 'a head size of 64 is larger than the 32 channels: no head fits', fix: 'use a head size of at most 32, or 0 for one head', param: 'attention_head_dim' },
+    ]);
+    expect(blockDef('Attention').workspace!({ x: f(64, 8, 8) }, paramsOf('Attention', { attention_head_dim: 16 }))).toEqual([4, 64, 64]);
+  });
+
+  it('Downsample2D: conv 3×3 C → C under "conv", nothing for the average pool', () => {
+    expect(weightsOf('Downsample2D', { x: f(32, 8, 8) }).map((w) => `${w.key}:${w.shape.join('x')}`)).toEqual(['conv.weight:32x32x3x3', 'conv.bias:32']);
+    expect(weightsOf('Downsample2D', { x: f(32, 8, 8) }, { use_conv: false })).toEqual([]);
+    expect(issuesOf('Downsample2D', { x: f(8, 1, 4) }, { use_conv: false })[0].message).toBe('a 1×4 input is too small to downsample');
+  });
+
+  it('DiffusersTimestepEmbedding: linear_1 [dim, in], linear_2 [dim, dim]; Timesteps has none and rejects a zero denominator', () => {
+    expect(weightsOf('DiffusersTimestepEmbedding', { x: emb(32) }, { dim: 128 }).map((w) => `${w.key}:${w.shape.join('x')}`)).toEqual([
+      'linear_1.weight:128x32', 'linear_1.bias:128', 'linear_2.weight:128x128', 'linear_2.bias:128',
+    ]);
+    expect(weightsOf('Timesteps', { x: timesteps })).toEqual([]);
+    expect(blockDef('Timesteps').checkParams!(paramsOf('Timesteps', { num_channels: 2, downscale_freq_shift: 1 }))[0].param).toBe('downscale_freq_shift');
   });
 });

@@ -7,6 +7,7 @@ import { ResBlock } from './defs/resblock';
 import { AttentionBlock } from './defs/attention';
 import { Downsample, Upsample } from './defs/resample';
 import { DoubleConv } from './defs/doubleconv';
+import { Attention, DiffusersTimestepEmbedding, Downsample2D, ResnetBlock2D, Timesteps } from './defs/diffusers';
 
 export const BLOCK_TYPES = [
   'ImageInput',
@@ -30,6 +31,11 @@ export const BLOCK_TYPES = [
   'ConvTranspose2d',
   'BatchNorm2d',
   'ReLU',
+  'Timesteps',
+  'DiffusersTimestepEmbedding',
+  'ResnetBlock2D',
+  'Attention',
+  'Downsample2D',
 ] as const;
 
 export type BlockType = (typeof BLOCK_TYPES)[number];
@@ -56,6 +62,11 @@ export const BLOCKS = {
   ConvTranspose2d,
   BatchNorm2d,
   ReLU,
+  Timesteps,
+  DiffusersTimestepEmbedding,
+  ResnetBlock2D,
+  Attention,
+  Downsample2D,
 } satisfies Record<BlockType, BlockDef<never>>;
 
 export function isBlockType(t: string): t is BlockType {

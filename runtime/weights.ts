@@ -11,6 +11,7 @@ import type { SafetensorsFile } from '../weights/safetensors';
 import { toFloat32 } from '../weights/safetensors';
 import { Rng } from '../weights/rng';
 import { checkStateDict, fromPyTorch, initialValues, tfjsShape } from '../weights/pytorch';
+import { withLegacyNames } from '../weights/legacy';
 import { Cancelled } from './failure';
 
 /** tfjs tensors (already in tfjs layout) by full PyTorch key. */
@@ -22,11 +23,13 @@ export type WeightStore = Map<string, tf.Tensor>;
  */
 export function loadWeights(a: Analysis, file: SafetensorsFile, source = 'weights'): WeightStore {
   const expected = expectedWeights(a);
-  checkStateDict(expected, new Map([...file.tensors].map(([k, t]) => [k, t.shape])), source);
+  // Legacy names (diffusers' old attention keys) are read as today's: weights/legacy.ts.
+  const tensors = withLegacyNames(expected.map((w) => w.fullKey), file.tensors);
+  checkStateDict(expected, new Map([...tensors].map(([k, t]) => [k, t.shape])), source);
   const store: WeightStore = new Map();
   try {
     for (const w of expected) {
-      const t = file.tensors.get(w.fullKey)!;
+      const t = tensors.get(w.fullKey)!;
       store.set(w.fullKey, tf.tidy(() => fromPyTorch(tf.tensor(toFloat32(t), [...t.shape], 'float32'), w.layout)));
     }
   } catch (e) {
@@ -154,10 +157,11 @@ export async function loadWeightsAsync(expected: readonly ExpectedWeight[], file
   const store: WeightStore = new Map();
   let done = 0;
   let last = performance.now();
+  const tensors = withLegacyNames(expected.map((w) => w.fullKey), file.tensors);
   try {
     for (const w of expected) {
       if (opts.signal?.aborted) throw new Cancelled('loading the weights');
-      const t = file.tensors.get(w.fullKey);
+      const t = tensors.get(w.fullKey);
       if (!t) throw new Error(`${w.fullKey} is missing from the weights file`);
       store.set(w.fullKey, tf.tidy(() => fromPyTorch(tf.tensor(toFloat32(t), [...t.shape], 'float32'), w.layout)));
       done += w.shape.reduce((x, y) => x * y, 1);

@@ -9,12 +9,14 @@
 import { iddpmTemplate } from './iddpm';
 import { vanillaTemplate } from './vanilla';
 import { emptyTemplate } from './empty';
+import { diffusersTemplate } from './diffusers';
 import type { Template } from './common';
 import type { Graph } from '../model';
 
 export const TEMPLATES = [
   iddpmTemplate,
   vanillaTemplate,
+  diffusersTemplate,
   emptyTemplate,
 ] as const satisfies readonly Template[];
 
@@ -40,3 +42,4 @@ export { iddpm, IddpmKwargs, IDDPM_DEFAULTS, iddpmTemplate } from './iddpm';
 export { IDDPM_PRESETS } from './iddpm-presets';
 export { vanilla, VanillaKwargs, vanillaTemplate } from './vanilla';
 export { emptyGraph, EmptyKwargs, emptyTemplate } from './empty';
+export { diffusersUNet2D, DiffusersConfig, diffusersConfigNotes, diffusersTemplate, DIFFUSERS_PRESETS, DDPM_CIFAR10_32, DDPM_CELEBAHQ_256 } from './diffusers';

@@ -15,6 +15,7 @@ import resblockTs from '../../../blocks/defs/resblock.ts?raw';
 import attentionTs from '../../../blocks/defs/attention.ts?raw';
 import resampleTs from '../../../blocks/defs/resample.ts?raw';
 import doubleconvTs from '../../../blocks/defs/doubleconv.ts?raw';
+import diffusersTs from '../../../blocks/defs/diffusers.ts?raw';
 import weightTypesTs from '../../../weights/types.ts?raw';
 import rngTs from '../../../weights/rng.ts?raw';
 import safetensorsTs from '../../../weights/safetensors.ts?raw';
@@ -31,6 +32,7 @@ export const BROWSER_SOURCES: SourceTexts = {
   'blocks/defs/attention.ts': attentionTs,
   'blocks/defs/resample.ts': resampleTs,
   'blocks/defs/doubleconv.ts': doubleconvTs,
+  'blocks/defs/diffusers.ts': diffusersTs,
   'weights/rng.ts': rngTs,
   'weights/safetensors.ts': safetensorsTs,
   'weights/pytorch.ts': pytorchTs,

@@ -15,6 +15,7 @@ export const SOURCE_FILES = [
   'blocks/defs/attention.ts',
   'blocks/defs/resample.ts',
   'blocks/defs/doubleconv.ts',
+  'blocks/defs/diffusers.ts',
   'weights/rng.ts',
   'weights/safetensors.ts',
   'weights/pytorch.ts',
