@@ -9,6 +9,7 @@ import { openSafetensors, writeSafetensorsFile, type SafetensorsReader } from '.
 import { disposeWeights, loadWeights } from '../runtime/weights';
 import { expectedWeights } from '../graph/weights';
 import { checkStateDict } from '../weights/pytorch';
+import { legacyKeyRenames, withLegacyNames } from '../weights/legacy';
 import { describeKind, existingTarget, FileError } from '../runtime/file-node';
 import { loadGraph } from './check';
 import type { Graph } from '../graph/model';
@@ -68,7 +69,9 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   const plan = planGraph(graph);
   const weightsFile = openSafetensors(values.weights, { source: values.weights });
   try {
-    checkStateDict(expectedWeights(plan), new Map([...weightsFile.lazy().tensors].map(([k, t]) => [k, t.shape])), values.weights);
+    const expected = expectedWeights(plan);
+    // Legacy names (diffusers' old attention keys) count as today's, as every loader reads them (weights/legacy.ts).
+    checkStateDict(expected, withLegacyNames(expected.map((w) => w.fullKey), new Map([...weightsFile.lazy().tensors].map(([k, t]) => [k, t.shape]))), values.weights);
     await useBackend(backend);
     const est = await announce(plan, inputs.batch, backend, io);
     if (via === 'codegen') return await runGenerated(graph, plan, weightsFile, inputs, backend, values.out, io);
@@ -210,9 +213,12 @@ async function runGenerated(
   // The module's own strict loader, fed one tensor at a time from the file (keys and shapes were checked).
   const given: Record<string, tf.Tensor> = {};
   let model: ReturnType<ReturnType<typeof loadModule>['fromTensors']>;
+  const expected = expectedWeights(plan);
+  // Today's name → the file's (a legacy name where the file has one).
+  const fileKey = new Map([...legacyKeyRenames(expected.map((w) => w.fullKey), weightsFile.lazy().tensors.keys())].map(([old, now]) => [now, old]));
   try {
-    for (const w of expectedWeights(plan)) {
-      const t = weightsFile.read(w.fullKey);
+    for (const w of expected) {
+      const t = weightsFile.read(fileKey.get(w.fullKey) ?? w.fullKey);
       given[w.fullKey] = tf.tensor(toFloat32(t), [...t.shape], 'float32');
     }
     model = loadModule(mod.text, mod.className).fromTensors(given, weightsFile.source);

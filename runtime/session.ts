@@ -20,6 +20,7 @@ import { graphInputs } from '../graph/analyze';
 import { disposeWeights, loadWeightsAsync, randomWeightsAsync, type PrepareOptions, type WeightStore } from './weights';
 import { expectedWeights } from '../graph/weights';
 import { checkStateDict, WeightLoadError } from '../weights/pytorch';
+import { withLegacyNames } from '../weights/legacy';
 import { parseSafetensors, parseSafetensorsHeader, type SafetensorsFile } from '../weights/safetensors';
 import { Cancelled } from './failure';
 import { instantiate, type GeneratedClass, type GeneratedModel } from '../runtime/instantiate';
@@ -153,7 +154,9 @@ export class RuntimeSession {
       // Names and shapes only: the values are decoded once, by `prepare`, when the weights are made.
       const bytes = this.source.bytes;
       const header = parseSafetensorsHeader(bytes.length, (offset, length) => bytes.subarray(offset, offset + length), { source: this.source.name });
-      checkStateDict(expectedWeights(this.plan), new Map(header.entries.map((e) => [e.name, e.shape])), this.source.name);
+      const expected = expectedWeights(this.plan);
+      const shapes = withLegacyNames(expected.map((w) => w.fullKey), new Map(header.entries.map((e) => [e.name, e.shape])));
+      checkStateDict(expected, shapes, this.source.name);
     } catch (e) {
       if (!(e instanceof WeightLoadError)) throw e;
       this.mismatch = e;
