@@ -42,6 +42,12 @@ export interface InputRoleDef<R extends string = string> {
   readonly tfjsLayout: string | null;
   /** What a run without this input in its file uses: Gaussian noise, or one number for every sample (a field in the run panel). */
   readonly fallback: 'noise' | 'value';
+  /**
+   * The exported PyTorch model's side: an example batch of `batch` for `python model.py` (it may
+   * read model.py's INPUT_SHAPE and NUM_CLASSES), and whether forward may be called without it
+   * (a class label: `y=None`, refused with a clear error when the model reads it).
+   */
+  readonly pytorch: { readonly example: string; readonly optional: boolean };
 }
 
 /** Every input role, in the order a model's forward takes them. */
@@ -49,14 +55,17 @@ export const INPUT_ROLES = [
   {
     role: 'x', aliases: ['sample'], label: 'image x', kind: 'feature', rank: 4, dtype: 'float32', castOnEntry: false,
     toTfjs: [0, 2, 3, 1], pytorchLayout: 'NCHW', tfjsLayout: 'NHWC', fallback: 'noise',
+    pytorch: { example: 'torch.randn(batch, *INPUT_SHAPE)', optional: false },
   },
   {
     role: 'timesteps', aliases: ['timestep'], label: 'timesteps', kind: 'timesteps', rank: 1, dtype: 'float32', castOnEntry: true,
     toTfjs: null, pytorchLayout: null, tfjsLayout: null, fallback: 'value',
+    pytorch: { example: 'torch.randint(0, 1000, (batch,))', optional: false },
   },
   {
     role: 'y', aliases: ['class_labels'], label: 'class label y', kind: 'label', rank: 1, dtype: 'float32', castOnEntry: true,
     toTfjs: null, pytorchLayout: null, tfjsLayout: null, fallback: 'value',
+    pytorch: { example: 'torch.randint(0, NUM_CLASSES, (batch,))', optional: true },
   },
 ] as const satisfies readonly InputRoleDef[];
 

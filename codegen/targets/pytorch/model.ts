@@ -12,6 +12,7 @@ import { BLOCK_TYPES, blockDef } from '../../../blocks/registry';
 import { analyze, countParameters, inputShapes, nodeWeights, type NodeInfo } from '../../../graph/analyze';
 import type { Graph } from '../../../graph/model';
 import { pyClassName, pyIdentifier, PyNamer, pyStr } from './python';
+import { INPUT_ROLES } from '../../../blocks/roles';
 
 /** An invalid graph, or one whose names cannot all be PyTorch module paths: `problems` lists why. */
 /** A graph the PyTorch export cannot write: a `CodegenError`, so the CLI and the code panel show it as it stands. */
@@ -50,8 +51,6 @@ const MODULE_NAMES = [
 
 const HELPER_ORDER: readonly PytorchHelper[] = ['zero_module', 'GroupNorm32'];
 
-/** The forward's parameters, by input role. */
-const ROLE_PARAM = { x: 'x', timesteps: 'timesteps', y: 'y' } as const;
 
 const CONTAINER = `class Container(nn.Module):
     """Holds the modules under one segment of the nodes' names (no forward of its own)."""
@@ -163,10 +162,12 @@ export function generatePytorchModel(graph: Graph): PytorchModel {
   }
   // Parameters of blocks that do not lead to the Output get no gradient (DistributedDataParallel must be told).
   const unusedParameters = modules.some((inf) => !live.has(inf.node.id) && nodeWeights(inf).some((w) => w.role === 'param'));
-  const roles = (['x', 'timesteps', 'y'] as const).filter((r) => byRole.has(r));
-  const namer = new PyNamer([...MODULE_NAMES, ...allClassNames, cls, 'x', 'timesteps', 'y', 'self']);
+  // The forward's parameters: the graph's input roles in the table's order (blocks/roles.ts), named as the roles.
+  const roleDefs = INPUT_ROLES.filter((r) => byRole.has(r.role));
+  const roles = roleDefs.map((r) => r.role);
+  const namer = new PyNamer([...MODULE_NAMES, ...allClassNames, cls, ...INPUT_ROLES.map((r) => r.role), 'self']);
   const local = new Map<string, string>();
-  for (const r of roles) local.set(byRole.get(r)!.node.id, ROLE_PARAM[r]);
+  for (const r of roles) local.set(byRole.get(r)!.node.id, r);
 
   const init: string[] = [];
   for (const inf of modules) {
@@ -176,9 +177,9 @@ export function generatePytorchModel(graph: Graph): PytorchModel {
   }
 
   const body: string[] = [];
-  const labelLive = byRole.has('y') && live.has(byRole.get('y')!.node.id);
-  if (labelLive) {
-    body.push('        if y is None:', '            raise ValueError("this model is class-conditional: pass the class labels y")');
+  // An optional input (the class label) that the model reads must be given.
+  for (const r of roleDefs.filter((d) => d.pytorch.optional && live.has(byRole.get(d.role)!.node.id))) {
+    body.push(`        if ${r.role} is None:`, `            raise ValueError(${pyStr(`this model reads the ${r.label}: pass ${r.role}`)})`);
   }
   let result = 'x';
   for (const inf of infos) {
@@ -201,16 +202,14 @@ export function generatePytorchModel(graph: Graph): PytorchModel {
   }
   body.push(`        return ${result}`);
 
-  const params = roles.map((r) => (r === 'y' ? 'y: Optional[torch.Tensor] = None' : `${ROLE_PARAM[r]}: torch.Tensor`));
+  const params = roleDefs.map((r) => (r.pytorch.optional ? `${r.role}: Optional[torch.Tensor] = None` : `${r.role}: torch.Tensor`));
   const inShape = image.out!.dims;
   const outShape = output.inputs.x.shape!.dims;
   const label = byRole.get('y');
   const numClasses = label ? String(label.params.num_classes) : 'None';
   const tuple = (xs: readonly (string | number)[]) => (xs.length === 1 ? `(${String(xs[0])},)` : `(${xs.join(', ')})`);
 
-  const mainArgs = roles.map((r) =>
-    r === 'x' ? 'torch.randn(batch, *INPUT_SHAPE)' : r === 'timesteps' ? 'torch.randint(0, 1000, (batch,))' : 'torch.randint(0, NUM_CLASSES, (batch,))',
-  );
+  const mainArgs = roleDefs.map((r) => r.pytorch.example);
   const sections = [
     ...helpers.map((h) => PYTORCH_HELPERS[h]),
     ...kinds.map((k) => k.source),
@@ -271,7 +270,7 @@ ${body.join('\n')}`,
       `INPUT_SHAPE: Tuple[int, int, int] = ${tuple(inShape)}`,
       `OUTPUT_SHAPE: Tuple[int, int, int] = ${tuple(outShape)}`,
       `NUM_CLASSES: Optional[int] = ${numClasses}`,
-      `INPUT_NAMES: Tuple[str, ...] = ${tuple(roles.map((r) => pyStr(ROLE_PARAM[r])))}`,
+      `INPUT_NAMES: Tuple[str, ...] = ${tuple(roles.map((r) => pyStr(r)))}`,
       `PARAMETER_COUNT: int = ${String(countParameters(a))}`,
       '# True when some blocks do not lead to the output: their parameters get no gradient (DDP needs find_unused_parameters).',
       `UNUSED_PARAMETERS: bool = ${unusedParameters ? 'True' : 'False'}`,

@@ -6,7 +6,8 @@
  */
 import { ts } from 'ts-morph';
 import type { ParamValue, TensorShape } from '../../../blocks/types';
-import { analyze, countParameters, type Analysis } from '../../../graph/analyze';
+import { analyze, countParameters, graphInputs, type Analysis } from '../../../graph/analyze';
+import { INPUT_ROLES, inputRole, isInputRole, toTfjsShape, type InputRole } from '../../../blocks/roles';
 import type { Graph } from '../../../graph/model';
 import { expectedWeights } from '../../../graph/weights';
 import { CodegenError } from '../../errors';
@@ -20,13 +21,13 @@ export interface GeneratedModule {
   readonly text: string;
   readonly className: string;
   /** The forward's parameters in order (`x`, `timesteps`, `y` as the graph has them). */
-  readonly inputs: readonly ('x' | 'timesteps' | 'y')[];
+  readonly inputs: readonly InputRole[];
 }
 
 /** Declarations every module needs for loading and initialising weights. */
 const SUPPORT = ['parseSafetensors', 'toFloat32', 'checkStateDict', 'fromPyTorch', 'initialValues', 'Rng', 'WeightGetter'];
 
-const MODULE_NAMES = ['CONFIG', 'WEIGHTS', 'WeightName', 'EXPECTED', 'NO_WEIGHTS', 'x', 'timesteps', 'y', 'at', 'self'];
+const MODULE_NAMES = ['CONFIG', 'WEIGHTS', 'WeightName', 'EXPECTED', 'NO_WEIGHTS', ...INPUT_ROLES.map((r) => r.role), 'at', 'self'];
 
 /** Globals the module's own code (below) reads; the class must not shadow them. */
 const TEMPLATE_GLOBALS = ['Map', 'Object', 'Error', 'Readonly', 'Record', 'Uint8Array'];
@@ -96,10 +97,10 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
   const namer = new Namer([...pool.decls.keys(), ...MODULE_NAMES, cls]);
 
   // Inputs and outputs.
-  const roles = new Map(all.filter((i) => i.def.io).map((i) => [i.def.io!, i]));
-  const inputs = (['x', 'timesteps', 'y'] as const).filter((r) => roles.has(r));
-  const xInfo = roles.get('x');
-  const outInfo = roles.get('output')!;
+  // Inputs and their checks come from the role table (blocks/roles.ts), in the forward's order.
+  const graphIns = graphInputs(a);
+  const inputs = graphIns.map((g) => g.role.role);
+  const outInfo = all.find((i) => i.def.io === 'output')!;
   const outShape = outInfo.out!;
 
   // Straight-line forward: one const per node, freed after its last use.
@@ -114,13 +115,13 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
   infos.forEach((inf, i) => {
     const name = inf.node.name;
     const role = inf.def.io;
-    if (role === 'x') {
-      varOf.set(inf.node.id, 'x');
-      argVars.add('x');
-    } else if (role === 'timesteps' || role === 'y') {
+    if (isInputRole(role) && !inputRole(role).castOnEntry) {
+      varOf.set(inf.node.id, role);
+      argVars.add(role);
+    } else if (isInputRole(role)) {
       const v = namer.take(identifier(name, role));
-      body.push(`    // ${literal(name)}: ${inf.def.displayName}, as float32`);
-      body.push(`    const ${v} = tf.cast(${role}, 'float32');`);
+      body.push(`    // ${literal(name)}: ${inf.def.displayName}, as ${inputRole(role).dtype}`);
+      body.push(`    const ${v} = tf.cast(${role}, '${inputRole(role).dtype}');`);
       varOf.set(inf.node.id, v);
     } else if (role === 'output') {
       const src = varOf.get(Object.values(inf.inputs)[0].from)!;
@@ -151,22 +152,24 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
       `  ${literal(w.fullKey)}: { shape: [${w.shape.join(', ')}], layout: ${literal(w.layout)}, init: ${initLiteral(w.init)}, role: ${literal(w.role)} },`,
   );
 
-  const sig = inputs.map((r) => (r === 'x' ? 'x: tf.Tensor4D' : `${r}: tf.Tensor1D`)).join(', ');
-  const xDims = xInfo ? xInfo.out!.dims : null;
+  const sig = graphIns.map(({ role }) => `${role.role}: tf.Tensor${role.rank}D`).join(', ');
+  // Per-sample shapes are checked in the module's layout; the first input sets the batch.
   const checks: string[] = [];
-  if (xDims) {
-    checks.push(
-      `    if (x.rank !== 4 || x.shape[1] !== ${xDims[1]} || x.shape[2] !== ${xDims[2]} || x.shape[3] !== ${xDims[0]}) {`,
-      `      throw new Error(\`${cls}.forward: x must be [batch, ${xDims[1]}, ${xDims[2]}, ${xDims[0]}] (NHWC), got [\${x.shape.join(', ')}]\`);`,
-      '    }',
-    );
+  const first = graphIns[0]?.role.role;
+  for (const { role, info } of graphIns) {
+    const r = role.role;
+    const per = toTfjsShape(role, [0, ...info.out!.dims]).slice(1);
+    const batch = r !== first ? ` || ${r}.shape[0] !== ${first}.shape[0]` : '';
+    if (per.length === 0) {
+      checks.push(`    if (${r}.rank !== ${role.rank}${batch}) throw new Error(\`${cls}.forward: ${r} must be [batch], got [\${${r}.shape.join(', ')}]\`);`);
+    } else {
+      checks.push(
+        `    if (${r}.rank !== ${role.rank}${per.map((d, i) => ` || ${r}.shape[${i + 1}] !== ${d}`).join('')}${batch}) {`,
+        `      throw new Error(\`${cls}.forward: ${r} must be [batch, ${per.join(', ')}]${role.tfjsLayout ? ` (${role.tfjsLayout})` : ''}, got [\${${r}.shape.join(', ')}]\`);`,
+        '    }',
+      );
+    }
   }
-  for (const r of inputs.filter((r) => r !== 'x')) {
-    checks.push(
-      `    if (${r}.rank !== 1${xDims ? ` || ${r}.shape[0] !== x.shape[0]` : ''}) throw new Error(\`${cls}.forward: ${r} must be [batch], got [\${${r}.shape.join(', ')}]\`);`,
-    );
-  }
-  const yInfo = roles.get('y');
 
   const text = `// Generated by UNet Studio from ${literal(graph.name)}. Do not edit.
 import * as tf from '@tensorflow/tfjs';
@@ -180,9 +183,7 @@ export const CONFIG = {
   name: ${literal(graph.name)},
   /** Per-sample input shapes as C×H×W (PyTorch's reading); \`forward\` takes NHWC. */
   inputs: { ${[
-    ...(xDims ? [`x: [${xDims.join(', ')}]`] : []),
-    ...(roles.has('timesteps') ? ['timesteps: []'] : []),
-    ...(yInfo ? [`y: { numClasses: ${yInfo.out!.numClasses ?? 0} }`] : []),
+    ...graphIns.map(({ role, info }) => (role.kind === 'label' ? `${role.role}: { numClasses: ${info.out!.numClasses ?? 0} }` : `${role.role}: [${info.out!.dims.join(', ')}]`)),
   ].join(', ')} },
   output: [${outShape.dims.join(', ')}],
   parameterCount: ${params},
