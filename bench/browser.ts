@@ -7,7 +7,7 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { gzipSync } from 'node:zlib';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -186,6 +186,9 @@ export async function browserBench(log: (s: string) => void): Promise<string[][]
     const start = await openWith(browser, server.url, null);
     rows.push(['app start to interactive (iDDPM template)', 'chromium', start.interactiveMs.toFixed(0), '-', '-', '1']);
     rows.push([`JS before first interaction, gzip kB`, 'chromium', (start.jsGzip / 1024).toFixed(0), '-', '-', '1']);
+    // The code worker's own chunk (what the code panel loads first; ts-morph and the tfjs declarations come later, on demand).
+    const worker = readdirSync(`${ROOT}dist/assets`).find((f) => /^codegen\.worker-.*\.js$/.test(f));
+    if (worker) rows.push([`code worker chunk ${worker.replace(/-[^-]+\.js$/, '.js')}, kB (≤ 600)`, 'build', (statSync(`${ROOT}dist/assets/${worker}`).size / 1000).toFixed(1), '-', '-', '1']);
     await start.page.close();
     log('… Open of a 5,000-block graph\n');
     const open = await openLargeBench(browser, server.url, 5000);
