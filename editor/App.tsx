@@ -31,6 +31,7 @@ import { TemplatesDialog } from './TemplatesDialog';
 import { completeLayout, edgesInView, elkLayout, type Position, type Rect } from './layout';
 import { templateDoc, wouldCycle, type EditorStore } from './store';
 import { AutosaveNotice } from './AutosaveNotice';
+import type { DocumentWeights } from './runController';
 
 const PAN_BUTTONS = [1, 2];
 /** The run panel brings tfjs's backends; it loads when first opened, not with the editor. */
@@ -215,6 +216,8 @@ function Editor({ store }: { store: EditorStore }) {
   const [showRun, setShowRun] = useState(false);
   const [showTemplates, setShowTemplates] = useState(false);
   const [busy, setBusy] = useState(false);
+  /** The weights of a trained model opened with New… (handed to the run panel; another New… or Open drops them). */
+  const [docWeights, setDocWeights] = useState<DocumentWeights | null>(null);
   /**
    * Sizes React Flow measured, by node id, with the handles the node had then: a controlled node
    * handed back without `measured` would be measured again on every edit. Ids are reused across
@@ -473,6 +476,7 @@ function Editor({ store }: { store: EditorStore }) {
     await nextTask();
     store.replace({ graph: doc.graph, layout });
     store.setMessage(null);
+    setDocWeights(null);
     setSizeWarningHidden(false);
     fitSoon();
   };
@@ -578,6 +582,7 @@ function Editor({ store }: { store: EditorStore }) {
             <RuntimePanel
               graph={graph}
               probeName={selectedNode ? (graph.nodes.find((n) => n.id === selectedNode)?.name ?? null) : null}
+              weights={docWeights}
               onClose={() => setShowRun(false)}
             />
           </Suspense>
@@ -589,8 +594,18 @@ function Editor({ store }: { store: EditorStore }) {
           onClose={() => setShowTemplates(false)}
           onCreate={(g) => {
             store.replace(templateDoc(g));
+            setDocWeights(null);
             setSizeWarningHidden(false);
             setShowTemplates(false);
+            fitSoon();
+          }}
+          onOpenTrained={({ preset, doc, weights }) => {
+            // Undoable like any New…; the weights go to the run panel, which opens to sample.
+            store.replace({ graph: doc.graph, layout: doc.layout }); // no positions: laid out like a template
+            setDocWeights({ name: preset.weightsName, bytes: weights, sampling: preset.sampling });
+            setSizeWarningHidden(false);
+            setShowTemplates(false);
+            setShowRun(true);
             fitSoon();
           }}
         />

@@ -10,7 +10,7 @@ import { BROWSER_BACKENDS, chooseBackend, type BrowserBackend } from '../runtime
 import { browserMemoryBytes } from '../runtime/rate';
 import type { ScheduleName } from '../runtime/diffusion';
 import { CodegenClient } from './codegenClient';
-import { RunController, type RunControllerDeps, type RunState } from './runController';
+import { RunController, type DocumentWeights, type RunControllerDeps, type RunState } from './runController';
 import { channelImages, fileToPixels, fmt, pixelsToInput, putRgba, type HostMap } from './tensorImage';
 
 const BROWSER_DEPS: RunControllerDeps = {
@@ -24,7 +24,11 @@ type Ctl = { readonly c: RunController };
 
 const useRun = (c: RunController): RunState => useSyncExternalStore(c.subscribe, c.getState);
 
-export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; probeName: string | null; onClose: () => void }) {
+/**
+ * `weights`: the document's own weights (a trained model from New…), handed to each controller the
+ * panel makes (once per new object: reopening the panel hands them again).
+ */
+export function RuntimePanel({ graph, probeName, weights = null, onClose }: { graph: Graph; probeName: string | null; weights?: DocumentWeights | null; onClose: () => void }) {
   const [c, setC] = useState<RunController | null>(null);
   const first = useRef(graph);
   // One controller per mounted panel (made in the effect, so React's development double effects dispose the first).
@@ -39,6 +43,9 @@ export function RuntimePanel({ graph, probeName, onClose }: { graph: Graph; prob
   }, []);
   useEffect(() => c?.setGraph(graph), [c, graph]);
   useEffect(() => c?.setProbeTarget(probeName), [c, probeName]);
+  useEffect(() => {
+    if (c && weights) void c.openDocumentWeights(weights);
+  }, [c, weights]);
   if (!c) return <section className="runtime-panel">loading the runtime…</section>;
   return <RunView c={c} onClose={onClose} />;
 }
@@ -153,13 +160,18 @@ function Notices({ c }: Ctl) {
 }
 
 function Weights({ c }: Ctl) {
-  const { weightsLabel, seed, mismatch } = useRun(c);
+  const { weightsLabel, seed, mismatch, weightsFromFile } = useRun(c);
   return (
     <fieldset>
       <legend>Weights</legend>
       <div className="row">
         <span data-testid="weights-label">{weightsLabel}</span>
       </div>
+      {weightsFromFile && (
+        <p className="muted" data-testid="weights-note">
+          Weights stay in this tab only: autosave keeps the graph, not its weights.
+        </p>
+      )}
       <div className="row">
         <label>
           seed <input type="number" value={seed} onChange={(e) => c.setSeed(Number(e.target.value))} style={{ width: 70 }} data-testid="seed" />
@@ -239,7 +251,7 @@ function Inputs({ c }: Ctl) {
         {numClasses !== null && (
           <label>
             class{' '}
-            <input type="number" min={0} max={(numClasses || 1) - 1} value={label} onChange={(e) => c.setLabel(Number(e.target.value))} style={{ width: 60 }} />
+            <input type="number" min={0} max={(numClasses || 1) - 1} value={label} onChange={(e) => c.setLabel(Number(e.target.value))} style={{ width: 60 }} data-testid="label" />
           </label>
         )}
       </div>
@@ -360,7 +372,7 @@ function Probe({ c }: Ctl) {
 }
 
 function Sampling({ c }: Ctl) {
-  const { schedule, steps, learnedSigma, sampling, graphOk, moduleCurrent, busy } = useRun(c);
+  const { schedule, steps, trainSteps, learnedSigma, sampling, graphOk, moduleCurrent, busy } = useRun(c);
   return (
     <fieldset>
       <legend>Sampling (DDPM)</legend>
@@ -370,8 +382,11 @@ function Sampling({ c }: Ctl) {
           <option value="cosine">cosine</option>
         </select>
         <label>
-          steps <input type="number" min={1} max={1000} value={steps} onChange={(e) => c.setSteps(Number(e.target.value))} style={{ width: 70 }} />
+          steps <input type="number" min={1} max={1000} value={steps} onChange={(e) => c.setSteps(Number(e.target.value))} style={{ width: 70 }} data-testid="sample-steps" />
         </label>
+        <span className="muted" data-testid="train-steps">
+          of {trainSteps}
+        </span>
         <span className="muted">{learnedSigma ? 'learned σ' : 'fixed σ'}</span>
         {sampling ? (
           <button onClick={() => c.cancelSample()} data-testid="cancel-sample">

@@ -2,6 +2,11 @@ import { useMemo, useState } from 'react';
 import { DEFAULT_TEMPLATE, TEMPLATES, type Template } from '../graph/templates';
 import type { Graph } from '../graph/model';
 import { buildFromForm, formFields, formValues, type FormField, type FormValues } from './template-form';
+import { TRAINED_PRESETS, type TrainedPreset } from './presets';
+import type { LoadedPreset } from './presets/load';
+
+/** The tab that lists trained models (not a template id: those are lower-case words). */
+const TRAINED_TAB = 'trained-models';
 
 /** One tab's state: the preset picked ('' = the template's defaults) and the form's values. */
 interface TabState {
@@ -40,17 +45,56 @@ function Field({ field, value, onChange }: { field: FormField; value: string | b
   );
 }
 
-/** New…: a tab per registered template, its form generated from the template's schema. */
-export function TemplatesDialog({ onCreate, onClose }: { onCreate: (g: Graph) => void; onClose: () => void }) {
+/** The trained models' tab: one entry per model, picked with a radio button. */
+function TrainedList({ picked, onPick }: { picked: TrainedPreset; onPick: (p: TrainedPreset) => void }) {
+  return (
+    <div className="form" role="radiogroup" aria-label="Trained models">
+      {TRAINED_PRESETS.map((p) => (
+        <label key={p.id} className="field wide check">
+          <input type="radio" name="trained-model" checked={p.id === picked.id} onChange={() => onPick(p)} data-testid={`trained-${p.id}`} />
+          <span>
+            <b>{p.label}</b>
+            <br />
+            <span className="muted">{p.description}</span>
+          </span>
+        </label>
+      ))}
+    </div>
+  );
+}
+
+/**
+ * New…: a tab per registered template, its form generated from the template's schema, and a tab of
+ * trained models (a graph with its weights: `onOpenTrained` gets both, fetched and checked).
+ */
+export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate: (g: Graph) => void; onOpenTrained: (p: LoadedPreset) => void; onClose: () => void }) {
   const [tabId, setTabId] = useState<string>(DEFAULT_TEMPLATE.id);
   const [tabs, setTabs] = useState<Readonly<Record<string, TabState>>>({});
   const [error, setError] = useState<string | null>(null);
+  const [trained, setTrained] = useState<TrainedPreset>(TRAINED_PRESETS[0]);
+  const [loading, setLoading] = useState(false);
+  const trainedTab = tabId === TRAINED_TAB;
   const template: Template = TEMPLATES.find((t) => t.id === tabId) ?? DEFAULT_TEMPLATE;
   const fields = useMemo(() => formFields(template), [template]);
   const state = tabs[template.id] ?? initialState(template);
   const setState = (s: TabState) => setTabs({ ...tabs, [template.id]: s });
 
+  const openTrained = async () => {
+    setLoading(true);
+    setError(null);
+    try {
+      // The files and the code that checks them load only now, when a model is picked.
+      const { loadTrainedPreset } = await import('./presets/load');
+      onOpenTrained(await loadTrainedPreset(trained));
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setLoading(false);
+    }
+  };
+
   const create = () => {
+    if (trainedTab) return void openTrained();
     try {
       onCreate(buildFromForm(template, state.values));
     } catch (e) {
@@ -77,7 +121,7 @@ export function TemplatesDialog({ onCreate, onClose }: { onCreate: (g: Graph) =>
           {TEMPLATES.map((t) => (
             <button
               key={t.id}
-              className={t.id === template.id ? 'active' : ''}
+              className={!trainedTab && t.id === template.id ? 'active' : ''}
               title={t.description}
               onClick={() => {
                 setTabId(t.id);
@@ -87,8 +131,23 @@ export function TemplatesDialog({ onCreate, onClose }: { onCreate: (g: Graph) =>
               {t.label}
             </button>
           ))}
+          {TRAINED_PRESETS.length > 0 && (
+            <button
+              className={trainedTab ? 'active' : ''}
+              title="A trained model: its graph and its weights"
+              data-testid="tab-trained"
+              onClick={() => {
+                setTabId(TRAINED_TAB);
+                setError(null);
+              }}
+            >
+              Trained models
+            </button>
+          )}
         </nav>
-        {fields.length === 0 ? (
+        {trainedTab ? (
+          <TrainedList picked={trained} onPick={setTrained} />
+        ) : fields.length === 0 ? (
           <p className="muted">{template.description}</p>
         ) : (
           <div className="form">
@@ -120,8 +179,8 @@ export function TemplatesDialog({ onCreate, onClose }: { onCreate: (g: Graph) =>
         {error && <pre className="form-error">{error}</pre>}
         <footer>
           <button onClick={onClose}>Cancel</button>
-          <button className="primary" data-testid="tpl-create" onClick={create}>
-            Create
+          <button className="primary" data-testid="tpl-create" onClick={create} disabled={loading}>
+            {loading ? 'Loading…' : 'Create'}
           </button>
         </footer>
       </div>

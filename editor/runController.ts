@@ -108,6 +108,8 @@ export interface RunState {
   /** Weights being made (values done / total): `cancelPrepare` stops it. */
   readonly preparing: Progress | null;
   readonly weightsLabel: string;
+  /** The weights come from a file (not the seed): the panel says they are not autosaved. */
+  readonly weightsFromFile: boolean;
   /** The strict check's report when the weights file does not fit the graph. */
   readonly mismatch: string | null;
   readonly seed: number;
@@ -132,6 +134,8 @@ export interface RunState {
   readonly memory: { readonly numTensors: number; readonly numBytes: number };
   readonly schedule: ScheduleName;
   readonly steps: number;
+  /** Diffusion steps of the schedule the model was trained with (sampling respaces it to `steps`). */
+  readonly trainSteps: number;
   readonly sampling: Progress | null;
 }
 
@@ -142,6 +146,16 @@ const readBytes = async (b: FileBytes): Promise<Uint8Array> => (b instanceof Uin
 
 /** The random weights' label for a seed. */
 const randomLabel = (seed: number) => `random (seed ${seed})`;
+
+/**
+ * Weights that come with a document (a trained model picked in the New… dialog): the file's bytes
+ * under the name the weights label shows, and the sampling settings the model was trained for.
+ */
+export interface DocumentWeights {
+  readonly name: string;
+  readonly bytes: FileBytes;
+  readonly sampling?: { readonly schedule: ScheduleName; readonly trainSteps: number; readonly steps: number; readonly label: number };
+}
 
 /** An action of `passes` forward passes, named in the gate's question; `quiet` never asks or reports a refusal. */
 interface ActionSpec {
@@ -205,6 +219,7 @@ export class RunController {
       confirm: null,
       preparing: null,
       weightsLabel: randomLabel(0),
+      weightsFromFile: false,
       mismatch: null,
       seed: 0,
       timestep: 500,
@@ -225,6 +240,7 @@ export class RunController {
       memory: { numTensors: 0, numBytes: 0 },
       schedule: 'linear',
       steps: 50,
+      trainSteps: 1000,
       sampling: null,
     };
     this.code = deps.makeCode((c) => this.onCode(c));
@@ -333,7 +349,8 @@ export class RunController {
     this.loaded = { js: code.js, className: code.className, inputs: code.inputs, choice };
     try {
       this.session.setModule(this.requested, code.js, code.className, code.inputs);
-      this.set({ mismatch: this.session.mismatch?.message ?? null });
+      // A file checked against an older module (opened before this graph's module came) is checked again here.
+      this.set({ mismatch: this.session.mismatch?.message ?? null, ...this.weightsFacts() });
       this.moduleChanged();
     } catch (e) {
       this.setError(e);
@@ -410,7 +427,7 @@ export class RunController {
   randomWeights(): void {
     const seed = this.state.seed;
     this.session.setWeights({ kind: 'random', seed });
-    this.set({ weightsLabel: randomLabel(seed), mismatch: null });
+    this.set({ ...this.weightsFacts(), mismatch: null });
     this.moduleChanged();
   }
 
@@ -418,12 +435,29 @@ export class RunController {
   async openWeights(name: string, bytes: FileBytes): Promise<void> {
     try {
       this.session.setWeights({ kind: 'file', name, bytes: await readBytes(bytes) });
-      const mismatch = this.session.mismatch;
-      this.set({ mismatch: mismatch ? mismatch.message : null, weightsLabel: mismatch ? `${randomLabel(0)}: ${name} does not fit` : name, firstMs: null, failure: null });
+      this.set({ mismatch: this.session.mismatch?.message ?? null, ...this.weightsFacts(), firstMs: null, failure: null });
       this.moduleChanged();
     } catch (e) {
       this.failed(e);
     }
+  }
+
+  /** The weights label for the session's source (random with its seed, the file's name, or that the file does not fit), and whether it is a file. */
+  private weightsFacts(): Pick<RunState, 'weightsLabel' | 'weightsFromFile'> {
+    const src = this.session.source;
+    if (src.kind === 'random') return { weightsLabel: randomLabel(src.seed), weightsFromFile: false };
+    return { weightsLabel: this.session.mismatch ? `${randomLabel(0)}: ${src.name} does not fit` : src.name, weightsFromFile: true };
+  }
+
+  /** A document's own weights (a trained model): its sampling settings, then the file as `openWeights` opens it. */
+  openDocumentWeights(w: DocumentWeights): Promise<void> {
+    if (w.sampling) {
+      const { schedule, trainSteps, steps, label } = w.sampling;
+      this.set({ schedule, trainSteps: Math.max(1, trainSteps | 0) });
+      this.setSteps(steps);
+      this.setLabel(label);
+    }
+    return this.openWeights(w.name, w.bytes);
   }
 
   /** An inputs `.safetensors` (x, and timesteps / y where given): used instead of noise and the form's values. */
@@ -575,14 +609,14 @@ export class RunController {
 
   /** DDPM from noise with the current schedule and steps; the canvas follows every 5th step; `cancelSample` stops it. */
   sample(confirmed = false): Promise<void> {
-    const { steps, schedule, seed, label, learnedSigma } = this.state;
+    const { steps, trainSteps, schedule, seed, label, learnedSigma } = this.state;
     this.cancelSampling = false;
     const spec: ActionSpec = { action: `Sampling (${steps} steps)`, passes: steps, confirmed, quiet: false, again: () => void this.sample(true) };
     return this.act(spec, async () => {
       this.set({ sampling: { done: 0, total: steps } });
       const out = await this.session.sample({
         schedule,
-        trainSteps: 1000,
+        trainSteps,
         steps,
         seed,
         label,
