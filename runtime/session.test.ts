@@ -154,3 +154,23 @@ describe('runtime session (the runtime panel without its view)', () => {
     expect(fingerprint(new Float32Array([0]))).not.toBe(fingerprint(new Float32Array([-0])));
   });
 });
+
+describe('a weights file that is not a .safetensors', () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+
+  it('is refused with the file named, and the weights in use before stay (later modules load fine)', async () => {
+    const s = new RuntimeSession();
+    const g = iddpm(IDDPM_SMALL, 8);
+    load(s, g);
+    s.setWeights({ kind: 'random', seed: 4 });
+    expect(() => s.setWeights({ kind: 'file', name: 'broken.safetensors', bytes: new Uint8Array([1, 2, 3]) })).toThrow(/broken\.safetensors/);
+    expect(s.source).toEqual({ kind: 'random', seed: 4 });
+    expect(() => load(s, g)).not.toThrow();
+    const r = await s.run(INPUTS);
+    expect(r.out.shape).toEqual([1, 8, 8, 3]);
+    r.out.dispose();
+    s.dispose();
+  });
+});

@@ -132,9 +132,18 @@ export class RuntimeSession {
    * here, at once, and random weights with seed 0 are used). The tensors are made by `prepare`.
    */
   setWeights(source: WeightSource): void {
+    const previous = this.source;
     this.source = source;
     this.dropWeights();
-    this.checkSource();
+    try {
+      this.checkSource();
+    } catch (e) {
+      // A file that is not a .safetensors at all (not one that merely does not fit): refused, and
+      // the weights in use before stay the source, so later modules do not keep failing on it.
+      this.source = previous;
+      this.checkSource();
+      throw e;
+    }
   }
 
   /** The analysis of the current module's graph (null before the first module). */
