@@ -1,15 +1,21 @@
 /**
- * Random valid graphs over every block type, for the PyTorch export's property test: a copy of the
- * generator in codegen/property.test.ts (a test file cannot be imported without running its suite).
+ * Random valid graphs over every block type, with skips, resampling, unused branches and the
+ * parameter corners of each block: the one generator behind the tfjs export's property test
+ * (codegen/property.test.ts: generated module = interpreter) and the PyTorch export's
+ * (test/pytorch/model.test.ts: model.py = interpreter). A recipe is raw numbers that `buildCase`
+ * reads modulo whatever the current shape allows, so every recipe is a valid graph; `corners` names
+ * the parameter corners a graph reaches and `REQUIRED_CORNERS` lists those a run must reach.
  */
 import fc from 'fast-check';
-import type { ParamValue } from '../../blocks/types';
-import type { BlockType } from '../../blocks/registry';
-import { GraphBuilder } from '../../graph/builder';
-import type { Graph } from '../../graph/model';
+import type { ParamValue } from '../blocks/types';
+import type { BlockType } from '../blocks/registry';
+import { GraphBuilder } from '../graph/builder';
+import type { Analysis } from '../graph/analyze';
+import type { Graph } from '../graph/model';
+import { expectedWeights } from '../graph/weights';
 
 /** Raw choices; `buildCase` reads them modulo whatever the current shape allows, so every recipe is a valid graph. */
-interface Step {
+export interface Step {
   readonly kind: number;
   readonly a: number;
   readonly b: number;
@@ -17,11 +23,27 @@ interface Step {
   readonly d: number;
 }
 
+/**
+ * The embedding chain: OpenAI's sinusoid (`TimestepEmbedding`) or diffusers' (`Timesteps`, with
+ * `flip`, `shift` and `scale`), then optionally an MLP, OpenAI's (`TimeEmbedMLP`) or diffusers'
+ * (`DiffusersTimestepEmbedding`); the two families mix freely.
+ */
+export interface TembRecipe {
+  readonly dim: number;
+  readonly maxPeriod: number;
+  readonly diffusers: boolean;
+  readonly flip: boolean;
+  readonly shift: 0 | 1;
+  readonly scale: number;
+  readonly mlpDim: number | null;
+  readonly diffusersMlp: boolean;
+}
+
 export interface Recipe {
   readonly channels: 32 | 64;
   readonly size: 8 | 16;
   readonly rgbStem: boolean;
-  readonly temb: { readonly dim: number; readonly maxPeriod: number; readonly mlpDim: number | null } | null;
+  readonly temb: TembRecipe | null;
   readonly numClasses: number | null;
   readonly steps: readonly Step[];
   /** An extra block off an earlier map that does not lead to the Output (a warning, still valid). */
@@ -59,7 +81,12 @@ export const recipeArb: fc.Arbitrary<Recipe> = fc.record({
     fc.record({
       dim: fc.integer({ min: 16, max: 64 }),
       maxPeriod: fc.constantFrom(10000, 1000),
+      diffusers: fc.boolean(),
+      flip: fc.boolean(),
+      shift: fc.constantFrom(0 as const, 1 as const),
+      scale: fc.constantFrom(1, 1, 0.5),
       mlpDim: fc.option(fc.integer({ min: 32, max: 128 }), { freq: 5 }),
+      diffusersMlp: fc.boolean(),
     }),
     { freq: 4 },
   ),
@@ -86,7 +113,13 @@ const FEATURE_KINDS = [
   'ConvTranspose2d',
   'Concat',
   'Add',
+  'ResnetBlock2D',
+  'Attention',
+  'Downsample2D',
 ] as const satisfies readonly BlockType[];
+
+/** The kinds with the most parameter corners: drawn twice as often. */
+const TWICE: ReadonlySet<string> = new Set<BlockType>(['ResBlock', 'AttentionBlock', 'ResnetBlock2D', 'Attention']);
 
 /** Conv2d [kernel, stride, padding] combinations. */
 const CONV_CONFIGS = [
@@ -110,6 +143,8 @@ const CONVT_CONFIGS = [
 ] as const;
 
 const convOut = (n: number, k: number, s: number, p: number) => Math.floor((n + 2 * p - k) / s) + 1;
+/** Downsample2D's output side: 2×2 average pool, or the 3×3 stride-2 conv (padding 0 pads right/bottom by one first). */
+const down2DSide = (n: number, mode: 'avg' | 0 | 1) => (mode === 'avg' ? Math.floor(n / 2) : mode === 0 ? convOut(n + 1, 3, 2, 0) : convOut(n, 3, 2, 1));
 const divisors = (c: number, of: readonly number[]) => of.filter((d) => c % d === 0);
 
 export function buildCase(r: Recipe): Case {
@@ -133,9 +168,21 @@ export function buildCase(r: Recipe): Case {
   let emb: string | null = null;
   let numClasses = 0;
   if (r.temb) {
+    const te = r.temb;
     const t = b.add('TimestepsInput', 'timesteps');
-    emb = b.add('TimestepEmbedding', name('timestep_embedding'), { dim: r.temb.dim, max_period: r.temb.maxPeriod }, { x: t });
-    if (r.temb.mlpDim !== null) emb = b.add('TimeEmbedMLP', name('time_embed'), { dim: r.temb.mlpDim }, { x: emb });
+    emb = te.diffusers
+      ? b.add(
+          'Timesteps',
+          name('time_proj'),
+          { num_channels: te.dim, flip_sin_to_cos: te.flip, downscale_freq_shift: te.shift, scale: te.scale, max_period: te.maxPeriod },
+          { x: t },
+        )
+      : b.add('TimestepEmbedding', name('timestep_embedding'), { dim: te.dim, max_period: te.maxPeriod }, { x: t });
+    if (te.mlpDim !== null) {
+      emb = te.diffusersMlp
+        ? b.add('DiffusersTimestepEmbedding', name('time_embedding'), { dim: te.mlpDim }, { x: emb })
+        : b.add('TimeEmbedMLP', name('time_embed'), { dim: te.mlpDim }, { x: emb });
+    }
     if (r.numClasses !== null) {
       numClasses = r.numClasses;
       const y = b.add('ClassLabelInput', 'y', { num_classes: r.numClasses });
@@ -155,8 +202,14 @@ export function buildCase(r: Recipe): Case {
       switch (k) {
         case 'ResBlock':
           return emb !== null && gn32;
+        case 'ResnetBlock2D':
+          return emb !== null && c % 4 === 0;
         case 'AttentionBlock':
           return gn32 && h * w <= 256;
+        case 'Attention':
+          return h * w <= 256;
+        case 'Downsample2D':
+          return h >= 4 && w >= 4;
         case 'Downsample':
           return h % 2 === 0 && w % 2 === 0 && h >= 4 && w >= 4;
         case 'Upsample':
@@ -169,8 +222,7 @@ export function buildCase(r: Recipe): Case {
           return true;
       }
     });
-    // The diffusion blocks have the most parameter corners: they are drawn twice as often.
-    const kind = pick([...applicable, ...applicable.filter((k) => k === 'ResBlock' || k === 'AttentionBlock')], s.kind);
+    const kind = pick([...applicable, ...applicable.filter((k) => TWICE.has(k))], s.kind);
     switch (kind) {
       case 'ResBlock': {
         const resample = pick(
@@ -204,6 +256,57 @@ export function buildCase(r: Recipe): Case {
           params.num_heads = pick([1, 4], s.d);
         }
         add('AttentionBlock', params, { x: cur.id }, c, h, w);
+        break;
+      }
+      case 'ResnetBlock2D': {
+        const groups = pick(divisors(c, [32, 16, 8, 4]), s.d);
+        const resample = pick(['none', ...(h >= 4 && w >= 4 ? ['down'] : []), ...(h <= 16 && w <= 16 ? ['up'] : [])], s.b);
+        const [oh, ow] = resample === 'down' ? [Math.floor(h / 2), Math.floor(w / 2)] : resample === 'up' ? [2 * h, 2 * w] : [h, w];
+        const out = pick([c, 32, 64, 16, 48, 96, 128].filter((o) => o % groups === 0 && (oh < 32 || o <= 64)), s.a);
+        add(
+          'ResnetBlock2D',
+          {
+            out_channels: out,
+            groups,
+            eps: pick([1e-6, 1e-5], s.d >> 2),
+            time_embedding_norm: (s.c & 1) === 1 ? 'scale_shift' : 'default',
+            output_scale_factor: (s.c & 2) === 2 ? pick([2, Math.SQRT2], s.d >> 3) : 1,
+            resample,
+            skip_time_act: (s.c & 4) === 4,
+            dropout: (s.c & 8) === 8 ? 0.1 : 0,
+          },
+          { x: cur.id, emb: emb! },
+          out,
+          oh,
+          ow,
+        );
+        break;
+      }
+      case 'Attention': {
+        const normGroups = divisors(c, [32, 16, 8, 4, 2]);
+        const groupNorm = (s.c & 1) === 1 && normGroups.length > 0;
+        // 0: one head of all channels; a divisor of the channels; or a head size that does not divide them (heads = c // size).
+        const sizes = [[0], divisors(c, [8, 16, 32]), [8, 16, 24, 32, 48].filter((d) => d < c && c % d !== 0)][s.a % 3];
+        add(
+          'Attention',
+          {
+            attention_head_dim: sizes.length > 0 ? pick(sizes, s.b) : 0,
+            group_norm: groupNorm,
+            ...(groupNorm ? { norm_groups: pick(normGroups, s.d) } : {}),
+            eps: pick([1e-5, 1e-6], s.d >> 3),
+            residual_connection: (s.c & 2) === 0,
+            rescale_output_factor: (s.c & 4) === 4 ? pick([2, Math.SQRT2], s.d >> 4) : 1,
+          },
+          { x: cur.id },
+          c,
+          h,
+          w,
+        );
+        break;
+      }
+      case 'Downsample2D': {
+        const mode = pick(['avg', 0, 1] as const, s.a);
+        add('Downsample2D', { use_conv: mode !== 'avg', padding: mode === 'avg' ? 1 : mode }, { x: cur.id }, c, down2DSide(h, mode), down2DSide(w, mode));
         break;
       }
       case 'Downsample':
@@ -293,3 +396,127 @@ export function buildCase(r: Recipe): Case {
   return { graph: b.build(`random-${r.steps.length}-steps`), recipe: r, numClasses };
 }
 
+
+/** The parameter corners a graph exercises, by name (a run checks them against `REQUIRED_CORNERS`, with the block types). */
+export function corners(graph: Graph, a: Analysis, batch: number): string[] {
+  const tags: string[] = [`batch ${batch}`];
+  if (a.problems.some((p) => p.code === 'unused')) tags.push('unused block');
+  if (expectedWeights(a).length === 0) tags.push('no weights');
+  for (const node of graph.nodes) {
+    const inf = a.info.get(node.id)!;
+    const p = inf.params;
+    const inShape = (port: string) => inf.inputs[port].shape!.dims;
+    switch (node.type) {
+      case 'ResBlock':
+        tags.push(`ResBlock resample ${String(p.resample)}`);
+        if (p.use_scale_shift_norm) tags.push('ResBlock scale-shift');
+        if (inShape('x')[0] !== p.out_channels) tags.push(`ResBlock ${String(p.skip_conv)} skip`);
+        break;
+      case 'AttentionBlock':
+        tags.push(p.num_head_channels === -1 ? `AttentionBlock ${Number(p.num_heads) > 1 ? 'several heads' : 'one head'}` : 'AttentionBlock channels per head');
+        if (p.use_new_attention_order) tags.push('AttentionBlock new order');
+        break;
+      case 'Downsample':
+      case 'Upsample':
+        tags.push(`${node.type} ${p.use_conv ? 'conv' : 'no conv'}`);
+        break;
+      case 'Conv2d':
+        tags.push(`Conv2d stride ${String(p.stride)}`);
+        if (Number(p.padding) === 0 && Number(p.kernel_size) > 1) tags.push('Conv2d unpadded');
+        if (p.zero_init) tags.push('Conv2d zero_init');
+        if (!p.bias) tags.push('Conv2d no bias');
+        break;
+      case 'Concat': {
+        tags.push(`Concat ${String(p.order)}`);
+        if (inShape('x')[1] < inShape('skip')[1]) tags.push('Concat padded');
+        break;
+      }
+      case 'TimestepEmbedding':
+        if (Number(p.dim) % 2 === 1) tags.push('TimestepEmbedding odd dim');
+        break;
+      case 'Timesteps':
+        tags.push(`Timesteps ${p.flip_sin_to_cos ? 'cos|sin' : 'sin|cos'}`, `Timesteps shift ${String(p.downscale_freq_shift)}`);
+        if (Number(p.num_channels) % 2 === 1) tags.push('Timesteps odd dim');
+        if (p.scale !== 1) tags.push('Timesteps scale');
+        break;
+      case 'ResnetBlock2D': {
+        const [c, h] = inShape('x');
+        tags.push(`ResnetBlock2D resample ${String(p.resample)}`);
+        if (p.resample === 'down' && h % 2 === 1) tags.push('ResnetBlock2D down from odd size');
+        if (p.time_embedding_norm === 'scale_shift') tags.push('ResnetBlock2D scale_shift');
+        if (p.output_scale_factor !== 1) tags.push('ResnetBlock2D output_scale_factor');
+        if (c !== p.out_channels) tags.push('ResnetBlock2D conv_shortcut');
+        if (p.skip_time_act) tags.push('ResnetBlock2D skip_time_act');
+        if (p.groups !== 32) tags.push('ResnetBlock2D groups < 32');
+        break;
+      }
+      case 'Attention': {
+        const c = inShape('x')[0];
+        const dh = Number(p.attention_head_dim);
+        tags.push(dh === 0 ? 'Attention one head' : c % dh === 0 ? 'Attention head size divides channels' : 'Attention head size does not divide channels');
+        if (dh > 0 && Math.floor(c / dh) > 1) tags.push('Attention several heads');
+        tags.push(`Attention ${p.group_norm ? 'group_norm' : 'no group_norm'}`, `Attention ${p.residual_connection ? 'residual' : 'no residual'}`);
+        if (p.rescale_output_factor !== 1) tags.push('Attention rescale_output_factor');
+        break;
+      }
+      case 'Downsample2D':
+        tags.push(p.use_conv ? `Downsample2D padding ${String(p.padding)}` : 'Downsample2D avg');
+        if (inShape('x')[1] % 2 === 1 || inShape('x')[2] % 2 === 1) tags.push('Downsample2D odd size');
+        break;
+    }
+  }
+  return tags;
+}
+
+/** What a run of the property tests must reach besides every block type. */
+export const REQUIRED_CORNERS: readonly string[] = [
+  'batch 1',
+  'batch 2',
+  'unused block',
+  'ResBlock resample none',
+  'ResBlock resample up',
+  'ResBlock resample down',
+  'ResBlock scale-shift',
+  'ResBlock 1x1 skip',
+  'ResBlock 3x3 skip',
+  'AttentionBlock one head',
+  'AttentionBlock several heads',
+  'AttentionBlock channels per head',
+  'AttentionBlock new order',
+  'Downsample conv',
+  'Downsample no conv',
+  'Upsample conv',
+  'Upsample no conv',
+  'Conv2d stride 1',
+  'Conv2d stride 2',
+  'Conv2d unpadded',
+  'Conv2d zero_init',
+  'Conv2d no bias',
+  'Concat x_first',
+  'Concat skip_first',
+  'Concat padded',
+  'TimestepEmbedding odd dim',
+  'Timesteps cos|sin',
+  'Timesteps sin|cos',
+  'Timesteps shift 0',
+  'Timesteps shift 1',
+  'ResnetBlock2D resample none',
+  'ResnetBlock2D resample up',
+  'ResnetBlock2D resample down',
+  'ResnetBlock2D scale_shift',
+  'ResnetBlock2D output_scale_factor',
+  'ResnetBlock2D conv_shortcut',
+  'ResnetBlock2D skip_time_act',
+  'Attention one head',
+  'Attention head size divides channels',
+  'Attention head size does not divide channels',
+  'Attention several heads',
+  'Attention group_norm',
+  'Attention no group_norm',
+  'Attention residual',
+  'Attention no residual',
+  'Attention rescale_output_factor',
+  'Downsample2D avg',
+  'Downsample2D padding 0',
+  'Downsample2D padding 1',
+];
