@@ -28,7 +28,7 @@ import { disposeWeights, loadWeights } from '../../runtime/weights';
 import { useBackend } from '../../runtime/backend-node';
 import { FIXTURES, REFERENCE, readSafetensors } from '../util';
 import { fixtureGraph, REFERENCE_CASES } from '../fixture-run';
-import { buildCase, recipeArb } from './random-graph';
+import { buildCase, recipeArb } from '../random-graph';
 import { PYTHON } from '../python';
 
 const HARNESS = fileURLToPath(new URL('./harness.py', import.meta.url));
