@@ -442,12 +442,13 @@ export const Attention = defineBlock({
     return 2 * t * c * 3 * inner + 2 * 2 * t * t * inner + 2 * t * inner * c;
   },
   // GroupNorm, q/k/v and their heads, the scaled q, the scores and their softmax, the product,
-  // merged heads, the projection and the residual: about 16 values per token-channel plus two t×t per head.
+  // merged heads, the projection and the residual: about 21 values per token-channel plus two t×t per head
+  // (15 per head channel: measured against tfjs's peak in blocks/scratch.test.ts; 10 under-counted by ~5).
   scratch: (inputs, _out, p) => {
     const [c, h, w] = chw(inputs.x);
     const t = h * w;
     const [heads, dh] = diffusersAttentionHeads(c, p);
-    return (p.group_norm ? 4 * c * t : 0) + 10 * heads * dh * t + 2 * c * t + 2 * heads * t * t;
+    return (p.group_norm ? 4 * c * t : 0) + 15 * heads * dh * t + 2 * c * t + 2 * heads * t * t;
   },
   workspace: (inputs, p) => {
     const [c, h, w] = chw(inputs.x);
