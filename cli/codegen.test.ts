@@ -1,15 +1,17 @@
 /** `codegen`, `export <target>` and `run --via codegen` through the CLI (moved from codegen/codegen.test.ts: codegen/ imports no cli/). */
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, noStack } from './test-helpers';
+import { quoted } from './common';
 import { exportTarget } from './codegen';
 import { TARGETS, type ExportDiagnostic, type ExportFile, type ExportTarget } from '../codegen/targets';
 import { REPO_ROOT } from '../codegen/targets/tfjs/sources-node';
 import { GOLDEN } from '../test/golden/graphs';
 import { GraphBuilder } from '../graph/builder';
-import { serializeDocument } from '../graph/document';
+import { parseDocument, serializeDocument } from '../graph/document';
+import { pytorchTarget } from '../codegen/targets/pytorch';
 import { parseSafetensors, toFloat32 } from '../weights/safetensors';
 import { closeness, FIXTURES } from '../test/util';
 
@@ -72,7 +74,7 @@ describe('codegen --target and export <target>', () => {
     expect(existsSync(join(dir, 'x.onnx'))).toBe(false);
     const none = await cli('export');
     expect(none.code).toBe(2);
-    expect(none.err).toMatch(/export: say which target: "tfjs", then the graph\.json/);
+    expect(none.err).toContain(`export: say which target: ${quoted(TARGETS.map((t) => t.id))}, then the graph.json`);
     const noOut = await cli('export', 'tfjs', g);
     expect(noOut.code).toBe(2);
     expect(noOut.err).toMatch(/export tfjs: -o PATH is required/);
@@ -90,13 +92,37 @@ describe('codegen --target and export <target>', () => {
     expect(existsSync(join(dir, 'bad.ts'))).toBe(false);
   });
 
+  it('export pytorch writes the project folder (model.py, train.py, sample.py, README.md) as the target generates it; an invalid graph writes nothing', async () => {
+    const g = join(dir, 'iddpm.json');
+    expect((await cli('template', 'iddpm', '--config', `${FIXTURES}iddpm-small/config.json`, '-o', g)).code).toBe(0);
+    const out = join(dir, 'proj');
+    const r = await cli('export', 'pytorch', g, '-o', out);
+    expect(r.code, r.err).toBe(0);
+    const graph = parseDocument(readFileSync(g, 'utf8')).graph;
+    const want = await pytorchTarget.generate(graph, { platform: 'node', tfjs: () => Promise.reject(new Error('not needed')) });
+    expect(readdirSync(out).sort()).toEqual(['README.md', 'model.py', 'sample.py', 'train.py']);
+    for (const f of want.files) expect(readFileSync(join(out, f.path), 'utf8')).toBe(f.text);
+    expect(readFileSync(join(out, 'model.py'), 'utf8')).toContain('PARAMETER_COUNT: int = 756163');
+    const b = new GraphBuilder();
+    const x = b.add('ImageInput', 'x', { channels: 48, height: 8, width: 8 });
+    b.add('Output', 'output', {}, { x: b.add('GroupNorm', 'norm', {}, { x }) });
+    const bad = join(dir, 'bad-py.json');
+    writeFileSync(bad, serializeDocument(b.build('bad')));
+    const e = await cli('export', 'pytorch', bad, '-o', join(dir, 'bad-proj'));
+    expect(e.code).toBe(1);
+    expect(e.err).toContain('GroupNorm "norm": 48 channels are not divisible by 32 groups');
+    noStack(e.err);
+    expect(existsSync(join(dir, 'bad-proj'))).toBe(false);
+  });
+
   it('the usage lists every target of the registry', async () => {
     const help = await cli('help');
     expect(help.code).toBe(0);
     expect(help.out).toContain('  export ID graph.json -o PATH ');
     expect(help.out).toContain('  codegen graph.json [--target ID] [-o model.ts] ');
     expect(help.out).toMatch(/\nexport targets \(codegen --target ID, export ID; default tfjs\):\n/);
-    for (const t of TARGETS) expect(help.out).toContain(`\n  ${t.id}  ${t.label}: ${t.description}\n`);
+    const width = Math.max(...TARGETS.map((t) => t.id.length));
+    for (const t of TARGETS) expect(help.out).toContain(`\n  ${t.id.padEnd(width)}  ${t.label}: ${t.description}\n`);
   });
 
   // A stand-in for a target that writes a folder (the PyTorch project): how the CLI writes several files.

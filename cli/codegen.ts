@@ -10,9 +10,8 @@ import { NODE_ENV } from '../codegen/targets/env-node';
 import { checkExportPaths } from '../codegen/targets/types';
 import { FileError } from '../runtime/file-node';
 import { loadGraph } from './check';
-import { args, refuseOverwritingInputs, UsageError, writeOut, type Io } from './common';
+import { args, quoted, refuseOverwritingInputs, UsageError, writeOut, type Io } from './common';
 
-const quoted = (ids: readonly string[]) => ids.map((id) => JSON.stringify(id)).join(', ').replace(/, ([^,]*)$/, ' or $1');
 
 /** The registry's ids, for messages: `"tfjs"` or `"tfjs" or "pytorch"`. */
 const knownIds = () => quoted(TARGETS.map((t) => t.id));

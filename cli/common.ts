@@ -87,3 +87,6 @@ export function args<const T extends ParseArgsConfig>(config: T): ReturnType<typ
     throw new UsageError(`${e instanceof Error ? e.message : String(e)}\n\n${USAGE}`);
   }
 }
+
+/** `"a", "b" or "c"`: ids quoted for a message. */
+export const quoted = (ids: readonly string[]): string => ids.map((id) => JSON.stringify(id)).join(', ').replace(/, ([^,]*)$/, ' or $1');

@@ -3,6 +3,7 @@
  * clear message and a non-zero exit, never a stack trace (set UNET_STUDIO_DEBUG=1 for one).
  */
 import { USAGE, UsageError, type Io } from './common';
+import { CodegenError } from '../codegen/errors';
 
 /** Errors whose message is for the user as it stands. */
 const USER_ERRORS = new Set(['UsageError', 'DocumentError', 'TemplateError', 'SafetensorsError', 'WeightLoadError', 'GraphError', 'BackendError', 'InputError', 'FileError', 'CodegenError']);
@@ -39,7 +40,8 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
         throw new UsageError(`unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
     }
   } catch (e) {
-    if (e instanceof Error && USER_ERRORS.has(e.name)) {
+    // By name (errors from every floor), and every export target's CodegenError subclass.
+    if (e instanceof Error && (USER_ERRORS.has(e.name) || e instanceof CodegenError)) {
       io.err(`unet-studio: ${e.message}\n`);
       return e.name === 'UsageError' ? 2 : 1;
     }

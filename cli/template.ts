@@ -6,7 +6,7 @@ import { analyze } from '../graph/analyze';
 import { serializeDocument } from '../graph/document';
 import { TEMPLATE_LIMITS, TEMPLATES, templateById, unwrapConfig, type ImageSize, type Template } from '../graph/templates';
 import { problemLines } from './check';
-import { args, readText, refuseOverwritingInputs, UsageError, writeOut, type Io } from './common';
+import { args, quoted, readText, refuseOverwritingInputs, UsageError, writeOut, type Io } from './common';
 
 export function parseImageSize(s: string): ImageSize {
   const m = /^(\d{1,9})(?:x(\d{1,9}))?$/i.exec(s.trim());
@@ -21,7 +21,6 @@ export function parseImageSize(s: string): ImageSize {
 /** Whether a template needs kwargs (the empty canvas does not). */
 const needsConfig = (t: Template): boolean => !t.schema.safeParse({}).success;
 
-const quoted = (ids: readonly string[]) => ids.map((id) => JSON.stringify(id)).join(', ').replace(/, ([^,]*)$/, ' or $1');
 
 /** The usage lines of `template`, one per registered template. */
 export function templateUsage(): string {

@@ -1,6 +1,6 @@
 """Classifies generated digit samples with a classifier trained on the real digits.
 
-python3 classify.py SAMPLES.safetensors
+python3 classify.py SAMPLES.safetensors [GRID.png]
 SAMPLES holds "x" float32 [N, 1, 16, 16] in [-1, 1] and "y" (the classes the samples were drawn
 for). The classifier: scikit-learn's LogisticRegression on scikit-learn's 8x8 digits, upscaled to
 16x16 exactly as make_digits.py does, trained on 80% (held-out accuracy printed). Prints how many
@@ -65,6 +65,21 @@ def main():
         'confident_and_matching': int(((pred == asked) & (conf > 0.5)).sum()) if asked is not None else None,
     }
     print(json.dumps(result))
+    if len(sys.argv) > 2:
+        # The samples as a grid (one row per class when they were drawn 0..9 in turn), 4x nearest.
+        from PIL import Image
+        imgs = ((s['x'][:, 0] + 1) * 127.5).clip(0, 255).astype(np.uint8)
+        n = len(imgs)
+        cols = 10
+        rows = (n + cols - 1) // cols
+        grid = np.zeros((rows * 18, cols * 18), np.uint8)
+        order = np.argsort(asked, kind='stable') if asked is not None else np.arange(n)
+        for k, i in enumerate(order):
+            r, c = divmod(k, cols)
+            grid[r * 18 + 1:r * 18 + 17, c * 18 + 1:c * 18 + 17] = imgs[i]
+        # transpose so that each column is one class
+        grid = grid.reshape(rows, 18, cols, 18).transpose(2, 1, 0, 3).reshape(cols * 18, rows * 18)
+        Image.fromarray(grid).resize((grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST).save(sys.argv[2])
 
 
 main()
