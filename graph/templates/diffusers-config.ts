@@ -202,13 +202,22 @@ function proveSame(graph: Graph, config: DiffusersSavedConfig, size: { height: n
   const gotInputs = inputsOf(graph);
   const wantInputs = inputsOf(built);
   const wantNames = new Set(built.nodes.map((n) => n.name));
+  // A node UNet2DModel has no module for (a block the user added or renamed) first: it is the one to name.
+  const extra = graph.nodes.find((n) => !wantNames.has(n.name));
+  const missing = built.nodes.find((n) => !mine.has(n.name));
+  if (extra) {
+    throw cannot(
+      extra,
+      missing
+        ? `UNet2DModel has no module of that name, and the graph lacks ${q(missing.name)} (${missing.type}), which UNet2DModel(${shortConfig(config)}) has: was it renamed?`
+        : 'UNet2DModel has no such module (remove the block, or export to another target)',
+    );
+  }
+  if (missing) {
+    throw new DiffusersConfigError(`diffusers' UNet2DModel cannot express this graph: it lacks ${q(missing.name)} (${missing.type}), which UNet2DModel(${shortConfig(config)}) has`, missing.name);
+  }
   for (const want of built.nodes) {
-    const got = mine.get(want.name);
-    if (!got) {
-      const sibling = graph.nodes.find((n) => !wantNames.has(n.name));
-      if (sibling) throw cannot(sibling, `UNet2DModel has no module of that name (it would have ${q(want.name)} instead)`);
-      throw new DiffusersConfigError(`diffusers' UNet2DModel cannot express this graph: it lacks ${q(want.name)} (${want.type}), which UNet2DModel(${shortConfig(config)}) has`, want.name);
-    }
+    const got = mine.get(want.name)!;
     if (got.type !== want.type) throw cannot(got, `UNet2DModel has a ${want.type} there`);
     const a = resolveParams(got.type, got.params).values;
     const b = resolveParams(want.type, want.params).values;
@@ -225,8 +234,6 @@ function proveSame(graph: Graph, config: DiffusersSavedConfig, size: { height: n
       }
     }
   }
-  const extra = graph.nodes.find((n) => !wantNames.has(n.name));
-  if (extra) throw cannot(extra, 'UNet2DModel has no such module (remove the block, or export to another target)');
 }
 
 const shortConfig = (c: DiffusersSavedConfig) =>
