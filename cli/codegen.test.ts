@@ -12,8 +12,8 @@ import { GOLDEN } from '../test/golden/graphs';
 import { GraphBuilder } from '../graph/builder';
 import { parseDocument, serializeDocument } from '../graph/document';
 import { pytorchTarget } from '../codegen/targets/pytorch';
-import { parseSafetensors, toFloat32 } from '../weights/safetensors';
-import { closeness, FIXTURES } from '../test/util';
+import { parseSafetensors, parseSafetensorsHeader, toFloat32, writeSafetensors, type TensorToWrite } from '../weights/safetensors';
+import { closeness, FIXTURES, REFERENCE } from '../test/util';
 
 describe('CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'unet-codegen-'));
@@ -183,5 +183,89 @@ describe('codegen --target and export <target>', () => {
     const w = captured();
     expect(await exportTarget(folderTarget(project, problems.slice(1)), g, failing, true, w.io)).toBe(0);
     expect(w.err).toMatch(/^unet-studio: warning: model\.py line 0: unused import\nwrote /);
+  });
+});
+
+describe('export diffusers', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'unet-diffusers-'));
+  const caseOf = (name: string) => JSON.parse(readFileSync(`${REFERENCE}diffusers/${name}.json`, 'utf8')) as { config_json: string };
+  /** A case's file without its io.* tensors: the checkpoint as the Hub would have it. */
+  const weightsOf = (name: string): string => {
+    const path = join(dir, `${name}.weights.safetensors`);
+    if (existsSync(path)) return path;
+    const all = parseSafetensors(new Uint8Array(readFileSync(`${REFERENCE}diffusers/${name}.safetensors`)));
+    const t: Record<string, TensorToWrite> = {};
+    for (const [k, v] of all.tensors) if (!k.startsWith('io.')) t[k] = { dtype: v.dtype as 'F32', shape: v.shape, data: v.data };
+    writeFileSync(path, writeSafetensors(t));
+    return path;
+  };
+  const raw = (path: string): Map<string, string> => {
+    const b = new Uint8Array(readFileSync(path));
+    const h = parseSafetensorsHeader(b.length, (o, l) => b.subarray(o, o + l));
+    return new Map(h.entries.map((e) => [e.name, `${e.dtype} ${e.shape.join('x')} ${Buffer.from(b.subarray(h.dataStart + e.begin, h.dataStart + e.end)).toString('base64')}`]));
+  };
+  const graphOf = async (name: string): Promise<string> => {
+    const cfg = join(dir, `${name}.config.json`);
+    writeFileSync(cfg, caseOf(name).config_json);
+    const g = join(dir, `${name}.graph.json`);
+    const r = await cli('template', 'diffusers', '--config', cfg, '-o', g);
+    expect(r.code, r.err).toBe(0);
+    return g;
+  };
+
+  it('template diffusers → export diffusers --weights: the Hub folder, config.json and every tensor byte for byte', async () => {
+    const g = await graphOf('df-openai');
+    const out = join(dir, 'openai-out');
+    const r = await cli('export', 'diffusers', g, '--weights', weightsOf('df-openai'), '-o', out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toBe(`wrote ${out}: config.json, diffusion_pytorch_model.safetensors (class UNet2DModel), checked (config.json reads back as the graph)\n`);
+    expect(readFileSync(join(out, 'config.json'), 'utf8')).toBe(caseOf('df-openai').config_json);
+    expect(raw(join(out, 'diffusion_pytorch_model.safetensors'))).toEqual(raw(weightsOf('df-openai')));
+  });
+
+  it('legacy attention names are accepted and written under today\'s', async () => {
+    const g = await graphOf('df-ddpm');
+    const out = join(dir, 'legacy-out');
+    const r = await cli('export', 'diffusers', g, '--weights', weightsOf('df-ddpm-legacy-names'), '-o', out);
+    expect(r.code, r.err).toBe(0);
+    const got = raw(join(out, 'diffusion_pytorch_model.safetensors'));
+    expect(got).toEqual(raw(weightsOf('df-ddpm')));
+    expect([...got.keys()].filter((k) => /\.(query|key|value|proj_attn)\./.test(k))).toEqual([]);
+  });
+
+  it('without --weights: config.json only, and stderr says so; -o - is refused (it is a folder)', async () => {
+    const g = await graphOf('df-nomid');
+    const out = join(dir, 'nomid-out');
+    const r = await cli('export', 'diffusers', g, '-o', out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toBe(
+      `wrote ${out}: config.json (class UNet2DModel), checked (config.json reads back as the graph)\nnote: wrote config.json only (no diffusion_pytorch_model.safetensors: give --weights W.safetensors for it)\n`,
+    );
+    expect(readFileSync(join(out, 'config.json'), 'utf8')).toBe(caseOf('df-nomid').config_json);
+    expect(existsSync(join(out, 'diffusion_pytorch_model.safetensors'))).toBe(false);
+    const stdout = await cli('export', 'diffusers', g, '-o', '-');
+    expect(stdout.code).toBe(2);
+    expect(stdout.err).toMatch(/diffusers writes a folder \(config\.json\): give -o FOLDER \(nothing was written\)/);
+  });
+
+  it('weights that do not fit, --weights for a target without weights, a graph diffusers cannot express: clear errors, nothing written', async () => {
+    const g = await graphOf('df-ddpm');
+    const out = join(dir, 'bad-out');
+    const wrong = weightsOf('df-openai');
+    const r = await cli('export', 'diffusers', g, '--weights', wrong, '-o', out);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${wrong} does not match the graph:`);
+    expect(r.err).toMatch(/unexpected keys \(\d+\):\n {4}class_embedding\.weight/);
+    noStack(r.err);
+    const t = await cli('export', 'tfjs', g, '--weights', wrong, '-o', join(dir, 'x.ts'));
+    expect(t.code).toBe(2);
+    expect(t.err).toMatch(/export tfjs: --weights is only for a target that writes weights \("diffusers"\); tfjs does not/);
+    const vanilla = join(dir, 'vanilla.json');
+    writeFileSync(vanilla, serializeDocument(GOLDEN['vanilla-small']()));
+    const v = await cli('export', 'diffusers', vanilla, '-o', out);
+    expect(v.code).toBe(1);
+    expect(v.err).toMatch(/the graph has no node "conv_in", which every UNet2DModel has/);
+    noStack(v.err);
+    expect(existsSync(out) || existsSync(join(dir, 'x.ts'))).toBe(false);
   });
 });

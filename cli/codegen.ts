@@ -1,14 +1,20 @@
 /**
  * `unet-studio codegen graph.json [--target ID] [-o PATH]` (default: the typed tfjs module) and
- * `unet-studio export ID graph.json -o PATH`: any target of the registry (codegen/targets),
- * checked before anything is written.
+ * `unet-studio export ID graph.json [--weights W] -o PATH`: any target of the registry (codegen/targets),
+ * checked before anything is written. `--weights` only for a target that writes weights (diffusers):
+ * checked strictly against the graph (by name and shape, legacy names accepted) before its data is read.
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DEFAULT_TARGET, TARGETS, targetById, type ExportFiles, type ExportTarget } from '../codegen/targets';
 import { NODE_ENV } from '../codegen/targets/env-node';
 import { checkExportPaths } from '../codegen/targets/types';
-import { FileError } from '../runtime/file-node';
+import { FileError, writeFileAtomic } from '../runtime/file-node';
+import { openSafetensors } from '../runtime/safetensors-file';
+import { analyze } from '../graph/analyze';
+import { expectedWeights } from '../graph/weights';
+import { checkStateDict } from '../weights/pytorch';
+import { withLegacyNames } from '../weights/legacy';
 import { loadGraph } from './check';
 import { args, quoted, refuseOverwritingInputs, UsageError, writeOut, type Io } from './common';
 
@@ -38,22 +44,40 @@ export async function codegenCommand(argv: readonly string[], io: Io): Promise<n
 }
 
 export async function exportCommand(argv: readonly string[], io: Io): Promise<number> {
-  const { values, positionals } = args({ args: [...argv], allowPositionals: true, options: OPTIONS });
+  const { values, positionals } = args({ args: [...argv], allowPositionals: true, options: { ...OPTIONS, weights: { type: 'string' } } });
   if (positionals.length === 0) throw new UsageError(`export: say which target: ${knownIds()}, then the graph.json`);
   const target = resolveTarget(positionals[0], 'export');
   if (positionals.length !== 2) throw new UsageError(`export ${target.id}: give exactly one graph.json`);
   if (values.output === undefined) throw new UsageError(`export ${target.id}: -o PATH is required (a file for one file, a folder for several; - prints one file)`);
-  return exportTarget(target, positionals[1], values.output, !values['no-check'], io);
+  if (values.weights !== undefined && !target.weights) {
+    const takers = TARGETS.filter((t) => t.weights).map((t) => t.id);
+    throw new UsageError(`export ${target.id}: --weights is only for a target that writes weights (${quoted(takers)}); ${target.id} does not`);
+  }
+  return exportTarget(target, positionals[1], values.output, !values['no-check'], io, values.weights);
 }
 
 /** Generates, checks and writes one target's files (exported for the tests' multi-file target). */
-export async function exportTarget(target: ExportTarget, graphPath: string, output: string | undefined, check: boolean, io: Io): Promise<number> {
-  refuseOverwritingInputs('-o', output, [['the graph', graphPath]]);
-  const out = await target.generate(loadGraph(graphPath), NODE_ENV);
+export async function exportTarget(target: ExportTarget, graphPath: string, output: string | undefined, check: boolean, io: Io, weightsPath?: string): Promise<number> {
+  refuseOverwritingInputs('-o', output, [['the graph', graphPath], ['--weights', weightsPath]]);
+  const graph = loadGraph(graphPath);
+  const reader = weightsPath === undefined ? undefined : openSafetensors(weightsPath, { source: weightsPath });
+  let out: ExportFiles;
+  try {
+    const weights = reader?.lazy();
+    const a = analyze(graph);
+    // Names and shapes first, from the header alone (an invalid graph is the target's error, below).
+    if (weights && a.ok) {
+      const expected = expectedWeights(a);
+      checkStateDict(expected, withLegacyNames(expected.map((w) => w.fullKey), new Map([...weights.tensors].map(([k, t]) => [k, t.shape]))), weightsPath!);
+    }
+    out = await target.generate(graph, NODE_ENV, { weights });
+  } finally {
+    reader?.close();
+  }
   checkExportPaths(out);
-  const single = out.files.length === 1;
+  const single = out.files.length === 1 && !target.folder;
   if (!single && (output === undefined || output === '-')) {
-    throw new UsageError(`${target.id} writes ${out.files.length} files (${out.files.map((f) => f.path).join(', ')}): give -o FOLDER (nothing was written)`);
+    throw new UsageError(`${target.id} writes ${target.folder ? 'a folder' : `${out.files.length} files`} (${out.files.map((f) => f.path).join(', ')}): give -o FOLDER (nothing was written)`);
   }
   if (check) {
     const diagnostics = await target.check(out, NODE_ENV);
@@ -73,14 +97,15 @@ export async function exportTarget(target: ExportTarget, graphPath: string, outp
     writeOut(output, text, io.out);
     if (output && output !== '-') io.err(`wrote ${output}: class ${out.className}, ${text.split('\n').length} lines, ${checked}\n`);
   } else {
-    writeFolder(output!, out, graphPath);
+    writeFolder(output!, out, graphPath, weightsPath);
     io.err(`wrote ${output}: ${out.files.map((f) => f.path).join(', ')} (class ${out.className}), ${checked}\n`);
   }
+  if (target.weights && weightsPath === undefined) io.err(`note: ${target.weights.without}\n`);
   return 0;
 }
 
 /** Each file under `dir` (made if missing), each all or nothing; other files in `dir` stay. */
-function writeFolder(dir: string, out: ExportFiles, graphPath: string): void {
+function writeFolder(dir: string, out: ExportFiles, graphPath: string, weightsPath: string | undefined): void {
   let isDir = false;
   try {
     isDir = statSync(dir).isDirectory();
@@ -95,9 +120,11 @@ function writeFolder(dir: string, out: ExportFiles, graphPath: string): void {
     }
   }
   const paths = out.files.map((f) => join(dir, f.path));
-  for (const p of paths) refuseOverwritingInputs('-o', p, [['the graph', graphPath]]);
+  for (const p of paths) refuseOverwritingInputs('-o', p, [['the graph', graphPath], ['--weights', weightsPath]]);
   out.files.forEach((f, i) => {
     mkdirSync(dirname(paths[i]), { recursive: true });
-    writeOut(paths[i], f.text, () => {});
+    const bytes = f.bytes;
+    if (bytes) writeFileAtomic(paths[i], (sink) => sink.write(bytes));
+    else writeOut(paths[i], f.text, () => {});
   });
 }

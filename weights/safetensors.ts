@@ -37,7 +37,8 @@ export interface ParseOptions {
 }
 
 export interface TensorToWrite {
-  dtype: 'F32' | 'I32' | 'I64';
+  /** F16 and BF16 only for values they hold exactly (a checkpoint read from such a file, written back): no silent rounding. */
+  dtype: 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
   shape: readonly number[];
   data: Float32Array | Int32Array | BigInt64Array | readonly number[];
 }
@@ -455,7 +456,38 @@ export function toNumbers(t: SafetensorsTensor): number[] {
   return out;
 }
 
-const WRITE_DTYPES: readonly string[] = ['F32', 'I32', 'I64'];
+const WRITE_DTYPES: readonly string[] = ['F32', 'F16', 'BF16', 'I32', 'I64'];
+
+const F32_SCRATCH = new Float32Array(1);
+const F32_BITS = new Uint32Array(F32_SCRATCH.buffer);
+
+/** The binary16 bits of `v` when binary16 holds it exactly (NaN and ±Infinity included), else null. */
+function exactF16Bits(v: number): number | null {
+  F32_SCRATCH[0] = v;
+  if (F32_SCRATCH[0] !== v && !Number.isNaN(v)) return null;
+  const b = F32_BITS[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  const mant = b & 0x7fffff;
+  if (exp === 0xff) return mant === 0 ? sign | 0x7c00 : sign | 0x7e00;
+  if (exp === 0 && mant === 0) return sign;
+  const e = exp - 112; // binary16's biased exponent
+  if (e >= 31) return null;
+  if (e >= 1) return (mant & 0x1fff) === 0 ? sign | (e << 10) | (mant >>> 13) : null;
+  const shift = 14 - e; // a subnormal: (1.mant) · 2^(e − 15) = m · 2^−24
+  if (exp === 0 || shift > 24) return null;
+  const full = mant | 0x800000;
+  return (full & ((1 << shift) - 1)) === 0 ? sign | (full >>> shift) : null;
+}
+
+/** The bfloat16 bits of `v` when bfloat16 holds it exactly, else null. */
+function exactBF16Bits(v: number): number | null {
+  F32_SCRATCH[0] = v;
+  if (F32_SCRATCH[0] !== v && !Number.isNaN(v)) return null;
+  if (Number.isNaN(v)) return 0x7fc0;
+  const b = F32_BITS[0];
+  return (b & 0xffff) === 0 ? b >>> 16 : null;
+}
 
 /** Where `writeSafetensors` puts everything: the 8-byte prefix and padded header, then each tensor's data. */
 export interface SafetensorsPlan {
@@ -576,6 +608,14 @@ export function encodeTensorData(out: Uint8Array, pos: number, p: PlannedTensor,
         const n = typeof v === 'bigint' ? Number(v) : v;
         if (typeof n !== 'number') bad(i, v);
         view.setFloat32(at, n, true);
+        break;
+      }
+      case 'F16':
+      case 'BF16': {
+        const n = typeof v === 'bigint' ? Number(v) : v;
+        const bits = typeof n === 'number' ? (t.dtype === 'F16' ? exactF16Bits(n) : exactBF16Bits(n)) : null;
+        if (bits === null) return bad(i, v);
+        view.setUint16(at, bits, true);
         break;
       }
       case 'I32': {

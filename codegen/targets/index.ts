@@ -4,9 +4,10 @@
  */
 import { tfjsTarget } from './tfjs';
 import { pytorchTarget } from './pytorch';
+import { diffusersTarget } from './diffusers';
 import type { ExportTarget } from './types';
 
-export const TARGETS: readonly ExportTarget[] = [tfjsTarget, pytorchTarget];
+export const TARGETS: readonly ExportTarget[] = [tfjsTarget, pytorchTarget, diffusersTarget];
 
 /** The CLI's default and the runtime panel's: the module the app itself runs. */
 export const DEFAULT_TARGET = 'tfjs';
@@ -15,4 +16,4 @@ export function targetById(id: string): ExportTarget | undefined {
   return TARGETS.find((t) => t.id === id);
 }
 
-export type { ExportDiagnostic, ExportEnv, ExportFile, ExportFiles, ExportTarget, InputRole, TargetLanguage } from './types';
+export type { ExportDiagnostic, ExportEnv, ExportFile, ExportFiles, ExportOptions, ExportTarget, InputRole, TargetLanguage } from './types';

@@ -20,6 +20,7 @@
  */
 import type { InputRole } from '../../blocks/roles';
 import type { Graph } from '../../graph/model';
+import type { SafetensorsFile } from '../../weights/safetensors';
 import type { TypeDiagnostic } from './tfjs/check-options';
 import type { GeneratedModule } from './tfjs/generate';
 
@@ -32,7 +33,10 @@ export type { InputRole };
 export interface ExportFile {
   /** Relative, `/`-separated, no `..` (`model.py`, `Iddpm.ts`): where it goes under the output folder. */
   readonly path: string;
+  /** The file's text; '' for a binary file (`bytes`). */
   readonly text: string;
+  /** A binary file's content (diffusers' .safetensors; only when the export was given weights, so never in the code panel). */
+  readonly bytes?: Uint8Array;
 }
 
 export interface ExportFiles {
@@ -63,6 +67,12 @@ export interface TfjsToolkit {
   typecheck(text: string): Promise<readonly TypeDiagnostic[]>;
 }
 
+/** What one export call may carry besides the graph; a target that does not declare `weights` ignores it. */
+export interface ExportOptions {
+  /** A checkpoint for the graph (checked strictly against it by the target; legacy names accepted). */
+  readonly weights?: SafetensorsFile;
+}
+
 /** What a target may need from where it runs. */
 export interface ExportEnv {
   readonly platform: 'node' | 'browser';
@@ -91,10 +101,19 @@ export interface ExportTarget {
     readonly problem: string;
   };
   /**
+   * The target writes a model's weights when it is given them (`export <id> --weights W`): what its
+   * files lack without them, for the CLI's note (`no diffusion_pytorch_model.safetensors`).
+   * Absent: the target takes no weights, and the CLI refuses `--weights` for it.
+   */
+  readonly weights?: { readonly without: string };
+  /** Always writes a folder (`-o DIR`), even when it has one file (diffusers' `from_pretrained(DIR)`). */
+  readonly folder?: boolean;
+  /**
    * Deterministic: the same graph gives the same bytes. Throws `CodegenError` (codegen/errors.ts)
    * listing the problems when the graph is not valid; never executes text from the graph.
+   * `opts.weights` is read only by a target that declares `weights`.
    */
-  generate(graph: Graph, env: ExportEnv): ExportFiles | Promise<ExportFiles>;
+  generate(graph: Graph, env: ExportEnv, opts?: ExportOptions): ExportFiles | Promise<ExportFiles>;
   /** Problems in generated files; none for a correct generator. */
   check(files: ExportFiles, env: ExportEnv): readonly ExportDiagnostic[] | Promise<readonly ExportDiagnostic[]>;
 }
