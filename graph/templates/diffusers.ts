@@ -64,12 +64,14 @@ export const DiffusersConfig = z
     down_block_types: list(oneOf(DOWN_BLOCK_TYPES), L.levels)
       .nonempty({ error: 'must have at least one entry' })
       .default(['DownBlock2D', 'AttnDownBlock2D', 'AttnDownBlock2D', 'AttnDownBlock2D'])
-      .describe('The down block of each level, highest resolution first.'),
+      .describe('The down block of each level, highest resolution first.')
+      .meta({ formLengthOf: 'block_out_channels' }),
     mid_block_type: oneOf(['UNetMidBlock2D']).nullable().default('UNetMidBlock2D').describe('The middle block; empty for none.'),
     up_block_types: list(oneOf(UP_BLOCK_TYPES), L.levels)
       .nonempty({ error: 'must have at least one entry' })
       .default(['AttnUpBlock2D', 'AttnUpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'])
-      .describe('The up block of each level, lowest resolution first.'),
+      .describe('The up block of each level, lowest resolution first.')
+      .meta({ formLengthOf: 'block_out_channels' }),
     block_out_channels: list(int(1, L.channels), L.levels)
       .nonempty({ error: 'must have at least one entry' })
       .default([224, 448, 672, 896])
@@ -97,7 +99,7 @@ export const DiffusersConfig = z
     num_class_embeds: int(1, L.num_classes).nullable().default(null).describe('Classes of a class-conditional model (adds the label input y); empty for none.'),
     num_train_timesteps: int(1, MAX_TRAIN_TIMESTEPS)
       .nullable()
-      .optional()
+      .default(null)
       .describe('Rows of the learned time embedding (time_embedding_type "learned"); ignored otherwise.'),
   })
   .loose()
@@ -109,7 +111,7 @@ export const DiffusersConfig = z
     if (k.up_block_types.length !== k.down_block_types.length) {
       ctx.addIssue({ code: 'custom', path: ['up_block_types'], message: `has ${k.up_block_types.length} entries but down_block_types has ${k.down_block_types.length}; give one per level` });
     }
-    if (k.time_embedding_type === 'learned' && (k.num_train_timesteps === undefined || k.num_train_timesteps === null)) {
+    if (k.time_embedding_type === 'learned' && k.num_train_timesteps === null) {
       ctx.addIssue({ code: 'custom', path: ['num_train_timesteps'], message: 'is required with time_embedding_type "learned" (the embedding has one row per training timestep, e.g. 1000)' });
     }
   });
@@ -126,8 +128,10 @@ export function diffusersConfigNotes(config: unknown): string[] {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) return [];
   const keys = Object.keys(config);
   const notes: string[] = [];
-  const learned = (config as { time_embedding_type?: unknown }).time_embedding_type === 'learned';
-  const ignored = keys.filter((k) => (IGNORED_KEYS as readonly string[]).includes(k) && !(learned && k === 'num_train_timesteps'));
+  const c = config as Readonly<Record<string, unknown>>;
+  const learned = c.time_embedding_type === 'learned';
+  // In IGNORED_KEYS' order, those with a value (a null says nothing).
+  const ignored = IGNORED_KEYS.filter((k) => c[k] !== undefined && c[k] !== null && !(learned && k === 'num_train_timesteps'));
   if (ignored.length > 0) notes.push(`ignored ${ignored.join(', ')} (no effect on the model)`);
   const unknown = keys.filter((k) => !KNOWN.has(k));
   if (unknown.length > 0) notes.push(`ignored unknown key${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', …' : ''}`);
@@ -327,9 +331,13 @@ export const diffusersTemplate = defineTemplate({
   schema: DiffusersConfig,
   defaults: { label: 'google/ddpm-cifar10-32', kwargs: DDPM_CIFAR10_32 },
   presets: DIFFUSERS_PRESETS,
+  // Every key of the config (a config.json read into the form comes back out whole).
   formFields: [
-    'sample_size', 'in_channels', 'out_channels', 'block_out_channels', 'layers_per_block', 'attention_head_dim', 'norm_num_groups', 'norm_eps',
-    'flip_sin_to_cos', 'freq_shift', 'downsample_padding', 'resnet_time_scale_shift', 'dropout', 'num_class_embeds', 'add_attention',
+    'sample_size', 'in_channels', 'out_channels', 'block_out_channels', 'down_block_types', 'up_block_types', 'mid_block_type', 'layers_per_block',
+    'attention_head_dim', 'norm_num_groups', 'attn_norm_num_groups', 'norm_eps', 'act_fn', 'resnet_time_scale_shift', 'time_embedding_type',
+    'num_train_timesteps', 'time_embedding_dim', 'freq_shift', 'downsample_padding', 'downsample_type', 'upsample_type', 'mid_block_scale_factor',
+    'dropout', 'num_class_embeds', 'class_embed_type', '_class_name', '_diffusers_version', '_name_or_path',
+    'flip_sin_to_cos', 'center_input_sample', 'add_attention',
   ],
   build: diffusersUNet2D,
 });
