@@ -321,13 +321,17 @@ describe('the PyTorch export of diffusers graphs', () => {
 });
 
 describe('the tfjs export of a diffusers graph', () => {
-  it('df-openai (attention without group norm, resnet up/down, scale-shift, classes): type-checks strictly and equals the interpreter bit for bit', async () => {
+  it.each([
+    ['df-openai', 'attention without group norm, resnet up/down, scale-shift, classes', ['x', 'timesteps', 'y']],
+    ['df-learned', 'center_input_sample, learned time embedding, mish', ['x', 'timesteps']],
+  ])('%s (%s): type-checks strictly and equals the interpreter bit for bit', async (name, _covers, inputs) => {
     await useBackend('cpu');
-    const c = CASES.find((cc) => cc.name === 'df-openai')!;
+    const c = CASES.find((cc) => cc.name === name)!;
     const graph = diffusersUNet2D(c.config, c.image_size);
     const mod = generateModule(graph, readSources());
     expect(typecheckModule(mod.text)).toEqual([]);
-    expect(mod.inputs).toEqual(['x', 'timesteps', 'y']);
+    expect(mod.inputs).toEqual(inputs);
+    if (name === 'df-learned') expect(mod.text).toMatch(/function mish</);
     const model = loadModule(mod.text, mod.className).random(3);
     const byRole: Record<string, tf.Tensor> = {
       x: tf.randomNormal([2, c.image_size, c.image_size, 3], 0, 1, 'float32', 1),
