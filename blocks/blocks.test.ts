@@ -180,6 +180,7 @@ const CASES: { readonly [K in BlockType]: readonly ShapeCase[] } = {
     { name: 'down: 64 → 64, 16×16 → 8×8', inputs: { x: f(64, 16, 16), emb: emb(128) }, params: { out_channels: 64, resample: 'down' }, out: f(64, 8, 8) },
     { name: 'down on an odd 7×9 (avg-pool floor) → 3×4', inputs: { x: f(32, 7, 9), emb: emb(128) }, params: { out_channels: 32, resample: 'down' }, out: f(32, 3, 4) },
     { name: 'up: 64 → 32, 8×6 → 16×12, 16 groups, scale-shift', inputs: { x: f(64, 8, 6), emb: emb(128) }, params: { out_channels: 32, resample: 'up', groups: 16, time_embedding_norm: 'scale_shift' }, out: f(32, 16, 12) },
+    { name: 'mish: 32 → 32 at 8×8', inputs: { x: f(32, 8, 8), emb: emb(64) }, params: { out_channels: 32, act_fn: 'mish' }, out: f(32, 8, 8) },
   ],
   Attention: [
     { name: 'head size 8 on 64×8×8', inputs: { x: f(64, 8, 8) }, out: f(64, 8, 8) },
@@ -193,12 +194,17 @@ const CASES: { readonly [K in BlockType]: readonly ShapeCase[] } = {
     { name: 'conv, padding 1 on 15×16 → 8×8', inputs: { x: f(8, 15, 16) }, out: f(8, 8, 8) },
     { name: 'avgpool: 32×8×5 → 32×4×2', inputs: { x: f(32, 8, 5) }, params: { use_conv: false }, out: f(32, 4, 2) },
   ],
+  LearnedTimesteps: [
+    { name: '1000 rows of 32', inputs: { x: timesteps }, out: emb(32) },
+    { name: '10 rows of 7', inputs: { x: timesteps }, params: { num_embeddings: 10, num_channels: 7 }, out: emb(7) },
+  ],
+  Rescale: [{ name: 'keeps the shape', inputs: { x: f(3, 7, 5) }, out: f(3, 7, 5) }],
 };
 
 describe('registry', () => {
-  it('declares 26 block types, each registered once under its own type name', () => {
-    expect(BLOCK_TYPES).toHaveLength(26);
-    expect(new Set(BLOCK_TYPES).size).toBe(26);
+  it('declares 28 block types, each registered once under its own type name', () => {
+    expect(BLOCK_TYPES).toHaveLength(28);
+    expect(new Set(BLOCK_TYPES).size).toBe(28);
     expect(Object.keys(BLOCKS).sort()).toEqual([...BLOCK_TYPES].sort());
     for (const t of BLOCK_TYPES) {
       expect(isBlockType(t)).toBe(true);
@@ -212,7 +218,7 @@ describe('registry', () => {
   it('the shape-case table covers every block type with at least one case', () => {
     expect(Object.keys(CASES).sort()).toEqual([...BLOCK_TYPES].sort());
     const covered = BLOCK_TYPES.filter((t) => CASES[t].length > 0);
-    expect(covered).toHaveLength(26);
+    expect(covered).toHaveLength(28);
   });
 });
 
@@ -746,5 +752,22 @@ describe("diffusers' modules", () => {
     ]);
     expect(weightsOf('Timesteps', { x: timesteps })).toEqual([]);
     expect(blockDef('Timesteps').checkParams!(paramsOf('Timesteps', { num_channels: 2, downscale_freq_shift: 1 }))[0].param).toBe('downscale_freq_shift');
+  });
+
+  it('LearnedTimesteps: one nn.Embedding "weight" [num_train_timesteps, dim], N(0, 1) like nn.Embedding; Rescale has none', () => {
+    const ws = weightsOf('LearnedTimesteps', { x: timesteps }, { num_embeddings: 1000, num_channels: 16 });
+    expect(ws).toEqual([{ key: 'weight', shape: [1000, 16], layout: 'same', init: { kind: 'normal', std: 1 }, role: 'param', dtype: 'float32' }]);
+    expect(weightsOf('Rescale', { x: f(3, 8, 8) })).toEqual([]);
+    expect(blockDef('Rescale').flops({ x: f(3, 8, 8) }, f(3, 8, 8), paramsOf('Rescale'))).toBe(2 * 3 * 8 * 8);
+    expect(paramsOf('Rescale')).toEqual({ scale: 2, shift: -1 }); // center_input_sample by default
+  });
+
+  it('ResnetBlock2D act_fn: silu by default, mish an option; weights do not change; documents before it get silu (migration 2)', () => {
+    expect(paramsOf('ResnetBlock2D').act_fn).toBe('silu');
+    const keys = (over: Overrides) => weightsOf('ResnetBlock2D', { x: f(32, 8, 8), emb: emb(64) }, over).map((w) => `${w.key}:${w.shape.join('x')}`);
+    expect(keys({ act_fn: 'mish' })).toEqual(keys({}));
+    const steps = blockDef('ResnetBlock2D').migrations!;
+    expect(steps.map((m) => m.version)).toEqual([2]);
+    expect(steps[0].up({ out_channels: 64, groups: 32 })).toEqual({ out_channels: 64, groups: 32, act_fn: 'silu' });
   });
 });

@@ -7,7 +7,7 @@ import { ResBlock } from './defs/resblock';
 import { AttentionBlock } from './defs/attention';
 import { Downsample, Upsample } from './defs/resample';
 import { DoubleConv } from './defs/doubleconv';
-import { Attention, DiffusersTimestepEmbedding, Downsample2D, ResnetBlock2D, Timesteps } from './defs/diffusers';
+import { Attention, DiffusersTimestepEmbedding, Downsample2D, LearnedTimesteps, Rescale, ResnetBlock2D, Timesteps } from './defs/diffusers';
 
 export const BLOCK_TYPES = [
   'ImageInput',
@@ -36,6 +36,8 @@ export const BLOCK_TYPES = [
   'ResnetBlock2D',
   'Attention',
   'Downsample2D',
+  'LearnedTimesteps',
+  'Rescale',
 ] as const;
 
 export type BlockType = (typeof BLOCK_TYPES)[number];
@@ -67,6 +69,8 @@ export const BLOCKS = {
   ResnetBlock2D,
   Attention,
   Downsample2D,
+  LearnedTimesteps,
+  Rescale,
 } satisfies Record<BlockType, BlockDef<never>>;
 
 export function isBlockType(t: string): t is BlockType {

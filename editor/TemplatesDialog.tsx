@@ -1,7 +1,7 @@
-import { useMemo, useState } from 'react';
+import { useMemo, useRef, useState, type DragEvent } from 'react';
 import { DEFAULT_TEMPLATE, TEMPLATES, type Template } from '../graph/templates';
 import type { Graph } from '../graph/model';
-import { buildFromForm, formFields, formValues, type FormField, type FormValues } from './template-form';
+import { buildFromForm, formFields, formValues, formValuesFromConfig, joinEntries, listEntries, type FormField, type FormValues } from './template-form';
 import { TRAINED_PRESETS, type TrainedPreset } from './presets';
 import type { LoadedPreset } from './presets/load';
 
@@ -18,7 +18,37 @@ function initialState(t: Template): TabState {
   return { preset: '', values: formValues(formFields(t), t.defaults.kwargs) };
 }
 
-function Field({ field, value, onChange }: { field: FormField; value: string | boolean; onChange: (v: string | boolean) => void }) {
+/** Templates whose New… tab offers "Import config.json" (their kwargs are a config file people have). */
+const IMPORTS_CONFIG: ReadonlySet<string> = new Set(['diffusers']);
+
+/** One select per entry of a list of choices (`down_block_types`), as many as its `lengthOf` field has entries. */
+function ListOfChoices({ field, values, onChange }: { field: FormField; values: FormValues; onChange: (v: string) => void }) {
+  const list = listEntries(field, values);
+  return (
+    <label className="field" title={field.help}>
+      <span>{field.key}</span>
+      {list.map((entry, i) => (
+        <select
+          key={i}
+          data-testid={`tpl-${field.key}-${i}`}
+          aria-label={`${field.key} ${i}`}
+          value={entry}
+          onChange={(e) => onChange(joinEntries(list.map((x, j) => (j === i ? e.target.value : x))))}
+        >
+          {/* An entry the app does not know (typed into a config) stays visible; Create names it. */}
+          {[...(field.options.map(String).includes(entry) ? [] : [entry]), ...field.options.map(String)].map((o) => (
+            <option key={o} value={o}>
+              {o}
+            </option>
+          ))}
+        </select>
+      ))}
+    </label>
+  );
+}
+
+function Field({ field, value, values, onChange }: { field: FormField; value: string | boolean; values: FormValues; onChange: (v: string | boolean) => void }) {
+  if (field.kind === 'enums') return <ListOfChoices field={field} values={values} onChange={onChange} />;
   if (field.kind === 'boolean') {
     return (
       <label className="field check" title={field.help}>
@@ -32,6 +62,7 @@ function Field({ field, value, onChange }: { field: FormField; value: string | b
       <span>{field.key}</span>
       {field.kind === 'enum' ? (
         <select data-testid={`tpl-${field.key}`} value={String(value)} onChange={(e) => onChange(e.target.value)}>
+          {(field.nullable || field.optional) && <option value="">none</option>}
           {field.options.map((o) => (
             <option key={String(o)} value={String(o)}>
               {String(o)}
@@ -105,8 +136,27 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
   const inputs = fields.filter((f) => f.kind !== 'boolean');
   const checks = fields.filter((f) => f.kind === 'boolean');
   const field = (f: FormField) => (
-    <Field key={f.key} field={f} value={state.values[f.key] ?? ''} onChange={(v) => setState({ ...state, values: { ...state.values, [f.key]: v } })} />
+    <Field key={f.key} field={f} value={state.values[f.key] ?? ''} values={state.values} onChange={(v) => setState({ ...state, values: { ...state.values, [f.key]: v } })} />
   );
+
+  // "Import config.json" (a file picked or dropped): the form takes the config's values, or the error names the problem.
+  const fileInput = useRef<HTMLInputElement>(null);
+  const importsConfig = !trainedTab && IMPORTS_CONFIG.has(template.id);
+  const importConfig = async (file: File | undefined) => {
+    if (!file) return;
+    try {
+      const values = formValuesFromConfig(template, fields, await file.text(), file.name);
+      setState({ preset: '', values });
+      setError(null);
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    }
+  };
+  const onDrop = (e: DragEvent) => {
+    if (!importsConfig) return;
+    e.preventDefault();
+    void importConfig(e.dataTransfer.files[0]);
+  };
 
   return (
     <div className="modal-backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
@@ -150,7 +200,25 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
         ) : fields.length === 0 ? (
           <p className="muted">{template.description}</p>
         ) : (
-          <div className="form">
+          <div className="form" onDragOver={(e) => importsConfig && e.preventDefault()} onDrop={onDrop}>
+            {importsConfig && (
+              <div className="field wide">
+                <button data-testid="tpl-import-config" title="Fill the form from a config.json (pick a file, or drop it on the form)" onClick={() => fileInput.current?.click()}>
+                  Import config.json…
+                </button>
+                <input
+                  ref={fileInput}
+                  type="file"
+                  accept=".json,application/json"
+                  hidden
+                  data-testid="tpl-import-config-file"
+                  onChange={(e) => {
+                    void importConfig(e.target.files?.[0]);
+                    e.target.value = '';
+                  }}
+                />
+              </div>
+            )}
             {template.presets.length > 0 && (
               <label className="field wide">
                 <span>Preset</span>

@@ -1,11 +1,17 @@
 /** New…'s form is generated from each template's schema and builds what the template builds. */
 import { describe, expect, it } from 'vitest';
-import { iddpm, IDDPM_PRESETS, templateById, TemplateError, vanilla } from '../graph/templates';
-import { buildFromForm, formFields, formValues, kwargsFromForm } from './template-form';
+import { readFileSync } from 'node:fs';
+import { DiffusersConfig, DIFFUSERS_PRESETS, diffusersUNet2D, iddpm, IDDPM_PRESETS, templateById, TemplateError, vanilla } from '../graph/templates';
+import { REFERENCE } from '../test/util';
+import { buildFromForm, formFields, formValues, formValuesFromConfig, kwargsFromForm, listEntries } from './template-form';
 
 const iddpmT = templateById('iddpm')!;
 const vanillaT = templateById('vanilla')!;
 const emptyT = templateById('empty')!;
+const diffusersT = templateById('diffusers')!;
+
+/** A parity case of the diffusers reference: its config as save_config wrote it (every key), and that text. */
+const dfCase = (name: string) => JSON.parse(readFileSync(`${REFERENCE}diffusers/${name}.json`, 'utf8')) as { config: Record<string, unknown>; config_json: string; image_size: number };
 
 describe('template form', () => {
   it('widgets follow the schema: numbers, lists of numbers, booleans, with the description as help', () => {
@@ -65,5 +71,80 @@ describe('template form', () => {
     // A value past its limit: the schema's message, naming the key and the limit; image size its own.
     expect(() => buildFromForm(iddpmT, { ...values, num_res_blocks: '1000000' })).toThrow(/num_res_blocks: must be at most 32/);
     expect(() => buildFromForm(iddpmT, { ...values, image_size: '99999' })).toThrow(new TemplateError('UNetModel: image height must be a whole number from 1 to 4096, got 99999'));
+  });
+});
+
+describe('template form: diffusers UNet2DModel (every config key)', () => {
+  const fields = formFields(diffusersT);
+  const byKey = new Map(fields.map((f) => [f.key, f]));
+
+  it('has a field for every key of the schema: block types are lists of choices following block_out_channels, strings are text', () => {
+    expect(fields.map((f) => f.key).sort()).toEqual(Object.keys(DiffusersConfig.shape).sort());
+    expect(byKey.get('down_block_types')).toMatchObject({ kind: 'enums', options: ['DownBlock2D', 'AttnDownBlock2D', 'ResnetDownsampleBlock2D'], lengthOf: 'block_out_channels' });
+    expect(byKey.get('up_block_types')).toMatchObject({ kind: 'enums', options: ['UpBlock2D', 'AttnUpBlock2D', 'ResnetUpsampleBlock2D'], lengthOf: 'block_out_channels' });
+    expect(byKey.get('mid_block_type')).toMatchObject({ kind: 'enum', options: ['UNetMidBlock2D'], nullable: true });
+    expect(byKey.get('class_embed_type')).toMatchObject({ kind: 'enum', options: [], nullable: true });
+    expect(byKey.get('sample_size')).toMatchObject({ kind: 'numbers', scalar: true, nullable: true });
+    expect(byKey.get('_diffusers_version')).toMatchObject({ kind: 'text', optional: true, placeholder: 'none' });
+    expect(byKey.get('num_train_timesteps')).toMatchObject({ kind: 'number', optional: false, nullable: true, defaultValue: null });
+    expect(byKey.get('time_embedding_type')).toMatchObject({ kind: 'enum', options: ['positional', 'learned'] });
+    expect(byKey.get('act_fn')!.options).toEqual(['silu', 'swish', 'mish']);
+    expect(byKey.get('block_out_channels')).toMatchObject({ kind: 'numbers', scalar: false });
+  });
+
+  it('each preset → form → kwargs gives the preset\'s config (its keys as they were, the others their defaults) and the same graph', () => {
+    for (const p of DIFFUSERS_PRESETS) {
+      const values = formValues(fields, { ...p.kwargs, image_size: p.imageSize });
+      expect(values.down_block_types, p.name).toBe(p.kwargs.down_block_types.join(', '));
+      const { kwargs, imageSize } = kwargsFromForm(fields, values);
+      expect(imageSize).toBeUndefined();
+      expect(kwargs, p.name).toMatchObject(p.kwargs);
+      expect(DiffusersConfig.parse(kwargs), p.name).toEqual(DiffusersConfig.parse(p.kwargs));
+      expect(buildFromForm(diffusersT, values), p.name).toEqual(diffusersUNet2D(p.kwargs));
+    }
+  });
+
+  it('a full config.json (every key, as save_config writes it) round-trips through the form exactly, the learned one too', () => {
+    for (const name of ['df-learned', 'df-openai', 'df-nomid']) {
+      const c = dfCase(name);
+      const values = formValuesFromConfig(diffusersT, fields, c.config_json);
+      expect(kwargsFromForm(fields, values).kwargs, name).toEqual(c.config);
+      expect(buildFromForm(diffusersT, values), name).toEqual(diffusersUNet2D(c.config));
+    }
+    const learned = formValuesFromConfig(diffusersT, fields, dfCase('df-learned').config_json);
+    expect(learned).toMatchObject({ time_embedding_type: 'learned', num_train_timesteps: '1000', act_fn: 'mish', center_input_sample: true, sample_size: '8', _diffusers_version: '0.40.0.dev0' });
+    // [height, width] stays a list; one number stays a number.
+    expect(kwargsFromForm(fields, { ...learned, sample_size: '16, 24' }).kwargs.sample_size).toEqual([16, 24]);
+    expect(kwargsFromForm(fields, { ...learned, sample_size: ' ' }).kwargs.sample_size).toBeNull();
+    // An empty optional text box leaves the key out.
+    expect(kwargsFromForm(fields, { ...learned, _diffusers_version: '' }).kwargs).not.toHaveProperty('_diffusers_version');
+  });
+
+  it('the block-type selects follow block_out_channels: cut, or padded with the last entry', () => {
+    const values = formValues(fields, DIFFUSERS_PRESETS[0].kwargs);
+    const down = byKey.get('down_block_types')!;
+    expect(listEntries(down, values)).toEqual(['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D', 'DownBlock2D']);
+    expect(listEntries(down, { ...values, block_out_channels: '64, 128' })).toEqual(['DownBlock2D', 'AttnDownBlock2D']);
+    expect(listEntries(down, { ...values, block_out_channels: '64, 128, 128, 256, 256' })).toEqual(['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D', 'DownBlock2D', 'DownBlock2D']);
+    expect(listEntries(down, { ...values, block_out_channels: '', down_block_types: '' })).toEqual([]);
+    expect(listEntries(down, { ...values, block_out_channels: '32, 64', down_block_types: '' })).toEqual(['DownBlock2D', 'DownBlock2D']);
+    // What the selects show is what is built: two levels throughout.
+    const two = { ...values, block_out_channels: '64, 128' };
+    expect(kwargsFromForm(fields, two).kwargs).toMatchObject({ down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['UpBlock2D', 'UpBlock2D'] });
+    expect(buildFromForm(diffusersT, two).nodes.some((n) => n.name === 'down_blocks.1.attentions.0')).toBe(true);
+    // A block type the app lacks, typed in by hand, is the schema's message naming the entry.
+    expect(() => buildFromForm(diffusersT, { ...values, down_block_types: 'DownBlock2D, SkipDownBlock2D, DownBlock2D, DownBlock2D' })).toThrow(/down_block_types\.1: "SkipDownBlock2D" is not supported/);
+  });
+
+  it('Import config.json: bad JSON, a non-object and an unsupported value are refused by name', () => {
+    expect(() => formValuesFromConfig(diffusersT, fields, '{"a": ', 'model.json')).toThrow(/^model\.json is not JSON: /);
+    expect(() => formValuesFromConfig(diffusersT, fields, '[1, 2]')).toThrow(new TemplateError('config.json must hold a JSON object of diffusers UNet2DModel config keys, got a list'));
+    expect(() => formValuesFromConfig(diffusersT, fields, JSON.stringify({ ...DIFFUSERS_PRESETS[0].kwargs, time_embedding_type: 'fourier' }))).toThrow(
+      /^config\.json: diffusers UNet2DModel kwargs are invalid:\n {2}time_embedding_type: "fourier" is not supported/,
+    );
+    expect(() => formValuesFromConfig(diffusersT, fields, JSON.stringify({ _class_name: 'UNet2DConditionModel' }))).toThrow(/_class_name: "UNet2DConditionModel" is not supported/);
+    // An old Hub config (fewer keys): the missing ones show their defaults.
+    const values = formValuesFromConfig(diffusersT, fields, JSON.stringify({ ...DIFFUSERS_PRESETS[1].kwargs, some_future_key: 1 }));
+    expect(values).toMatchObject({ block_out_channels: '128, 128, 256, 256, 512, 512', sample_size: '256', downsample_type: 'conv', add_attention: true, mid_block_type: 'UNetMidBlock2D', class_embed_type: '' });
   });
 });

@@ -57,12 +57,10 @@ const CASES: readonly Case[] = readdirSync(DIR)
   .map((f) => JSON.parse(readFileSync(`${DIR}${f}`, 'utf8')) as Case);
 
 /**
- * Reference cases this template refuses, with the keys its one error must name. df-learned uses the
- * learned time embedding, center_input_sample and act_fn "mish", which have no blocks yet.
+ * Reference cases this template refuses, with the keys its one error must name (none today: df-learned's
+ * learned time embedding, center_input_sample and act_fn "mish" are supported).
  */
-const UNSUPPORTED: Readonly<Record<string, readonly string[]>> = {
-  'df-learned': ['center_input_sample', 'time_embedding_type', 'act_fn'],
-};
+const UNSUPPORTED: Readonly<Record<string, readonly string[]>> = {};
 
 /** `key:shape` lines in the graph's node order, which the template makes PyTorch's registration order. */
 function listing(graph: Graph): string[] {
@@ -212,11 +210,14 @@ describe('config.json as the Hub has it', () => {
     [{ down_block_types: ['DownBlock2D', 'SkipDownBlock2D', 'DownBlock2D', 'DownBlock2D'] }, /\n {2}down_block_types\.1: "SkipDownBlock2D" is not supported; supported: DownBlock2D, AttnDownBlock2D, ResnetDownsampleBlock2D$/],
     [{ up_block_types: ['UpBlock2D', 'UpBlock2D', 'AttnSkipUpBlock2D', 'UpBlock2D'] }, /\n {2}up_block_types\.2: "AttnSkipUpBlock2D" is not supported; supported: UpBlock2D, AttnUpBlock2D, ResnetUpsampleBlock2D$/],
     [{ mid_block_type: 'UNetMidBlock2DCrossAttn' }, /\n {2}mid_block_type: "UNetMidBlock2DCrossAttn" is not supported; supported: UNetMidBlock2D$/],
-    [{ time_embedding_type: 'fourier' }, /\n {2}time_embedding_type: "fourier" is not supported \(the Fourier and learned time embeddings have no block yet\); supported: positional$/],
-    [{ center_input_sample: true }, /\n {2}center_input_sample: true is not supported/],
-    [{ act_fn: 'mish' }, /\n {2}act_fn: "mish" is not supported; supported: silu, swish$/],
+    [{ time_embedding_type: 'fourier' }, /\n {2}time_embedding_type: "fourier" is not supported \(the Fourier time embedding has no block yet\); supported: positional, learned$/],
+    [{ time_embedding_type: 'learned' }, /\n {2}num_train_timesteps: is required with time_embedding_type "learned" \(the embedding has one row per training timestep, e\.g\. 1000\)$/],
+    [{ time_embedding_type: 'learned', num_train_timesteps: 0 }, /\n {2}num_train_timesteps: must be at least 1$/],
+    [{ center_input_sample: 'yes' }, /\n {2}center_input_sample: "yes" is not supported; supported: true, false$/],
+    [{ act_fn: 'gelu' }, /\n {2}act_fn: "gelu" is not supported; supported: silu, swish, mish$/],
     [{ resnet_time_scale_shift: 'spatial' }, /\n {2}resnet_time_scale_shift: "spatial" is not supported; supported: default, scale_shift$/],
-    [{ class_embed_type: 'timestep' }, /\n {2}class_embed_type: "timestep" is not supported; supported: null/],
+    [{ class_embed_type: 'timestep' }, /\n {2}class_embed_type: "timestep" is not supported \("timestep" and "identity" .*\); supported: null/],
+    [{ class_embed_type: 'identity', num_class_embeds: 4 }, /\n {2}class_embed_type: "identity" is not supported/],
     [{ downsample_type: 'avg' }, /\n {2}downsample_type: "avg" is not supported; supported: conv, resnet$/],
     [{ upsample_type: 'fir' }, /\n {2}upsample_type: "fir" is not supported; supported: conv, resnet$/],
     [{ block_out_channels: [128, 256] }, /\n {2}down_block_types: has 4 entries but block_out_channels has 2; give one per level$/],
@@ -246,6 +247,24 @@ describe('config.json as the Hub has it', () => {
     expect(t.label).toBe('diffusers UNet2DModel');
     expect(t.presets.map((p) => p.name)).toEqual(['google/ddpm-cifar10-32', 'google/ddpm-celebahq-256']);
     expect(t.build(DDPM_CIFAR10_32)).toEqual(diffusersUNet2D(DDPM_CIFAR10_32));
+  });
+
+  it('center_input_sample, the learned time embedding and mish: a Rescale (2·x − 1) before conv_in, time_proj an nn.Embedding, mish in every resnet only', () => {
+    const g = diffusersUNet2D({ ...base, center_input_sample: true, time_embedding_type: 'learned', num_train_timesteps: 1000, act_fn: 'mish' });
+    const byName = new Map(g.nodes.map((n) => [n.name, n]));
+    expect(byName.get('center_input_sample')).toMatchObject({ type: 'Rescale', params: { scale: 2, shift: -1 } });
+    const conv = byName.get('conv_in')!;
+    expect(g.edges.find((e) => e.to.node === conv.id)!.from.node).toBe(byName.get('center_input_sample')!.id);
+    expect(byName.get('time_proj')).toMatchObject({ type: 'LearnedTimesteps', params: { num_embeddings: 1000, num_channels: 128 } });
+    const resnets = g.nodes.filter((n) => n.type === 'ResnetBlock2D');
+    expect(resnets.length).toBeGreaterThan(0);
+    expect(resnets.every((n) => n.params.act_fn === 'mish')).toBe(true);
+    expect(byName.get('conv_act')!.type).toBe('SiLU');
+    expect(byName.get('time_embedding')!.type).toBe('DiffusersTimestepEmbedding'); // its SiLU stays
+    // num_train_timesteps is read now, so it is no longer noted as ignored; with "positional" it is.
+    expect(g.description).not.toMatch(/num_train_timesteps/);
+    expect(diffusersUNet2D({ ...base, num_train_timesteps: 1000 }).description).toMatch(/ignored num_train_timesteps \(no effect on the model\)$/);
+    expect(diffusersUNet2D({ ...base, act_fn: 'swish' }).nodes).toEqual(diffusersUNet2D(base).nodes);
   });
 
   it('names nodes by diffusers\' module paths', () => {
@@ -302,13 +321,17 @@ describe('the PyTorch export of diffusers graphs', () => {
 });
 
 describe('the tfjs export of a diffusers graph', () => {
-  it('df-openai (attention without group norm, resnet up/down, scale-shift, classes): type-checks strictly and equals the interpreter bit for bit', async () => {
+  it.each([
+    ['df-openai', 'attention without group norm, resnet up/down, scale-shift, classes', ['x', 'timesteps', 'y']],
+    ['df-learned', 'center_input_sample, learned time embedding, mish', ['x', 'timesteps']],
+  ])('%s (%s): type-checks strictly and equals the interpreter bit for bit', async (name, _covers, inputs) => {
     await useBackend('cpu');
-    const c = CASES.find((cc) => cc.name === 'df-openai')!;
+    const c = CASES.find((cc) => cc.name === name)!;
     const graph = diffusersUNet2D(c.config, c.image_size);
     const mod = generateModule(graph, readSources());
     expect(typecheckModule(mod.text)).toEqual([]);
-    expect(mod.inputs).toEqual(['x', 'timesteps', 'y']);
+    expect(mod.inputs).toEqual(inputs);
+    if (name === 'df-learned') expect(mod.text).toMatch(/function mish</);
     const model = loadModule(mod.text, mod.className).random(3);
     const byRole: Record<string, tf.Tensor> = {
       x: tf.randomNormal([2, c.image_size, c.image_size, 3], 0, 1, 'float32', 1),

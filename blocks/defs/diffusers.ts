@@ -4,10 +4,11 @@
  * that a node named by its module path (`down_blocks.0.resnets.0`) owns exactly diffusers' state_dict
  * keys. Upsample2D is the `Upsample` block (its `conv` key and nearest ×2 + 3×3 conv are the same);
  * conv_in/conv_out, conv_norm_out, conv_act and class_embedding are `Conv2d`, `GroupNorm`, `SiLU`
- * and `LabelEmbedding`.
+ * and `LabelEmbedding`. `center_input_sample` is `Rescale` (2·x − 1), the learned time embedding
+ * (`nn.Embedding(num_train_timesteps, …)` as time_proj) is `LearnedTimesteps`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BlockIssue, KernelInputs, Trace, WeightGetter, WeightSpec } from '../types';
+import type { BlockIssue, KernelInputs, SavedParams, Trace, WeightGetter, WeightSpec } from '../types';
 import { bool, choice, defineBlock, float, int } from '../types';
 import { pyBool, pyFloat, pyInt, pyStr } from '../pytorch';
 import { chw, convFlops, convOut, convWeights, fail, failWith, feature, groupsIssue, issue, linearWeights, normWeights, numel, ok, vector } from '../common';
@@ -108,6 +109,103 @@ export const Timesteps = defineBlock({
 });
 
 // ---------------------------------------------------------------------------------------------
+// LearnedTimesteps (time_proj with time_embedding_type "learned"): nn.Embedding(num_train_timesteps, dim)
+
+export interface LearnedTimestepsParams {
+  readonly num_embeddings: number;
+  readonly num_channels: number;
+}
+
+/** diffusers' learned time embedding: row `t` of an `nn.Embedding(num_train_timesteps, dim)` (the timesteps are indices). */
+export function learnedTimestepsForward(inputs: KernelInputs, w: WeightGetter, _p: LearnedTimestepsParams): tf.Tensor {
+  // Timesteps travel as float32 (WebGPU in tfjs 4.22 cannot transpose int32); gather wants int32 indices.
+  return tf.gather(w('weight'), tf.cast(tf.reshape(inputs.x, [-1]), 'int32'));
+}
+
+export const LearnedTimesteps = defineBlock({
+  type: 'LearnedTimesteps',
+  displayName: 'Learned timesteps (diffusers)',
+  category: 'Diffusion',
+  description: "diffusers' learned time embedding (time_proj with time_embedding_type \"learned\"): an nn.Embedding row per timestep.",
+  nameHint: 'time_proj',
+  inputs: [{ name: 'x', kind: 'timesteps', label: 't' }],
+  output: { name: 'out', kind: 'temb', label: 'emb' },
+  params: {
+    num_embeddings: int('Timesteps', 1000, 1, 1_000_000, 'num_train_timesteps: one row per timestep 0 … n − 1'),
+    num_channels: int('Dimension', 32, 1, 65536, 'block_out_channels[0] in UNet2DModel'),
+  },
+  view: { color: '#a855f7', summary: (p) => `${String(p.num_embeddings)} × ${String(p.num_channels)}` },
+  shape: (_in, p) => ok(vector(p.num_channels)),
+  weights: (_inputs, p): WeightSpec[] => [
+    { key: 'weight', shape: [p.num_embeddings, p.num_channels], layout: 'same', init: { kind: 'normal', std: 1 }, role: 'param', dtype: 'float32' },
+  ],
+  flops: () => 0,
+  pytorch: {
+    className: 'LearnedTimesteps',
+    ctorArgs: (_inputs, p) => [['num_embeddings', pyInt(p.num_embeddings)], ['num_channels', pyInt(p.num_channels)]],
+    forwardInputs: ['x'],
+    source: `class LearnedTimesteps(nn.Embedding):
+    """diffusers' learned time embedding (time_proj = nn.Embedding(num_train_timesteps, dim)): the timesteps are row indices."""
+
+    def __init__(self, num_embeddings: int, num_channels: int) -> None:
+        super().__init__(num_embeddings, num_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.reshape(-1).long())`,
+  },
+  forward: learnedTimestepsForward,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Rescale (center_input_sample: 2·x − 1)
+
+export interface RescaleParams {
+  readonly scale: number;
+  readonly shift: number;
+}
+
+/** `scale·x + shift` (UNet2DModel's center_input_sample is `2 * sample - 1.0`: scale 2, shift −1). */
+export function rescaleForward(inputs: KernelInputs, _w: WeightGetter, p: RescaleParams): tf.Tensor {
+  return tf.add(tf.mul(inputs.x, p.scale), p.shift);
+}
+
+export const Rescale = defineBlock({
+  type: 'Rescale',
+  displayName: 'Rescale (x·a + b)',
+  category: 'Layers',
+  description: "scale·x + shift on a feature map, no weights (diffusers' center_input_sample: 2·x − 1 maps [0, 1] to [−1, 1]).",
+  nameHint: 'rescale',
+  inputs: [{ name: 'x', kind: 'feature', label: 'x' }],
+  output: { name: 'out', kind: 'feature', label: 'out' },
+  params: {
+    scale: float('Scale', 2, -1e6, 1e6, 'multiplies the input'),
+    shift: float('Shift', -1, -1e6, 1e6, 'added after the scale'),
+  },
+  view: { color: '#64748b', summary: (p) => `x·${String(p.scale)} ${p.shift < 0 ? '−' : '+'} ${String(Math.abs(p.shift))}` },
+  shape: (inputs) => ok(inputs.x),
+  weights: () => [],
+  flops: (inputs) => 2 * numel(inputs.x.dims),
+  // the product, then the sum
+  scratch: (inputs) => numel(inputs.x.dims),
+  pytorch: {
+    className: 'Rescale',
+    ctorArgs: (_inputs, p) => [['scale', pyFloat(p.scale)], ['shift', pyFloat(p.shift)]],
+    forwardInputs: ['x'],
+    source: `class Rescale(nn.Module):
+    """scale * x + shift, no weights (diffusers' center_input_sample: 2 * sample - 1.0)."""
+
+    def __init__(self, scale: float, shift: float) -> None:
+        super().__init__()
+        self.scale = scale
+        self.shift = shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x + self.shift`,
+  },
+  forward: rescaleForward,
+});
+
+// ---------------------------------------------------------------------------------------------
 // TimestepEmbedding (time_embedding): linear_1 – SiLU – linear_2
 
 export interface DiffusersTimestepEmbeddingParams {
@@ -165,19 +263,29 @@ export interface ResnetBlock2DParams {
   readonly resample: 'none' | 'up' | 'down';
   readonly skip_time_act: boolean;
   readonly dropout: number;
+  readonly act_fn: 'silu' | 'mish';
 }
 
 /**
- * diffusers' `ResnetBlock2D.forward` (eval mode): `h = SiLU(norm1(x))`; with `up`/`down` both h and x
- * are resampled (nearest ×2 / 2×2 average pool); `h = conv1(h)`; `t = time_emb_proj(SiLU(emb))`
- * (no SiLU with skip_time_act); default: `norm2(h + t)`, scale_shift: `norm2(h)·(1 + scale) + shift`;
- * `conv2(SiLU(·))`; `(conv_shortcut(x) or x + h) / output_scale_factor`.
+ * PyTorch's `Mish` as its CPU kernel computes it: `x · tanh(log1p(exp(x)))` (no softplus threshold;
+ * a large x gives exp = ∞, tanh(∞) = 1, so x).
+ */
+export function mish<T extends tf.Tensor>(x: T): T {
+  return tf.mul(x, tf.tanh(tf.log1p(tf.exp(x))));
+}
+
+/**
+ * diffusers' `ResnetBlock2D.forward` (eval mode), act = SiLU or Mish (act_fn): `h = act(norm1(x))`;
+ * with `up`/`down` both h and x are resampled (nearest ×2 / 2×2 average pool); `h = conv1(h)`;
+ * `t = time_emb_proj(act(emb))` (no act with skip_time_act); default: `norm2(h + t)`, scale_shift:
+ * `norm2(h)·(1 + scale) + shift`; `conv2(act(·))`; `(conv_shortcut(x) or x + h) / output_scale_factor`.
  */
 export function resnetBlock2DForward(inputs: KernelInputs, w: WeightGetter, p: ResnetBlock2DParams, trace?: Trace): tf.Tensor {
   let x = inputs.x as tf.Tensor4D;
   const emb = inputs.emb as tf.Tensor2D;
   const inC = x.shape[3];
-  let h = silu(groupNorm(x, w('norm1.weight'), w('norm1.bias'), p.groups, p.eps));
+  const act = <T extends tf.Tensor>(v: T): T => (p.act_fn === 'mish' ? mish(v) : silu(v));
+  let h = act(groupNorm(x, w('norm1.weight'), w('norm1.bias'), p.groups, p.eps));
   if (p.resample === 'up') {
     x = upsampleNearest2(x);
     h = upsampleNearest2(h);
@@ -187,7 +295,7 @@ export function resnetBlock2DForward(inputs: KernelInputs, w: WeightGetter, p: R
   }
   h = conv2dPt(h, w('conv1.weight'), w('conv1.bias'), 1, 1);
   if (trace) trace('conv1', toNCHW(h));
-  const t = linear(p.skip_time_act ? emb : silu(emb), w('time_emb_proj.weight'), w('time_emb_proj.bias'));
+  const t = linear(p.skip_time_act ? emb : act(emb), w('time_emb_proj.weight'), w('time_emb_proj.bias'));
   const e = tf.reshape(t, [t.shape[0], 1, 1, t.shape[1]]);
   if (p.time_embedding_norm === 'scale_shift') {
     const [scale, shift] = tf.split(e, 2, 3);
@@ -195,7 +303,7 @@ export function resnetBlock2DForward(inputs: KernelInputs, w: WeightGetter, p: R
   } else {
     h = groupNorm(tf.add(h, e), w('norm2.weight'), w('norm2.bias'), p.groups, p.eps);
   }
-  h = conv2dPt(silu(h), w('conv2.weight'), w('conv2.bias'), 1, 1);
+  h = conv2dPt(act(h), w('conv2.weight'), w('conv2.bias'), 1, 1);
   const skip = inC === p.out_channels ? x : conv2dPt(x, w('conv_shortcut.weight'), w('conv_shortcut.bias'), 1, 0);
   const sum = tf.add(skip, h);
   return p.output_scale_factor === 1 ? sum : tf.div(sum, p.output_scale_factor);
@@ -221,11 +329,13 @@ export const ResnetBlock2D = defineBlock({
     resample: choice('Resample', ['none', 'up', 'down'], 'none', 'ResnetDownsampleBlock2D / ResnetUpsampleBlock2D: the block itself resamples (down=True / up=True)'),
     skip_time_act: bool('Skip time act', false, 'no SiLU before time_emb_proj'),
     dropout: float('Dropout', 0, 0, 1, 'inactive at inference'),
+    act_fn: choice('Activation', ['silu', 'mish'], 'silu', "act_fn: the resnets' nonlinearity (after norm1, on the embedding, after norm2)"),
   },
+  migrations: [{ version: 2, description: 'add act_fn (silu before)', up: (p: SavedParams): SavedParams => ({ ...p, act_fn: 'silu' }) }],
   view: {
     color: '#6366f1',
     summary: (p) =>
-      `→${String(p.out_channels)}${p.time_embedding_norm === 'scale_shift' ? ' · scale-shift' : ''}${p.resample !== 'none' ? ` · ${p.resample}` : ''}${p.output_scale_factor !== 1 ? ` · /${String(p.output_scale_factor)}` : ''}`,
+      `→${String(p.out_channels)}${p.time_embedding_norm === 'scale_shift' ? ' · scale-shift' : ''}${p.resample !== 'none' ? ` · ${p.resample}` : ''}${p.output_scale_factor !== 1 ? ` · /${String(p.output_scale_factor)}` : ''}${p.act_fn === 'mish' ? ' · mish' : ''}`,
   },
   shape: (inputs, p) => {
     const [c, h, w] = chw(inputs.x);
@@ -288,13 +398,14 @@ export const ResnetBlock2D = defineBlock({
       ['resample', pyStr(p.resample)],
       ['skip_time_act', pyBool(p.skip_time_act)],
       ['dropout', pyFloat(p.dropout)],
+      ['act_fn', pyStr(p.act_fn)],
     ],
     forwardInputs: ['x', 'emb'],
     source: `class ResnetBlock2D(nn.Module):
-    """diffusers' ResnetBlock2D (SiLU): SiLU(norm1(x)), resampled with x when resample is "up" (nearest x2)
-    or "down" (2x2 average pool), conv1; the embedding through SiLU (unless skip_time_act) and
+    """diffusers' ResnetBlock2D, act = SiLU or Mish (act_fn): act(norm1(x)), resampled with x when resample is
+    "up" (nearest x2) or "down" (2x2 average pool), conv1; the embedding through act (unless skip_time_act) and
     time_emb_proj, added before norm2 ("default") or as norm2(h) * (1 + scale) + shift ("scale_shift");
-    SiLU, dropout, conv2; (x, through a 1x1 conv_shortcut when the channels change, + h) / output_scale_factor."""
+    act, dropout, conv2; (x, through a 1x1 conv_shortcut when the channels change, + h) / output_scale_factor."""
 
     def __init__(
         self,
@@ -308,8 +419,10 @@ export const ResnetBlock2D = defineBlock({
         resample: str,
         skip_time_act: bool,
         dropout: float,
+        act_fn: str,
     ) -> None:
         super().__init__()
+        self.act = F.mish if act_fn == "mish" else F.silu
         self.time_embedding_norm = time_embedding_norm
         self.output_scale_factor = output_scale_factor
         self.resample = resample
@@ -324,7 +437,7 @@ export const ResnetBlock2D = defineBlock({
         self.conv_shortcut = nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=1, padding=0) if in_channels != out_channels else None
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = F.silu(self.norm1(x))
+        h = self.act(self.norm1(x))
         if self.resample == "up":
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
@@ -332,14 +445,14 @@ export const ResnetBlock2D = defineBlock({
             x = F.avg_pool2d(x, kernel_size=2, stride=2)
             h = F.avg_pool2d(h, kernel_size=2, stride=2)
         h = self.conv1(h)
-        temb = emb if self.skip_time_act else F.silu(emb)
+        temb = emb if self.skip_time_act else self.act(emb)
         temb = self.time_emb_proj(temb)[:, :, None, None]
         if self.time_embedding_norm == "scale_shift":
             time_scale, time_shift = torch.chunk(temb, 2, dim=1)
             h = self.norm2(h) * (1 + time_scale) + time_shift
         else:
             h = self.norm2(h + temb)
-        h = F.dropout(F.silu(h), p=self.dropout_p, training=self.training)
+        h = F.dropout(self.act(h), p=self.dropout_p, training=self.training)
         h = self.conv2(h)
         if self.conv_shortcut is not None:
             x = self.conv_shortcut(x)

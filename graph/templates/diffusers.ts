@@ -6,6 +6,8 @@
  * Nodes are added in PyTorch's registration order (so the graph's weights list in `state_dict()`
  * order): conv_in, time_proj, time_embedding, class_embedding, then per block its attentions
  * before its resnets and then its down/upsamplers, mid_block after up_blocks, conv_norm_out, conv_out.
+ * `center_input_sample` adds a weightless `Rescale` node (2·x − 1) named `center_input_sample`
+ * between the input and conv_in.
  */
 import { z } from 'zod';
 import type { Graph } from '../model';
@@ -24,8 +26,11 @@ function oneOf<const O extends readonly [string, ...string[]]>(options: O, what 
   });
 }
 
-/** The keys diffusers' config.json carries that say nothing about the model's structure. */
+/** The keys diffusers' config.json carries that say nothing about the model's structure (num_train_timesteps: unless the time embedding is learned). */
 const IGNORED_KEYS = ['_diffusers_version', '_name_or_path', '_use_default_values', 'num_train_timesteps'] as const;
+
+/** Rows of the learned time embedding (num_train_timesteps): the LearnedTimesteps block's limit. */
+const MAX_TRAIN_TIMESTEPS = 1_000_000;
 
 const positiveFloat = (max: number) =>
   z.number({ error: numberError }).positive({ error: 'must be greater than 0' }).max(max, { error: `must be at most ${max}` });
@@ -47,24 +52,26 @@ export const DiffusersConfig = z
     in_channels: int(1, L.io_channels).default(3).describe('Channels of the input image.'),
     out_channels: int(1, L.io_channels).default(3).describe('Channels of the output.'),
     center_input_sample: z
-      .literal(false, { error: (iss) => `${shown(iss.input)} is not supported (2·x − 1 before conv_in has no block yet); supported: false` })
+      .boolean({ error: (iss) => `${shown(iss.input)} is not supported; supported: true, false` })
       .default(false)
-      .describe('Map the input from [0, 1] to [-1, 1] first; only false is supported.'),
-    time_embedding_type: oneOf(['positional'], ' (the Fourier and learned time embeddings have no block yet)')
+      .describe('Map the input from [0, 1] to [-1, 1] first (2·x − 1 before conv_in).'),
+    time_embedding_type: oneOf(['positional', 'learned'], ' (the Fourier time embedding has no block yet)')
       .default('positional')
-      .describe('How timesteps are embedded; "positional" (sinusoidal) is supported.'),
+      .describe('How timesteps are embedded: "positional" (sinusoidal) or "learned" (an nn.Embedding of num_train_timesteps rows).'),
     time_embedding_dim: int(1, L.channels).nullable().default(null).describe('Width of the time embedding; empty means 4 × block_out_channels[0].'),
     freq_shift: z.number({ error: numberError }).min(-1000).max(1000).default(0).describe('downscale_freq_shift of the sinusoidal embedding (the google/ddpm checkpoints use 1).'),
     flip_sin_to_cos: z.boolean().default(true).describe('Sinusoidal embedding as [cos | sin] (true) or [sin | cos] (false, the google/ddpm checkpoints).'),
     down_block_types: list(oneOf(DOWN_BLOCK_TYPES), L.levels)
       .nonempty({ error: 'must have at least one entry' })
       .default(['DownBlock2D', 'AttnDownBlock2D', 'AttnDownBlock2D', 'AttnDownBlock2D'])
-      .describe('The down block of each level, highest resolution first.'),
+      .describe('The down block of each level, highest resolution first.')
+      .meta({ formLengthOf: 'block_out_channels' }),
     mid_block_type: oneOf(['UNetMidBlock2D']).nullable().default('UNetMidBlock2D').describe('The middle block; empty for none.'),
     up_block_types: list(oneOf(UP_BLOCK_TYPES), L.levels)
       .nonempty({ error: 'must have at least one entry' })
       .default(['AttnUpBlock2D', 'AttnUpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'])
-      .describe('The up block of each level, lowest resolution first.'),
+      .describe('The up block of each level, lowest resolution first.')
+      .meta({ formLengthOf: 'block_out_channels' }),
     block_out_channels: list(int(1, L.channels), L.levels)
       .nonempty({ error: 'must have at least one entry' })
       .default([224, 448, 672, 896])
@@ -75,7 +82,7 @@ export const DiffusersConfig = z
     downsample_type: oneOf(['conv', 'resnet']).default('conv').describe('AttnDownBlock2D downsampling: a stride-2 conv, or a ResnetBlock2D with down=True.'),
     upsample_type: oneOf(['conv', 'resnet']).default('conv').describe('AttnUpBlock2D upsampling: nearest ×2 and a conv, or a ResnetBlock2D with up=True.'),
     dropout: z.number({ error: numberError }).min(0, { error: 'must be at least 0' }).max(1, { error: 'must be at most 1' }).default(0).describe('Dropout probability in the residual blocks (0 to 1).'),
-    act_fn: oneOf(['silu', 'swish']).default('silu').describe('Activation of the residual blocks ("silu" and its other name "swish").'),
+    act_fn: oneOf(['silu', 'swish', 'mish']).default('silu').describe('Activation of the residual blocks ("silu" and its other name "swish", or "mish"); the time MLP and conv_act stay SiLU.'),
     attention_head_dim: int(1, L.channels).nullable().default(8).describe('Channels per attention head (heads = channels // this); empty for one head.'),
     norm_num_groups: int(1, L.channels).default(32).describe('GroupNorm groups everywhere.'),
     attn_norm_num_groups: int(1, L.channels).nullable().default(null).describe("Groups of the middle attention's GroupNorm; empty: norm_num_groups, and no GroupNorm unless resnet_time_scale_shift is \"default\"."),
@@ -83,11 +90,17 @@ export const DiffusersConfig = z
     resnet_time_scale_shift: oneOf(['default', 'scale_shift']).default('default').describe('Residual blocks add the time embedding ("default") or scale and shift by it ("scale_shift").'),
     add_attention: z.boolean().default(true).describe('Attention in the middle block.'),
     class_embed_type: z
-      .null({ error: (iss) => `${shown(iss.input)} is not supported; supported: null (an nn.Embedding when num_class_embeds is set)` })
+      .null({
+        error: (iss) =>
+          `${shown(iss.input)} is not supported ("timestep" and "identity" embed the class labels as timesteps or take them as embeddings, which have no blocks yet); supported: null (an nn.Embedding when num_class_embeds is set)`,
+      })
       .default(null)
       .describe('Class conditioning type; only empty (an embedding table, with num_class_embeds) is supported.'),
     num_class_embeds: int(1, L.num_classes).nullable().default(null).describe('Classes of a class-conditional model (adds the label input y); empty for none.'),
-    num_train_timesteps: z.number({ error: numberError }).nullable().optional().describe('Used only by the learned time embedding; ignored.'),
+    num_train_timesteps: int(1, MAX_TRAIN_TIMESTEPS)
+      .nullable()
+      .default(null)
+      .describe('Rows of the learned time embedding (time_embedding_type "learned"); ignored otherwise.'),
   })
   .loose()
   .superRefine((k, ctx) => {
@@ -97,6 +110,9 @@ export const DiffusersConfig = z
     }
     if (k.up_block_types.length !== k.down_block_types.length) {
       ctx.addIssue({ code: 'custom', path: ['up_block_types'], message: `has ${k.up_block_types.length} entries but down_block_types has ${k.down_block_types.length}; give one per level` });
+    }
+    if (k.time_embedding_type === 'learned' && k.num_train_timesteps === null) {
+      ctx.addIssue({ code: 'custom', path: ['num_train_timesteps'], message: 'is required with time_embedding_type "learned" (the embedding has one row per training timestep, e.g. 1000)' });
     }
   });
 export type DiffusersConfig = z.input<typeof DiffusersConfig>;
@@ -112,7 +128,10 @@ export function diffusersConfigNotes(config: unknown): string[] {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) return [];
   const keys = Object.keys(config);
   const notes: string[] = [];
-  const ignored = keys.filter((k) => (IGNORED_KEYS as readonly string[]).includes(k));
+  const c = config as Readonly<Record<string, unknown>>;
+  const learned = c.time_embedding_type === 'learned';
+  // In IGNORED_KEYS' order, those with a value (a null says nothing).
+  const ignored = IGNORED_KEYS.filter((k) => c[k] !== undefined && c[k] !== null && !(learned && k === 'num_train_timesteps'));
   if (ignored.length > 0) notes.push(`ignored ${ignored.join(', ')} (no effect on the model)`);
   const unknown = keys.filter((k) => !KNOWN.has(k));
   if (unknown.length > 0) notes.push(`ignored unknown key${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', …' : ''}`);
@@ -183,8 +202,14 @@ export function diffusersUNet2D(configIn: unknown, imageSize?: ImageSize): Graph
   const x = b.add('ImageInput', 'x', { channels: k.in_channels, height, width });
   const t = b.add('TimestepsInput', 'timesteps');
   const y = k.num_class_embeds !== null ? b.add('ClassLabelInput', 'y', { num_classes: k.num_class_embeds }) : null;
-  let h = b.add('Conv2d', 'conv_in', { out_channels: boc[0], kernel_size: 3, stride: 1, padding: 1, bias: true }, { x });
-  const proj = b.add('Timesteps', 'time_proj', { num_channels: boc[0], flip_sin_to_cos: k.flip_sin_to_cos, downscale_freq_shift: k.freq_shift }, { x: t });
+  // `sample = 2 * sample - 1.0`, before conv_in.
+  const sampleIn = k.center_input_sample ? b.add('Rescale', 'center_input_sample', { scale: 2, shift: -1 }, { x }) : x;
+  let h = b.add('Conv2d', 'conv_in', { out_channels: boc[0], kernel_size: 3, stride: 1, padding: 1, bias: true }, { x: sampleIn });
+  const proj =
+    k.time_embedding_type === 'learned'
+      ? // nn.Embedding(num_train_timesteps, block_out_channels[0]); the schema makes num_train_timesteps present.
+        b.add('LearnedTimesteps', 'time_proj', { num_embeddings: k.num_train_timesteps ?? 0, num_channels: boc[0] }, { x: t })
+      : b.add('Timesteps', 'time_proj', { num_channels: boc[0], flip_sin_to_cos: k.flip_sin_to_cos, downscale_freq_shift: k.freq_shift }, { x: t });
   let emb = b.add('DiffusersTimestepEmbedding', 'time_embedding', { dim: ted }, { x: proj });
   if (y !== null) emb = b.add('LabelEmbedding', 'class_embedding', {}, { x: emb, y });
 
@@ -196,6 +221,7 @@ export function diffusersUNet2D(configIn: unknown, imageSize?: ImageSize): Graph
     output_scale_factor: scale,
     resample,
     dropout: k.dropout,
+    act_fn: k.act_fn === 'mish' ? ('mish' as const) : ('silu' as const),
   });
   const attnParams = (channels: number, groups: number | null, scale = 1) => ({
     attention_head_dim: headDim(channels),
@@ -305,9 +331,13 @@ export const diffusersTemplate = defineTemplate({
   schema: DiffusersConfig,
   defaults: { label: 'google/ddpm-cifar10-32', kwargs: DDPM_CIFAR10_32 },
   presets: DIFFUSERS_PRESETS,
+  // Every key of the config (a config.json read into the form comes back out whole).
   formFields: [
-    'sample_size', 'in_channels', 'out_channels', 'block_out_channels', 'layers_per_block', 'attention_head_dim', 'norm_num_groups', 'norm_eps',
-    'flip_sin_to_cos', 'freq_shift', 'downsample_padding', 'resnet_time_scale_shift', 'dropout', 'num_class_embeds', 'add_attention',
+    'sample_size', 'in_channels', 'out_channels', 'block_out_channels', 'down_block_types', 'up_block_types', 'mid_block_type', 'layers_per_block',
+    'attention_head_dim', 'norm_num_groups', 'attn_norm_num_groups', 'norm_eps', 'act_fn', 'resnet_time_scale_shift', 'time_embedding_type',
+    'num_train_timesteps', 'time_embedding_dim', 'freq_shift', 'downsample_padding', 'downsample_type', 'upsample_type', 'mid_block_scale_factor',
+    'dropout', 'num_class_embeds', 'class_embed_type', '_class_name', '_diffusers_version', '_name_or_path',
+    'flip_sin_to_cos', 'center_input_sample', 'add_attention',
   ],
   build: diffusersUNet2D,
 });
