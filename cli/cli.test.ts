@@ -48,15 +48,15 @@ describe('unet-studio CLI', () => {
   it('template --list and the usage come from the registry; the empty canvas needs no config', async () => {
     const list = await cli('template', '--list');
     expect(list.code).toBe(0);
-    expect(list.out.split('\n').filter((l) => /^\S/.test(l))).toEqual(['iddpm    iDDPM UNetModel', 'vanilla  Classic UNet', 'empty    Empty canvas']);
-    expect(list.out).toContain('         An image input wired to the output; build from there.\n');
+    expect(list.out.split('\n').filter((l) => /^\S/.test(l))).toEqual(['iddpm      iDDPM UNetModel', 'vanilla    Classic UNet', 'diffusers  diffusers UNet2DModel', 'empty      Empty canvas']);
+    expect(list.out).toContain('           An image input wired to the output; build from there.\n');
     const help = await cli('help');
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/\n {2}template iddpm --config FILE \[--image-size N\] \[-o graph\.json\] +iDDPM UNetModel\n/);
     expect(help.out).toMatch(/\n {2}template vanilla --config FILE \[--image-size N\] \[-o graph\.json\] +Classic UNet\n/);
     expect(help.out).toMatch(/\n {2}template empty \[--image-size N\] \[-o graph\.json\] +Empty canvas\n/);
     // The export targets come from their registry too.
-    expect(help.out).toMatch(/\nexport targets \(codegen --target ID, export ID; default tfjs\):\n {2}tfjs {2}TensorFlow\.js: one typed TensorFlow\.js module \(\.ts\), type-checked \(strict\)\n/);
+    expect(help.out).toMatch(/\nexport targets \(codegen --target ID, export ID; default tfjs\):\n {2}tfjs +TensorFlow\.js: one typed TensorFlow\.js module \(\.ts\), type-checked \(strict\)\n {2}pytorch +PyTorch: /);
     const g = join(dir, 'empty.json');
     expect((await cli('template', 'empty', '--image-size', '24x20', '-o', g)).code).toBe(0);
     const c = await cli('check', g);
@@ -119,7 +119,7 @@ describe('unet-studio CLI', () => {
       [['check', garbage], /is not valid JSON/, 1],
       [['template', 'iddpm', '--config', garbage], /is not valid JSON/, 2],
       [['template', 'iddpm', '--config', `${FIXTURES}vanilla-small/config.json`], /UNetModel kwargs are invalid:[\s\S]*in_channels/, 1],
-      [['template', 'nope'], /say which: "iddpm", "vanilla" or "empty" \(got "nope"; template --list describes them\)/, 2],
+      [['template', 'nope'], /say which: "iddpm", "vanilla", "diffusers" or "empty" \(got "nope"; template --list describes them\)/, 2],
       [['template', 'iddpm'], /template iddpm: --config FILE is required/, 2],
       [['template', '--list', 'iddpm'], /template --list takes no template/, 2],
       [['run', iddpmGraph, '--weights', truncated, '--inputs', `${FIXTURES}iddpm-small/io.safetensors`, '--out', out], /truncated\.safetensors: /, 1],
@@ -128,7 +128,7 @@ describe('unet-studio CLI', () => {
       [['run', iddpmGraph, '--weights', `${FIXTURES}iddpm-small/weights.safetensors`, '--inputs', `${FIXTURES}vanilla-small/io.safetensors`, '--out', out], /needs "timesteps", which was not given/, 1],
       [['run', iddpmGraph, '--backend', 'tpu', '--weights', 'a', '--inputs', 'b', '--out', out], /--backend must be one of cpu, wasm, webgpu/, 2],
       [['frobnicate'], /unknown command "frobnicate"/, 2],
-      [['export', 'nope', iddpmGraph, '-o', out], /export: unknown export target "nope"; the targets are "tfjs" \(unet-studio help lists them\)/, 2],
+      [['export', 'nope', iddpmGraph, '-o', out], /export: unknown export target "nope"; the targets are "tfjs", "pytorch" or "diffusers" \(unet-studio help lists them\)/, 2],
       [['codegen', iddpmGraph, '--target', 'pytorch2'], /codegen --target: unknown export target "pytorch2"; the targets are "tfjs"/, 2],
     ];
     for (const [argv, re, code] of cases) {

@@ -21,7 +21,8 @@ commands:
   codegen graph.json [--target ID] [-o model.ts]                    one typed tfjs module (type-checked), or
                                                                     the export --target ID (below)
   export ID graph.json -o PATH                                      an export target's files, checked: PATH is
-                                                                    the file (- prints it), or a folder for several
+      [--weights W.safetensors]                                     the file (- prints it), or a folder for several;
+                                                                    --weights for targets that write them (diffusers)
   run graph.json --weights W.safetensors --inputs IO.safetensors
       [--backend cpu|wasm|webgpu] [--via interpreter|codegen]
       [--progress-every SECONDS] --out OUT.safetensors              a forward pass (estimate first,
