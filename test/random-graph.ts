@@ -24,14 +24,15 @@ export interface Step {
 }
 
 /**
- * The embedding chain: OpenAI's sinusoid (`TimestepEmbedding`) or diffusers' (`Timesteps`, with
- * `flip`, `shift` and `scale`), then optionally an MLP, OpenAI's (`TimeEmbedMLP`) or diffusers'
- * (`DiffusersTimestepEmbedding`); the two families mix freely.
+ * The embedding chain: OpenAI's sinusoid (`TimestepEmbedding`), diffusers' (`Timesteps`, with
+ * `flip`, `shift` and `scale`) or diffusers' learned one (`LearnedTimesteps`, an nn.Embedding of
+ * the timesteps), then optionally an MLP, OpenAI's (`TimeEmbedMLP`) or diffusers'
+ * (`DiffusersTimestepEmbedding`); the families mix freely.
  */
 export interface TembRecipe {
   readonly dim: number;
   readonly maxPeriod: number;
-  readonly diffusers: boolean;
+  readonly proj: 'openai' | 'diffusers' | 'learned';
   readonly flip: boolean;
   readonly shift: 0 | 1;
   readonly scale: number;
@@ -68,6 +69,8 @@ interface Feature {
 
 const MAX_C = 128;
 const MAX_HW = 32;
+/** The timesteps the tests feed are below this (a LearnedTimesteps table has this many rows). */
+export const TIMESTEPS = 1000;
 
 const pick = <T>(xs: readonly T[], n: number): T => xs[n % xs.length];
 
@@ -81,7 +84,7 @@ export const recipeArb: fc.Arbitrary<Recipe> = fc.record({
     fc.record({
       dim: fc.integer({ min: 16, max: 64 }),
       maxPeriod: fc.constantFrom(10000, 1000),
-      diffusers: fc.boolean(),
+      proj: fc.constantFrom('openai' as const, 'diffusers' as const, 'learned' as const),
       flip: fc.boolean(),
       shift: fc.constantFrom(0 as const, 1 as const),
       scale: fc.constantFrom(1, 1, 0.5),
@@ -91,7 +94,7 @@ export const recipeArb: fc.Arbitrary<Recipe> = fc.record({
     { freq: 4 },
   ),
   numClasses: fc.option(fc.integer({ min: 1, max: 10 }), { freq: 2 }),
-  steps: fc.array(stepArb, { minLength: 2, maxLength: 8 }),
+  steps: fc.array(stepArb, { minLength: 2, maxLength: 12 }),
   deadEnd: fc.option(fc.nat(), { freq: 4 }),
   batch: fc.constantFrom(1 as const, 2 as const),
   weightSeed: fc.nat({ max: 1_000_000 }),
@@ -116,6 +119,7 @@ const FEATURE_KINDS = [
   'ResnetBlock2D',
   'Attention',
   'Downsample2D',
+  'Rescale',
 ] as const satisfies readonly BlockType[];
 
 /** The kinds with the most parameter corners: drawn twice as often. */
@@ -170,14 +174,18 @@ export function buildCase(r: Recipe): Case {
   if (r.temb) {
     const te = r.temb;
     const t = b.add('TimestepsInput', 'timesteps');
-    emb = te.diffusers
-      ? b.add(
-          'Timesteps',
-          name('time_proj'),
-          { num_channels: te.dim, flip_sin_to_cos: te.flip, downscale_freq_shift: te.shift, scale: te.scale, max_period: te.maxPeriod },
-          { x: t },
-        )
-      : b.add('TimestepEmbedding', name('timestep_embedding'), { dim: te.dim, max_period: te.maxPeriod }, { x: t });
+    emb =
+      te.proj === 'diffusers'
+        ? b.add(
+            'Timesteps',
+            name('time_proj'),
+            { num_channels: te.dim, flip_sin_to_cos: te.flip, downscale_freq_shift: te.shift, scale: te.scale, max_period: te.maxPeriod },
+            { x: t },
+          )
+        : te.proj === 'learned'
+          ? // One row per timestep the tests draw (0 … 999).
+            b.add('LearnedTimesteps', name('time_proj'), { num_embeddings: TIMESTEPS, num_channels: te.dim }, { x: t })
+          : b.add('TimestepEmbedding', name('timestep_embedding'), { dim: te.dim, max_period: te.maxPeriod }, { x: t });
     if (te.mlpDim !== null) {
       emb = te.diffusersMlp
         ? b.add('DiffusersTimestepEmbedding', name('time_embedding'), { dim: te.mlpDim }, { x: emb })
@@ -274,6 +282,7 @@ export function buildCase(r: Recipe): Case {
             resample,
             skip_time_act: (s.c & 4) === 4,
             dropout: (s.c & 8) === 8 ? 0.1 : 0,
+            act_fn: (s.c & 16) === 16 ? 'mish' : 'silu',
           },
           { x: cur.id, emb: emb! },
           out,
@@ -339,6 +348,10 @@ export function buildCase(r: Recipe): Case {
       case 'ReLU':
         add(kind, {}, { x: cur.id }, c, h, w);
         break;
+      case 'Rescale':
+        // The default is center_input_sample's 2·x − 1.
+        add('Rescale', { scale: pick([2, 0.5, -1.5], s.a), shift: pick([-1, 0.25, 0], s.b) }, { x: cur.id }, c, h, w);
+        break;
       case 'BatchNorm2d':
         add('BatchNorm2d', { eps: pick([1e-5, 1e-3], s.a) }, { x: cur.id }, c, h, w);
         break;
@@ -397,6 +410,12 @@ export function buildCase(r: Recipe): Case {
 }
 
 
+/** The timesteps a test feeds a recipe's graph (below `TIMESTEPS`, one per sample). */
+export const timestepValues = (r: Recipe): number[] => Array.from({ length: r.batch }, (_, i) => (r.dataSeed * 7 + i * 389) % TIMESTEPS);
+
+/** The class labels a test feeds (below `numClasses`; 0 when the graph takes none). */
+export const labelValues = (c: Case): number[] => Array.from({ length: c.recipe.batch }, (_, i) => (c.recipe.dataSeed + i) % Math.max(c.numClasses, 1));
+
 /** The parameter corners a graph exercises, by name (a run checks them against `REQUIRED_CORNERS`, with the block types). */
 export function corners(graph: Graph, a: Analysis, batch: number): string[] {
   const tags: string[] = [`batch ${batch}`];
@@ -448,6 +467,7 @@ export function corners(graph: Graph, a: Analysis, batch: number): string[] {
         if (c !== p.out_channels) tags.push('ResnetBlock2D conv_shortcut');
         if (p.skip_time_act) tags.push('ResnetBlock2D skip_time_act');
         if (p.groups !== 32) tags.push('ResnetBlock2D groups < 32');
+        tags.push(`ResnetBlock2D ${String(p.act_fn)}`);
         break;
       }
       case 'Attention': {
@@ -459,6 +479,12 @@ export function corners(graph: Graph, a: Analysis, batch: number): string[] {
         if (p.rescale_output_factor !== 1) tags.push('Attention rescale_output_factor');
         break;
       }
+      case 'LearnedTimesteps':
+        tags.push('LearnedTimesteps');
+        break;
+      case 'Rescale':
+        tags.push(p.scale === 2 && p.shift === -1 ? 'Rescale default' : 'Rescale non-default');
+        break;
       case 'Downsample2D':
         tags.push(p.use_conv ? `Downsample2D padding ${String(p.padding)}` : 'Downsample2D avg');
         if (inShape('x')[1] % 2 === 1 || inShape('x')[2] % 2 === 1) tags.push('Downsample2D odd size');
@@ -507,6 +533,8 @@ export const REQUIRED_CORNERS: readonly string[] = [
   'ResnetBlock2D output_scale_factor',
   'ResnetBlock2D conv_shortcut',
   'ResnetBlock2D skip_time_act',
+  'ResnetBlock2D silu',
+  'ResnetBlock2D mish',
   'Attention one head',
   'Attention head size divides channels',
   'Attention head size does not divide channels',
@@ -519,4 +547,6 @@ export const REQUIRED_CORNERS: readonly string[] = [
   'Downsample2D avg',
   'Downsample2D padding 0',
   'Downsample2D padding 1',
+  'LearnedTimesteps',
+  'Rescale non-default',
 ];

@@ -28,7 +28,7 @@ import { disposeWeights, loadWeights } from '../../runtime/weights';
 import { useBackend } from '../../runtime/backend-node';
 import { FIXTURES, REFERENCE, readSafetensors } from '../util';
 import { fixtureGraph, REFERENCE_CASES } from '../fixture-run';
-import { buildCase, recipeArb } from '../random-graph';
+import { buildCase, corners, labelValues, recipeArb, REQUIRED_CORNERS, timestepValues } from '../random-graph';
 import { PYTHON } from '../python';
 
 const HARNESS = fileURLToPath(new URL('./harness.py', import.meta.url));
@@ -86,7 +86,8 @@ const jobs: Job[] = [];
 let results = new Map<string, Result>();
 let pyflakes = { status: -1, output: '' };
 let pyCompile = { status: -1, output: '' };
-let seenTypes = new Set<string>();
+/** Block types and parameter corners (test/random-graph.ts) the random graphs reach. */
+const seen = new Set<string>();
 const texts = new Map<string, string>();
 
 /** state_dict keys in document order (PyTorch's registration order for the templates). */
@@ -156,7 +157,13 @@ function referenceJobs(): void {
 // ---------------------------------------------------------------------------------------------
 // Random graphs against the tfjs interpreter
 
-const PROPERTY_RUNS = 25;
+/**
+ * The cheapest of 3000 seeds whose first graphs reach every block type and every corner in
+ * REQUIRED_CORNERS: 16 graphs, 523 MFLOPs in all (not the tfjs property test's seed, so the two
+ * tests see different graphs).
+ */
+const PROPERTY_SEED = 1245;
+const PROPERTY_RUNS = 16;
 
 /**
  * Weights that let every path matter (PyTorch's defaults zero the ResBlock's and attention's output
@@ -188,18 +195,20 @@ function randomStateDict(graph: Graph, seed: number): Record<string, TensorToWri
 
 async function propertyJobs(): Promise<void> {
   await useBackend('cpu');
-  const recipes = fc.sample(recipeArb, { seed: 4, numRuns: PROPERTY_RUNS });
+  const recipes = fc.sample(recipeArb, { seed: PROPERTY_SEED, numRuns: PROPERTY_RUNS });
   recipes.forEach((recipe, k) => {
-    const { graph, numClasses } = buildCase(recipe);
-    for (const n of graph.nodes) seenTypes.add(n.type);
+    const c = buildCase(recipe);
+    const { graph } = c;
     const plan = planGraph(graph);
     expect(plan.ok, plan.problems.map((p) => p.message).join('\n')).toBe(true);
+    for (const n of graph.nodes) seen.add(n.type);
+    for (const t of corners(graph, analyze(graph), recipe.batch)) seen.add(t);
     const xShape = plan.info.get(graph.nodes[0].id)!.out!.dims;
     const b = recipe.batch;
     const rng = new Rng(recipe.dataSeed);
     const xs = Float32Array.from({ length: b * xShape[0] * xShape[1] * xShape[2] }, () => rng.normal());
-    const ts = Array.from({ length: b }, (_, i) => (recipe.dataSeed * 7 + i * 389) % 1000);
-    const ys = Array.from({ length: b }, (_, i) => (recipe.dataSeed + i) % Math.max(numClasses, 1));
+    const ts = timestepValues(recipe);
+    const ys = labelValues(c);
     const tensors: Record<string, TensorToWrite> = {
       ...randomStateDict(graph, recipe.weightSeed),
       'io.x': { dtype: 'F32', shape: [b, ...xShape], data: xs },
@@ -404,8 +413,9 @@ describe('model.py reproduces PyTorch (1e-5 + 1e-5·|ref|, strict load)', () => 
 });
 
 describe('model.py equals the tfjs interpreter on random valid graphs', () => {
-  it(`${PROPERTY_RUNS} graphs over every block type, weights through .safetensors (1e-4 + 1e-4·|ref|)`, () => {
-    expect(BLOCK_TYPES.filter((t) => !seenTypes.has(t))).toEqual([]);
+  it(`${PROPERTY_RUNS} graphs over every block type and parameter corner, weights through .safetensors (1e-4 + 1e-4·|ref|)`, () => {
+    expect(BLOCK_TYPES.filter((t) => !seen.has(t))).toEqual([]);
+    expect(REQUIRED_CORNERS.filter((t) => !seen.has(t))).toEqual([]);
     expect(outsideTolerance('random-')).toEqual([]);
     for (const j of jobs.filter((jj) => jj.id.startsWith('random-'))) {
       const r = result(j.id);
