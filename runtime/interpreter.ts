@@ -4,9 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Trace } from '../blocks/types';
-import { graphInputs, type Analysis } from '../graph/analyze';
+import { analyze, graphInputs, type Analysis } from '../graph/analyze';
 import { inputRole, isInputRole, toPytorchShape, type InputRole } from '../blocks/roles';
-import { analyze } from '../graph/analyze';
 import type { Graph } from '../graph/model';
 import type { WeightStore } from './weights';
 
@@ -27,7 +26,6 @@ export function planGraph(graph: Graph): Analysis {
   return a;
 }
 
-/** Inputs in tfjs layout: `x` NHWC float32, `timesteps` [B] float32, `y` [B] float32 (class index). */
 /** A forward's inputs by role (`INPUT_ROLES`), in the tfjs layout each role declares (x is NHWC). */
 export type GraphInputs = Readonly<Partial<Record<InputRole, tf.Tensor>>>;
 
@@ -49,7 +47,8 @@ export interface RunResult {
 /** Checks the inputs against the graph's input blocks before anything runs. */
 function feeds(a: Analysis, inputs: GraphInputs): Map<string, tf.Tensor> {
   const fed = new Map<string, tf.Tensor>();
-  let batch: { role: string; size: number } | null = null;
+  // The first input sets the batch; every other must have the same.
+  let batch: number | null = null;
   for (const { role, info } of graphInputs(a)) {
     const label = JSON.stringify(info.node.name);
     const t = inputs[role.role];
@@ -60,8 +59,8 @@ function feeds(a: Analysis, inputs: GraphInputs): Map<string, tf.Tensor> {
       const got = t.rank === role.rank ? per.join('×') : `[${t.shape.join(', ')}]`;
       throw new Error(`input ${role.role} is ${got || 'a scalar'} but the graph's ${info.def.displayName} ${label} is ${want.join('×') || 'a scalar per sample'}`);
     }
-    if (batch && t.shape[0] !== batch.size) throw new Error(`"${role.role}" has ${t.shape[0]} entries for a batch of ${batch.size}`);
-    batch ??= { role: role.role, size: t.shape[0] };
+    if (batch !== null && t.shape[0] !== batch) throw new Error(`"${role.role}" has ${t.shape[0]} entries for a batch of ${batch}`);
+    batch ??= t.shape[0];
     fed.set(info.node.id, t);
   }
   return fed;

@@ -71,7 +71,11 @@ export function diffusersConfigFromGraph(graph: Graph): DiffusersSavedConfig {
   const height = num(x.height);
   const width = num(x.width);
   const c0 = num(params('conv_in', 'Conv2d').out_channels);
-  const proj = params('time_proj', 'Timesteps');
+  // time_proj: the sinusoid (Timesteps) or, for time_embedding_type "learned", an nn.Embedding;
+  // the sinusoid's flip and shift leave no trace then, and take diffusers' defaults.
+  const learned = byName.get('time_proj')?.type === 'LearnedTimesteps';
+  const proj = learned ? null : params('time_proj', 'Timesteps');
+  const trainSteps = learned ? num(params('time_proj', 'LearnedTimesteps').num_embeddings) : null;
   const temb = num(params('time_embedding', 'DiffusersTimestepEmbedding').dim);
   const norm = params('conv_norm_out', 'GroupNorm');
   const outChannels = num(params('conv_out', 'Conv2d').out_channels);
@@ -141,19 +145,19 @@ export function diffusersConfigFromGraph(graph: Graph): DiffusersSavedConfig {
   const config: Record<string, ConfigValue> = {
     _class_name: 'UNet2DModel',
     _diffusers_version: DIFFUSERS_VERSION,
-    act_fn: 'silu',
+    act_fn: r0.act_fn === 'mish' ? 'mish' : 'silu',
     add_attention: hasMid ? midAttn : true,
     attention_head_dim: headDim,
     attn_norm_num_groups: attnGroups,
     block_out_channels: boc,
-    center_input_sample: false,
+    center_input_sample: has('center_input_sample'),
     class_embed_type: null,
     down_block_types: downBlockTypes,
     downsample_padding: padding ?? 1,
     downsample_type: downsampleType ?? style,
     dropout: num(r0.dropout),
-    flip_sin_to_cos: proj.flip_sin_to_cos as boolean,
-    freq_shift: num(proj.downscale_freq_shift),
+    flip_sin_to_cos: proj ? (proj.flip_sin_to_cos as boolean) : true,
+    freq_shift: proj ? num(proj.downscale_freq_shift) : 0,
     in_channels: num(x.channels),
     layers_per_block: layers,
     mid_block_scale_factor: hasMid ? num(params('mid_block.resnets.0', 'ResnetBlock2D').output_scale_factor) : 1,
@@ -161,12 +165,12 @@ export function diffusersConfigFromGraph(graph: Graph): DiffusersSavedConfig {
     norm_eps: num(norm.eps),
     norm_num_groups: groups,
     num_class_embeds: numClasses,
-    num_train_timesteps: null,
+    num_train_timesteps: trainSteps,
     out_channels: outChannels,
     resnet_time_scale_shift: shift,
     sample_size: height === width ? height : [height, width],
     time_embedding_dim: temb === 4 * c0 ? null : temb,
-    time_embedding_type: 'positional',
+    time_embedding_type: learned ? 'learned' : 'positional',
     up_block_types: upBlockTypes,
     upsample_type: upsampleType ?? style,
   };

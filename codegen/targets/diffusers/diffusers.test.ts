@@ -34,8 +34,7 @@ const CASES: readonly Case[] = readdirSync(DIR)
   .sort()
   .map((f) => JSON.parse(readFileSync(`${DIR}${f}`, 'utf8')) as Case);
 /** Cases the diffusers template cannot import (test/diffusers.test.ts checks its error): nothing to export. */
-const NOT_IMPORTABLE = new Set(['df-learned']);
-const EXPORTABLE = CASES.filter((c) => !NOT_IMPORTABLE.has(c.name));
+const EXPORTABLE = CASES;
 
 const LEGACY: Readonly<Record<string, string>> = { query: 'to_q', key: 'to_k', value: 'to_v', proj_attn: 'to_out.0' };
 const modernName = (k: string) => k.replace(/\.(query|key|value|proj_attn)\.(weight|bias)$/, (_, n: string, kind: string) => `.${LEGACY[n]}.${kind}`);
@@ -63,6 +62,29 @@ function stateDict(name: string): { file: SafetensorsFile; raw: Map<string, Raw>
 }
 
 const fileOf = (out: ExportFiles, path: string) => out.files.find((f) => f.path === path);
+
+/**
+ * df-learned spells two keys that leave no trace in the graph differently from the canonical form
+ * the export writes (`downsample_type`, whose only attention level has no downsampler, and the last
+ * up block's type, which has no upsampler): the config it exports builds the same UNet2DModel.
+ * Every other case comes back byte for byte.
+ */
+const NOT_CANONICAL = new Set(['df-learned']);
+function expectSameConfig(name: string, got: string, want: string): void {
+  if (!NOT_CANONICAL.has(name)) {
+    expect(got, name).toBe(want);
+    return;
+  }
+  const structure = (text: string) => {
+    const g = diffusersUNet2D(JSON.parse(text));
+    return JSON.stringify({ nodes: g.nodes, edges: g.edges });
+  };
+  expect(structure(got), name).toBe(structure(want));
+  const a = JSON.parse(got) as Record<string, unknown>;
+  const b = JSON.parse(want) as Record<string, unknown>;
+  expect(Object.keys(a)).toEqual(Object.keys(b));
+  expect(Object.keys(b).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))).toEqual(['downsample_type', 'up_block_types']);
+}
 
 /** What Python itself writes for the published configs, the floats and float16 (one process). */
 const PY = (() => {
@@ -99,11 +121,11 @@ describe('config.json as diffusers writes it', () => {
     expect(PY.floatValues.map(pythonFloat)).toEqual(PY.floats);
   });
 
-  it('every parity case: import its config_json, export: the same text, byte for byte (diffusers 0.40 writes it; _diffusers_version included)', () => {
-    expect(EXPORTABLE.map((c) => c.name)).toEqual(['df-ddpm-legacy-names', 'df-ddpm', 'df-noattn', 'df-nomid', 'df-openai']);
+  it('every parity case: import its config_json, export: the same text, byte for byte (diffusers 0.40 writes it; _diffusers_version included), or for df-learned the same model', () => {
+    expect(EXPORTABLE.map((c) => c.name)).toEqual(['df-ddpm-legacy-names', 'df-ddpm', 'df-learned', 'df-noattn', 'df-nomid', 'df-openai']);
     for (const c of EXPORTABLE) {
       const g = diffusersUNet2D(JSON.parse(c.config_json));
-      expect(configJson(diffusersConfigFromGraph(g)), c.name).toBe(c.config_json);
+      expectSameConfig(c.name, configJson(diffusersConfigFromGraph(g)), c.config_json);
     }
   });
 
@@ -115,9 +137,6 @@ describe('config.json as diffusers writes it', () => {
     }
   });
 
-  it('a case that is not importable stays refused (so the export list above is complete)', () => {
-    for (const c of CASES.filter((cc) => NOT_IMPORTABLE.has(cc.name))) expect(() => diffusersUNet2D(JSON.parse(c.config_json)), c.name).toThrow(/center_input_sample/);
-  });
 });
 
 describe('export diffusers through the seam', () => {
@@ -130,7 +149,7 @@ describe('export diffusers through the seam', () => {
       expect(out.files.map((f) => f.path)).toEqual(['config.json', 'diffusion_pytorch_model.safetensors']);
       expect(out.main).toBe('config.json');
       expect(out.className).toBe('UNet2DModel');
-      expect(fileOf(out, 'config.json')!.text).toBe(c.config_json);
+      expectSameConfig(c.name, fileOf(out, 'config.json')!.text, c.config_json);
       const bytes = fileOf(out, 'diffusion_pytorch_model.safetensors')!.bytes!;
       const got = rawTensors(bytes);
       const want = new Map([...raw].map(([k, v]) => [modernName(k), v]));
