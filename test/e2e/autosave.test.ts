@@ -260,13 +260,14 @@ describe('autosave (browser)', { timeout: TIMEOUT }, () => {
     const path = join(mkdtempSync(join(tmpdir(), 'unet-autosave-')), 'twenty-megabytes.json');
     writeFileSync(path, text);
     await page.setInputFiles(tid('file-input'), path);
-    await expect.poll(() => page.locator('.doc-name').textContent()).toBe('twenty-megabytes');
+    // Reading and checking 20 MB takes seconds while other test files share the cores: wait for it.
+    await expect.poll(() => page.locator('.doc-name').textContent(), { timeout: 30_000 }).toBe('twenty-megabytes');
     await expect.poll(() => status(page), { timeout: 30_000 }).toBe('saved');
     expect(await page.locator(tid('autosave-failed')).count()).toBe(0);
     expect(await idb<number>(page, 'readonly', `const d = s.get('doc'); done(() => d.result.length);`)).toBe(text.length);
 
     await reload(page);
-    await expect.poll(() => page.locator('.doc-name').textContent()).toBe('twenty-megabytes');
+    await expect.poll(() => page.locator('.doc-name').textContent(), { timeout: 30_000 }).toBe('twenty-megabytes');
     expect(await page.evaluate(() => document.querySelector('.doc-name')?.getAttribute('title')?.length)).toBe(description.length);
     expect(await blocks(page)).toBe(DEFAULT_BLOCKS);
     expect(await status(page)).toBe('saved');
