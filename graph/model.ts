@@ -24,11 +24,33 @@ export interface GraphEdge {
   readonly to: PortRef;
 }
 
+/**
+ * A named group of blocks: a PyTorch module that holds modules (`input_blocks.4` holding
+ * `input_blocks.4.0` and `input_blocks.4.1`), or a level of a template. Groups only organise: nodes
+ * keep their full names and every consumer that computes (validation, shapes, weights, numerics)
+ * reads the flat `nodes` and `edges`, so a grouped graph and the same graph flat have the same
+ * weights and outputs. Whether a group is collapsed on the canvas is view state (the document's
+ * layout), not part of the graph.
+ */
+export interface GraphGroup {
+  /** Stable id, distinct from every node id; never shown. */
+  readonly id: string;
+  /** Shown on the canvas and in generated code; unique among groups. A module path when every
+   * member's name starts with `${name}.` (then the PyTorch export can make it a module). */
+  readonly name: string;
+  /** The enclosing group's id; absent at the top level. */
+  readonly parent?: string;
+  /** Direct member node ids (a node belongs to at most one group: its innermost). */
+  readonly nodes: readonly string[];
+}
+
 export interface Graph {
   readonly name: string;
   readonly description?: string;
   readonly nodes: readonly GraphNode[];
   readonly edges: readonly GraphEdge[];
+  /** Groups (see {@link GraphGroup}); absent or empty: a flat graph. Parents come before children. */
+  readonly groups?: readonly GraphGroup[];
 }
 
 export const OUTPUT_PORT = 'out';
