@@ -122,7 +122,7 @@ describe('config.json as diffusers writes it', () => {
   });
 
   it('every parity case: import its config_json, export: the same text, byte for byte (diffusers 0.40 writes it; _diffusers_version included), or for df-learned the same model', () => {
-    expect(EXPORTABLE.map((c) => c.name)).toEqual(['df-ddpm-legacy-names', 'df-ddpm', 'df-learned', 'df-noattn', 'df-nomid', 'df-openai']);
+    expect(EXPORTABLE.map((c) => c.name)).toEqual(['df-ddpm-legacy-names', 'df-ddpm', 'df-iddpm', 'df-learned', 'df-noattn', 'df-nomid', 'df-openai']);
     for (const c of EXPORTABLE) {
       const g = diffusersUNet2D(JSON.parse(c.config_json));
       expectSameConfig(c.name, configJson(diffusersConfigFromGraph(g)), c.config_json);

@@ -280,6 +280,20 @@ CASES = [
                   "down (downsample_type conv, padding 0); AttnUpBlock2D with conv up; attention_head_dim 8 "
                   "(2/4 heads); flip true / shift 1; 16/32 channels, norm_num_groups 8",
     },
+    {
+        "name": "df-iddpm",
+        "size": 16,
+        "config": cfg(sample_size=16, in_channels=3, out_channels=3, block_out_channels=[32, 64], layers_per_block=1,
+                      down_block_types=["DownBlock2D", "AttnDownBlock2D"], up_block_types=["AttnUpBlock2D", "UpBlock2D"],
+                      flip_sin_to_cos=True, freq_shift=0, downsample_padding=1, norm_eps=1e-5, norm_num_groups=32,
+                      attention_head_dim=32, resnet_time_scale_shift="scale_shift", attn_norm_num_groups=32,
+                      num_class_embeds=4, act_fn="silu"),
+        "labels": [2, 0],
+        "covers": "the diffusers twin of an improved-diffusion UNetModel (model_channels 32, channel_mult (1, 2), "
+                  "num_res_blocks 1, attention at 2x, num_head_channels 32, use_scale_shift_norm, num_classes 4): "
+                  "every block has an OpenAI counterpart (32 groups, eps 1e-5, [cos | sin] with shift 0, symmetric "
+                  "conv down, mid attention with its group norm), so it converts to OpenAI's names",
+    },
 ]
 LEGACY_TWIN = "df-ddpm"  # df-ddpm-legacy-names: same weights and out, legacy attention key names
 
