@@ -6,7 +6,7 @@ import { USAGE, UsageError, type Io } from './common';
 import { CodegenError } from '../codegen/errors';
 
 /** Errors whose message is for the user as it stands. */
-const USER_ERRORS = new Set(['UsageError', 'DocumentError', 'TemplateError', 'SafetensorsError', 'WeightLoadError', 'GraphError', 'BackendError', 'InputError', 'FileError', 'CodegenError']);
+const USER_ERRORS = new Set(['UsageError', 'DocumentError', 'TemplateError', 'SafetensorsError', 'WeightLoadError', 'GraphError', 'BackendError', 'InputError', 'FileError', 'CodegenError', 'ConversionError']);
 
 const stdio: Io = {
   out: (s) => process.stdout.write(s),
@@ -25,6 +25,8 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
         return await (await import('./codegen')).codegenCommand(rest, io);
       case 'export':
         return await (await import('./codegen')).exportCommand(rest, io);
+      case 'convert':
+        return await (await import('./convert')).convertCommand(rest, io);
       case 'run':
         return await (await import('./run')).runCommand(rest, io);
       case 'bench':
