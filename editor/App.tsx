@@ -32,6 +32,7 @@ import { completeLayout, edgesInView, elkLayout, type Position, type Rect } from
 import { templateDoc, wouldCycle, type EditorStore } from './store';
 import { AutosaveNotice } from './AutosaveNotice';
 import type { DocumentWeights } from './runController';
+import { ConversionError, convertNaming, namingOf, type NamingConversion } from '../graph/convert';
 
 const PAN_BUTTONS = [1, 2];
 /** The run panel brings tfjs's backends; it loads when first opened, not with the editor. */
@@ -218,6 +219,7 @@ function Editor({ store }: { store: EditorStore }) {
   const [busy, setBusy] = useState(false);
   /** The weights of a trained model opened with New… (handed to the run panel; another New… or Open drops them). */
   const [docWeights, setDocWeights] = useState<DocumentWeights | null>(null);
+  const [conversion, setConversion] = useState<NamingConversion | null>(null);
   /**
    * Sizes React Flow measured, by node id, with the handles the node had then: a controlled node
    * handed back without `measured` would be measured again on every edit. Ids are reused across
@@ -453,6 +455,20 @@ function Editor({ store }: { store: EditorStore }) {
   const fileInput = useRef<HTMLInputElement>(null);
   const [sizeWarningHidden, setSizeWarningHidden] = useState(false);
   const sizeWarning = documentSizeWarning(graph.nodes.length);
+  const naming = useMemo(() => namingOf(graph), [graph]);
+  /** The graph under the other world's names (positions kept: ids do not change); every block without a counterpart is named in the banner. */
+  const convertNames = () => {
+    if (!naming) return;
+    try {
+      const c = convertNaming(graph, naming === 'openai' ? 'diffusers' : 'openai');
+      store.replace({ graph: c.graph, layout: completeLayout(c.graph, store.getState().doc.layout) });
+      store.setMessage(null);
+      setConversion(c);
+    } catch (e) {
+      if (e instanceof ConversionError) store.setMessage(e.message);
+      else throw e;
+    }
+  };
   /**
    * A document over the size limits is refused (unread when the file alone says so) and the open
    * graph stays. Otherwise it is read and parsed in a worker, then checked and laid out in separate
@@ -523,6 +539,15 @@ function Editor({ store }: { store: EditorStore }) {
         <button onClick={() => downloadText(store.saveText(), `${graph.name || 'graph'}.json`, 'application/json')} data-testid="save">
           Save
         </button>
+        {naming && (
+          <button
+            onClick={convertNames}
+            title={`Rename every block to ${naming === 'openai' ? "diffusers' UNet2DModel" : "OpenAI's UNetModel"} module paths (with the loaded weights); Undo returns`}
+            data-testid="convert-names"
+          >
+            {naming === 'openai' ? '→ diffusers names' : '→ OpenAI names'}
+          </button>
+        )}
         <span className="sep" />
         <button onClick={() => store.undo()} disabled={state.past.length === 0} title="Undo (Ctrl+Z)" data-testid="undo">
           Undo
@@ -583,6 +608,7 @@ function Editor({ store }: { store: EditorStore }) {
               graph={graph}
               probeName={selectedNode ? (graph.nodes.find((n) => n.id === selectedNode)?.name ?? null) : null}
               weights={docWeights}
+              conversion={conversion}
               onClose={() => setShowRun(false)}
             />
           </Suspense>

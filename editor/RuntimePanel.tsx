@@ -6,6 +6,7 @@
  */
 import { useEffect, useRef, useState, useSyncExternalStore, type DragEvent } from 'react';
 import type { Graph } from '../graph/model';
+import type { NamingConversion } from '../graph/convert';
 import { BROWSER_BACKENDS, chooseBackend, type BrowserBackend } from '../runtime/backend-browser';
 import { browserMemoryBytes } from '../runtime/rate';
 import type { ScheduleName } from '../runtime/diffusion';
@@ -28,7 +29,20 @@ const useRun = (c: RunController): RunState => useSyncExternalStore(c.subscribe,
  * `weights`: the document's own weights (a trained model from New…), handed to each controller the
  * panel makes (once per new object: reopening the panel hands them again).
  */
-export function RuntimePanel({ graph, probeName, weights = null, onClose }: { graph: Graph; probeName: string | null; weights?: DocumentWeights | null; onClose: () => void }) {
+export function RuntimePanel({
+  graph,
+  probeName,
+  weights = null,
+  conversion = null,
+  onClose,
+}: {
+  graph: Graph;
+  probeName: string | null;
+  weights?: DocumentWeights | null;
+  /** The latest naming conversion of the graph: the weights file in use follows it. */
+  conversion?: NamingConversion | null;
+  onClose: () => void;
+}) {
   const [c, setC] = useState<RunController | null>(null);
   const first = useRef(graph);
   // One controller per mounted panel (made in the effect, so React's development double effects dispose the first).
@@ -46,6 +60,9 @@ export function RuntimePanel({ graph, probeName, weights = null, onClose }: { gr
   useEffect(() => {
     if (c && weights) void c.openDocumentWeights(weights);
   }, [c, weights]);
+  useEffect(() => {
+    if (c && conversion) void c.convertNaming(conversion);
+  }, [c, conversion]);
   if (!c) return <section className="runtime-panel">loading the runtime…</section>;
   return <RunView c={c} onClose={onClose} />;
 }

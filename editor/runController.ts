@@ -16,13 +16,14 @@ import type { Graph } from '../graph/model';
 import { analyze, type Analysis } from '../graph/analyze';
 import { estimateCost, type BackendLimits, type CostEstimate } from '../graph/estimate';
 import type { BackendChoice, BrowserBackend } from '../runtime/backend-browser';
-import { fingerprint, RuntimeSession, type RunInputs, type TensorStats } from '../runtime/session';
+import { fingerprint, RuntimeSession, type RunInputs, type TensorStats, type WeightSource } from '../runtime/session';
 import { readInputsFile, type InputsFile } from '../runtime/inputs';
 import { backendLimits, measureRate } from '../runtime/rate';
 import { gateRun, type RunGate } from '../runtime/gate';
 import { classifyFailure, type Failure } from '../runtime/failure';
 import type { ScheduleName } from '../runtime/diffusion';
 import { parseSafetensors, writeSafetensors } from '../weights/safetensors';
+import { convertWeights, type NamingConversion } from '../graph/convert';
 import { EMPTY_CODE, type CodeState } from './codegenClient';
 import { hostMap, toRgba, type HostMap, type RgbaImage } from './tensorImage';
 
@@ -349,6 +350,14 @@ export class RunController {
     this.loaded = { js: code.js, className: code.className, inputs: code.inputs, choice };
     try {
       this.session.setModule(this.requested, code.js, code.className, code.inputs);
+      // Undo/redo across a naming conversion: the file in the other naming fits again, so it comes back.
+      const other = this.otherNaming;
+      if (this.session.mismatch && other) {
+        const current = this.session.source;
+        this.session.setWeights(other);
+        if (this.session.mismatch) this.session.setWeights(current);
+        else this.otherNaming = current;
+      }
       // A file checked against an older module (opened before this graph's module came) is checked again here.
       this.set({ mismatch: this.session.mismatch?.message ?? null, ...this.weightsFacts() });
       this.moduleChanged();
@@ -426,6 +435,7 @@ export class RunController {
   /** Random PyTorch-default weights from the current seed. */
   randomWeights(): void {
     const seed = this.state.seed;
+    this.otherNaming = null;
     this.session.setWeights({ kind: 'random', seed });
     this.set({ ...this.weightsFacts(), mismatch: null });
     this.moduleChanged();
@@ -433,6 +443,7 @@ export class RunController {
 
   /** A `.safetensors` state_dict (strict: a file that does not fit is reported, and random weights with seed 0 are used). */
   async openWeights(name: string, bytes: FileBytes): Promise<void> {
+    this.otherNaming = null;
     try {
       this.session.setWeights({ kind: 'file', name, bytes: await readBytes(bytes) });
       this.set({ mismatch: this.session.mismatch?.message ?? null, ...this.weightsFacts(), firstMs: null, failure: null });
@@ -441,6 +452,31 @@ export class RunController {
       this.failed(e);
     }
   }
+
+  /**
+   * The graph was converted to the other naming world (graph/convert.ts): the weights file in use,
+   * if any, is converted with it (each tensor keeps its dtype) and loaded under a new name, so a
+   * checkpoint keeps running under the new names. Random weights need nothing (they follow the graph).
+   */
+  async convertNaming(conv: NamingConversion): Promise<void> {
+    const src = this.session.source;
+    if (src.kind !== 'file') return;
+    try {
+      const file = parseSafetensors(src.bytes, { source: src.name });
+      // Already in the new naming (converted before, then Undo and the conversion again): it stays.
+      const target = new Set(conv.weights.map((w) => w.to));
+      if (file.tensors.size === target.size && [...file.tensors.keys()].every((k) => target.has(k))) return;
+      const converted = convertWeights(conv, file.tensors, src.name);
+      const bytes = writeSafetensors(Object.fromEntries([...converted].map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape, data: t.data }])), { format: 'pt' });
+      await this.openWeights(`${src.name.replace(/\.safetensors$/i, '')} (${conv.to} names).safetensors`, bytes);
+      this.otherNaming = src;
+    } catch (e) {
+      this.failed(e);
+    }
+  }
+
+  /** The weights file before the last naming conversion (or after it, once Undo brought the first back): tried when the file in use stops fitting. */
+  private otherNaming: WeightSource | null = null;
 
   /** The weights label for the session's source (random with its seed, the file's name, or that the file does not fit), and whether it is a file. */
   private weightsFacts(): Pick<RunState, 'weightsLabel' | 'weightsFromFile'> {

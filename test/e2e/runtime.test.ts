@@ -88,6 +88,27 @@ describe('runtime panel (browser)', { timeout: TIMEOUT }, () => {
     expect(c.ok, `worst at ${c.at}: maxAbs ${c.maxAbs}`).toBe(true);
   });
 
+  it('→ diffusers names converts the graph and the loaded weights: same output; Undo returns', async () => {
+    const page = current!;
+    await page.locator(tid('convert-names')).click();
+    await expect.poll(() => page.locator('.react-flow__node', { hasText: 'down_blocks.1.attentions.0' }).count()).toBe(1);
+    expect(await page.locator(tid('convert-names')).textContent()).toBe('→ OpenAI names');
+    await expect.poll(() => page.locator(tid('weights-label')).textContent(), { timeout: 30_000 }).toBe('weights (diffusers names).safetensors');
+    await expect.poll(() => page.locator(tid('mismatch')).count(), { timeout: 90_000 }).toBe(0);
+    await expect.poll(() => page.locator(tid('run')).isEnabled(), { timeout: 90_000 }).toBe(true);
+    const runs = Number(await page.locator(tid('run-count')).textContent());
+    await page.locator(tid('run')).click();
+    await expect.poll(async () => Number(await page.locator(tid('run-count')).textContent()), { timeout: 120_000 }).toBe(runs + 1);
+    const { got, ref } = await downloadedOut(page);
+    const c = closeness(got, ref, 1e-3, 0);
+    expect(c.ok, `worst at ${c.at}: maxAbs ${c.maxAbs}`).toBe(true);
+    // Undo: the OpenAI graph again, and with its module the file it had (the converted one no longer fits).
+    await page.locator(tid('undo')).click();
+    await expect.poll(() => page.locator('.react-flow__node', { hasText: 'input_blocks.3.1' }).count()).toBe(1);
+    await expect.poll(() => page.locator(tid('weights-label')).textContent(), { timeout: 90_000 }).toBe('weights.safetensors');
+    expect(await page.locator(tid('mismatch')).count()).toBe(0);
+  });
+
   it('a bad .safetensors gives the mismatch report and the app keeps working', async () => {
     const page = current!;
     await page.locator(tid('weights-input')).setInputFiles(`${FIXTURES}vanilla-small/weights.safetensors`);
