@@ -33,6 +33,11 @@ describe('convert', () => {
     const config = JSON.parse(readFileSync(at('folder/config.json'), 'utf8')) as Record<string, unknown>;
     expect(config).toMatchObject({ _class_name: 'UNet2DModel', block_out_channels: [32, 64], attention_head_dim: 32, layers_per_block: 1, flip_sin_to_cos: true, freq_shift: 0, norm_eps: 1e-5, resnet_time_scale_shift: 'scale_shift', attn_norm_num_groups: 32 });
 
+    // export diffusers straight from the OpenAI graph converts on the way: the same files, byte for byte.
+    r = await cli('export', 'diffusers', at('openai.json'), '--weights', w, '-o', at('direct'));
+    expect(r.code, r.err).toBe(0);
+    for (const f of ['config.json', 'diffusion_pytorch_model.safetensors']) expect(readFileSync(at(`direct/${f}`)).equals(readFileSync(at(`folder/${f}`))), f).toBe(true);
+
     // The exported folder's weights under the exported config, on the fixture's input.
     const io = readSafetensors(`${FIXTURES}iddpm-small/io.safetensors`);
     const inputs: Record<string, TensorToWrite> = {};

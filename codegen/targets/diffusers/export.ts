@@ -3,10 +3,13 @@
  * reads it and proves it by rebuilding the graph), and `diffusion_pytorch_model.safetensors` from
  * given weights: checked strictly against the graph (legacy attention names accepted and written under
  * today's), every tensor under its state_dict key in the dtype it came in, with diffusers' own
- * `{"format": "pt"}` metadata; deterministic bytes (keys sorted, the writer's layout).
+ * `{"format": "pt"}` metadata; deterministic bytes (keys sorted, the writer's layout). A graph with
+ * OpenAI's UNetModel names is converted to diffusers' first (with its weights), or refused with
+ * every block that has no counterpart named.
  */
 import { analyze, graphInputs } from '../../../graph/analyze';
 import type { Graph } from '../../../graph/model';
+import { ConversionError, convertNaming, convertWeights, namingOf, type NamingConversion } from '../../../graph/convert';
 import { DiffusersConfigError, diffusersConfigFromGraph } from '../../../graph/templates/diffusers-config';
 import { expectedWeights } from '../../../graph/weights';
 import { withLegacyNames } from '../../../weights/legacy';
@@ -19,7 +22,21 @@ import { configJson } from './config-json';
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
 
-export function exportDiffusers(graph: Graph, weights?: SafetensorsFile): ExportFiles {
+export function exportDiffusers(given: Graph, givenWeights?: SafetensorsFile): ExportFiles {
+  // A graph with OpenAI's UNetModel names is written under diffusers' names (graph/convert.ts), its weights with it.
+  let graph = given;
+  let weights = givenWeights;
+  if (namingOf(given) === 'openai' && analyze(given).ok) {
+    let c: NamingConversion;
+    try {
+      c = convertNaming(given, 'diffusers');
+    } catch (e) {
+      if (e instanceof ConversionError) throw new CodegenError(e.message);
+      throw e;
+    }
+    graph = c.graph;
+    if (givenWeights) weights = { metadata: givenWeights.metadata, tensors: convertWeights(c, givenWeights.tensors, 'the weights') };
+  }
   const a = analyze(graph);
   if (!a.ok) {
     const errs = a.problems.filter((p) => p.severity === 'error').map((p) => `  ${p.message}`);
