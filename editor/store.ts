@@ -11,6 +11,7 @@ import type { Graph, GraphEdge, GraphNode, PortRef } from '../graph/model';
 import { OUTPUT_PORT } from '../graph/model';
 import { DocumentError, parseDocument, serializeDocument } from '../graph/document';
 import { buildDefaults, DEFAULT_TEMPLATE } from '../graph/templates';
+import { removeNodes } from '../graph/edit';
 import { completeLayout, templateLayout, type Layout, type Position } from './layout';
 
 const HISTORY_LIMIT = 200;
@@ -125,17 +126,8 @@ export function applyEdit(doc: Doc, edit: Edit): { doc: Doc; created: string[] }
       const edges = new Set(edit.edges);
       const layout: Record<string, Position> = { ...doc.layout };
       for (const id of nodes) delete layout[id];
-      return {
-        doc: {
-          graph: {
-            ...g,
-            nodes: g.nodes.filter((n) => !nodes.has(n.id)),
-            edges: g.edges.filter((e) => !edges.has(e.id) && !nodes.has(e.from.node) && !nodes.has(e.to.node)),
-          },
-          layout,
-        },
-        created: [],
-      };
+      // removeNodes keeps groups consistent (deleted blocks leave them; emptied groups go).
+      return { doc: { graph: removeNodes(g, nodes, edges), layout }, created: [] };
     }
     case 'connect': {
       if (!g.nodes.some((n) => n.id === edit.from) || !g.nodes.some((n) => n.id === edit.to.node)) throw new EditError('no such node');

@@ -10,6 +10,7 @@ import { formatShape } from '../blocks/common';
 import type { Graph, GraphEdge, GraphNode } from './model';
 import { OUTPUT_PORT } from './model';
 import { resolveParams } from './params';
+import { groupProblems } from './group-problems';
 
 export type ProblemCode =
   | 'unknown-type'
@@ -25,6 +26,7 @@ export type ProblemCode =
   | 'weight-key'
   | 'io'
   | 'unused'
+  | 'group'
   | 'internal';
 
 export interface Problem {
@@ -34,6 +36,9 @@ export interface Problem {
   readonly nodeId?: string;
   readonly node?: string;
   readonly edgeId?: string;
+  /** The group at fault (id and name), for `group` problems. */
+  readonly groupId?: string;
+  readonly group?: string;
   readonly param?: string;
   /** Full sentence, e.g. `ResBlock "input_blocks.4.0": 96 channels are not divisible by 32 groups`. */
   readonly message: string;
@@ -152,6 +157,19 @@ function analyzeUnsafe(graph: Graph): Analysis {
     });
   };
   const nodes = indexNodes(graph, report);
+  // Groups only organise: a bad one is an error of the document, named by group (and block).
+  for (const p of groupProblems(graph)) {
+    problems.push({
+      severity: 'error',
+      code: 'group',
+      groupId: p.groupId,
+      group: p.group,
+      ...(p.nodeId !== undefined ? { nodeId: p.nodeId } : {}),
+      ...(p.node !== undefined ? { node: p.node } : {}),
+      message: p.message,
+      fix: p.fix,
+    });
+  }
   const edges = indexEdges(graph, nodes, report);
   const order = orderNodes(nodes, edges, report);
   const facts = inferNodes(order, nodes, edges, report);

@@ -1,6 +1,6 @@
 /**
  * The saved document: byte-stable round trips, hostile strings, every kind of bad file (always a
- * `DocumentError` naming the problem), and the version 1 → 2 migration.
+ * `DocumentError` naming the problem), the version 1 → 2 and 2 → 3 migrations, and groups (version 3).
  */
 import { describe, it, expect } from 'vitest';
 import { CURRENT_VERSION, DocumentError, FORMAT, parseDocument, readDocument, serializeDocument, type Document } from './document';
@@ -8,6 +8,7 @@ import { GraphBuilder } from './builder';
 import { validate } from './analyze';
 import { iddpm, vanilla } from './templates';
 import type { Graph, GraphNode } from './model';
+import { MAX_GROUPS } from './limits';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -86,7 +87,7 @@ describe('serializeDocument / parseDocument round trip', () => {
       [
         '{',
         '  "format": "unet-studio-graph",',
-        '  "version": 2,',
+        '  "version": 3,',
         '  "graph": {',
         '    "name": "g",',
         '    "nodes": [',
@@ -126,12 +127,13 @@ describe('serializeDocument / parseDocument round trip', () => {
         '      "x": 1,',
         '      "y": 2',
         '    }',
-        '  }',
+        '  },',
+        '  "collapsed": []',
         '}',
         '',
       ].join('\n'),
     );
-    expect(CURRENT_VERSION).toBe(2);
+    expect(CURRENT_VERSION).toBe(3);
   });
 
   it('a missing description stays missing; an empty one stays empty', () => {
@@ -229,7 +231,7 @@ describe('bad files: always a DocumentError that names the problem', () => {
     expect(m).toContain('newer');
     expect(m).toContain('99');
     expect(m).toContain(String(CURRENT_VERSION));
-    expect(m).toBe('graph file was saved by a newer UNet Studio (format version 99; this one reads up to 2): update the app to open it');
+    expect(m).toBe('graph file was saved by a newer UNet Studio (format version 99; this one reads up to 3): update the app to open it');
   });
 
   it('a node without id names the path', () => {
@@ -265,7 +267,7 @@ describe('bad files: always a DocumentError that names the problem', () => {
     expect(() => readDocument(undefined)).toThrow('graph file must hold a JSON object, not undefined');
     expect(() => readDocument([1], 'clipboard')).toThrow('clipboard must hold a JSON object, not an array');
     const doc = readDocument({ format: FORMAT, version: 2, graph: { name: 'g', nodes: [], edges: [] } });
-    expect(doc).toEqual({ graph: { name: 'g', nodes: [], edges: [] }, layout: {} });
+    expect(doc).toEqual({ graph: { name: 'g', nodes: [], edges: [] }, layout: {}, collapsed: [] });
   });
 });
 
@@ -309,10 +311,10 @@ describe('version 1 → 2 migration', () => {
     expect(validate(doc.graph)).toEqual([]);
   });
 
-  it('re-saves as version 2, and that file reads back the same', () => {
+  it('re-saves as the current version (3), and that file reads back the same', () => {
     const doc = parseDocument(JSON.stringify(V1));
     const text = serializeDocument(doc.graph, doc.layout);
-    expect(JSON.parse(text)).toMatchObject({ format: FORMAT, version: 2 });
+    expect(JSON.parse(text)).toMatchObject({ format: FORMAT, version: 3, collapsed: [] });
     expect(text).not.toContain('targetHandle');
     expect(text).not.toContain('"position"');
     expect(parseDocument(text)).toEqual(doc);
@@ -350,5 +352,73 @@ describe('unknown block types', () => {
     expect(unknown[0]).toMatchObject({ severity: 'error', code: 'unknown-type', node: 'mid.attn', nodeId: 'n2', message: 'Block "mid.attn": unknown block type "FlashAttention"' });
     // It still saves byte-for-byte as it was read.
     expect(serializeDocument(doc.graph, doc.layout)).toBe(serializeDocument(JSON.parse(text).graph as Graph, {}));
+  });
+});
+
+describe('version 3: groups and collapsed groups', () => {
+  const grouped = (): Graph => {
+    const { graph } = smallGraph();
+    return {
+      ...graph,
+      groups: [
+        { id: 'g1', name: 'stem', nodes: ['n2'] },
+        { id: 'g2', name: 'head', parent: 'g1', nodes: ['n3', 'n4'] },
+      ],
+    };
+  };
+
+  it('saves groups (parent only where there is one) and collapsed ids, and reads them back exactly', () => {
+    const g = grouped();
+    const layout = { n1: { x: 0, y: 0 }, g1: { x: 10, y: 20 } };
+    const text = serializeDocument(g, layout, undefined, ['g2']);
+    const saved = JSON.parse(text) as { version: number; graph: { groups: unknown }; collapsed: unknown };
+    expect(saved.version).toBe(3);
+    expect(saved.graph.groups).toEqual([
+      { id: 'g1', name: 'stem', nodes: ['n2'] },
+      { id: 'g2', name: 'head', parent: 'g1', nodes: ['n3', 'n4'] },
+    ]);
+    expect(text).toContain('"collapsed": [\n    "g2"\n  ]\n}\n');
+    const doc = parseDocument(text);
+    expect(doc).toEqual({ graph: g, layout, collapsed: ['g2'] });
+    expect(validate(doc.graph)).toEqual([]);
+    expect(serializeDocument(doc.graph, doc.layout, undefined, doc.collapsed)).toBe(text);
+  });
+
+  it('a flat graph saves no groups key; collapsed ids of missing groups are dropped, repeats kept once', () => {
+    const { graph } = smallGraph();
+    expect(Object.keys((JSON.parse(serializeDocument(graph)) as { graph: object }).graph)).toEqual(['name', 'description', 'nodes', 'edges']);
+    const text = JSON.stringify({ format: FORMAT, version: 3, graph: grouped(), collapsed: ['g2', 'gone', 'g2', 'g1'] });
+    expect(parseDocument(text).collapsed).toEqual(['g2', 'g1']);
+  });
+
+  it('opens a version-2 file as a flat graph with nothing collapsed', () => {
+    const { graph, layout } = smallGraph();
+    const doc = parseDocument(v2(graph, { layout }));
+    expect(doc).toEqual({ graph, layout, collapsed: [] });
+    expect('groups' in doc.graph).toBe(false);
+  });
+
+  it('refuses version-3 keys in a version-2 file, and malformed groups, naming the path', () => {
+    const { graph } = smallGraph();
+    expect(docError(v2({ ...graph, groups: [] })).message).toBe('graph file (version 2) is malformed:\n  graph: "groups" is not part of version 2 (groups came with version 3)');
+    expect(docError(v2(graph, { collapsed: [] })).message).toContain('collapsed: is not part of version 2');
+    const v3 = (g: unknown, extra: Record<string, unknown> = {}) => JSON.stringify({ format: FORMAT, version: 3, graph: g, ...extra });
+    expect(docError(v3({ ...graph, groups: [{ id: '', name: 'a', nodes: [] }] })).message).toMatch(/^graph file is malformed:\n {2}graph\.groups\.0\.id: /);
+    expect(docError(v3({ ...graph, groups: [{ id: 'g1', name: 'a', nodes: [1] }] })).message).toContain('graph.groups.0.nodes.0');
+    expect(docError(v3({ ...graph, groups: [{ id: 'g1', name: 'a', nodes: [], open: true }] })).message).toContain('graph.groups.0');
+    expect(docError(v3(graph, { collapsed: 'g1' })).message).toContain('collapsed');
+  });
+
+  it('bad group structure inside a well-formed file opens, and validate names the group', () => {
+    const g = { ...grouped(), groups: [{ id: 'g1', name: 'stem', nodes: ['n2', 'n99'] }] };
+    const doc = parseDocument(JSON.stringify({ format: FORMAT, version: 3, graph: g }));
+    expect(validate(doc.graph).map((p) => [p.code, p.message])).toEqual([['group', 'group "stem": its member "n99" is not a block of the graph']]);
+  });
+
+  it('refuses more than MAX_GROUPS groups before reading them, naming the limit', () => {
+    const groups = Array.from({ length: MAX_GROUPS + 1 }, () => 0);
+    expect(docError(JSON.stringify({ format: FORMAT, version: 3, graph: { name: 'g', nodes: [], edges: [], groups } }), 'big.json').message).toBe(
+      'big.json has 10,001 groups; UNet Studio opens graphs of at most 10,000 groups',
+    );
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The saved document: `{ format, version, graph, layout }`, validated with zod on load, migrated
+ * The saved document: `{ format, version, graph, layout, collapsed }`, validated with zod on load, migrated
  * from older versions. Loading never throws anything but `DocumentError`, whose message names the
  * problem; a newer version is refused rather than half-read, and so is a document over the size
  * limits of `./limits` (counted before anything else is read).
@@ -10,14 +10,14 @@
  * by a newer block, or one whose migration fails, is refused with a `DocumentError` naming it.
  */
 import { z } from 'zod';
-import type { Graph } from './model';
+import type { Graph, GraphGroup } from './model';
 import type { BlockType } from '../blocks/registry';
 import { blockDef, isBlockType } from '../blocks/registry';
 import { paramsVersion, type ParamMigration, type SavedParams } from '../blocks/types';
-import { documentSizeProblem } from './limits';
+import { documentSizeProblem, MAX_BLOCKS, MAX_GROUPS } from './limits';
 
 export const FORMAT = 'unet-studio-graph';
-export const CURRENT_VERSION = 2;
+export const CURRENT_VERSION = 3;
 
 export class DocumentError extends Error {
   override name = 'DocumentError';
@@ -59,6 +59,48 @@ export const DocumentV2 = z
   .strict();
 
 /**
+ * A group (`GraphGroup`): its structure is checked here, its meaning (members exist, parents come
+ * first, names unique) by `validate`, which names the group, like an unknown block type.
+ */
+const GroupV3 = z
+  .object({
+    id: z.string().min(1),
+    name: z.string(),
+    parent: z.string().min(1).optional(),
+    nodes: z.array(z.string().min(1)).max(MAX_BLOCKS, { error: `a group holds at most ${MAX_BLOCKS} blocks` }),
+  })
+  .strict();
+
+/** Version 3: version 2, plus `graph.groups` (absent: flat) and `collapsed`. */
+export const DocumentV3 = z
+  .object({
+    format: z.literal(FORMAT),
+    version: z.literal(3),
+    graph: z
+      .object({
+        name: z.string(),
+        description: z.string().optional(),
+        nodes: z.array(NodeV2),
+        edges: z.array(EdgeV2),
+        groups: z.array(GroupV3).max(MAX_GROUPS, { error: `at most ${MAX_GROUPS} groups` }).optional(),
+      })
+      .strict(),
+    /** Canvas positions by node id or group id (editor-owned; codegen and runtime ignore it). */
+    layout: z.record(z.string(), Position).default({}),
+    /** Ids of the groups drawn collapsed (editor-owned view state, like layout). */
+    collapsed: z.array(z.string()).max(MAX_GROUPS, { error: `at most ${MAX_GROUPS} collapsed groups` }).default([]),
+  })
+  .strict();
+
+/** Version 3's new keys, refused in a version-2 file (as any unknown key would be). */
+const V3KeysAbsent = z
+  .object({
+    collapsed: z.never({ error: 'is not part of version 2 (collapsed groups came with version 3)' }).optional(),
+    graph: z.unknown().refine((g) => g === null || typeof g !== 'object' || !('groups' in g), { error: '"groups" is not part of version 2 (groups came with version 3)' }),
+  })
+  .loose();
+
+/**
  * Version 1 (the editor prototype's format): node positions inline on each node, edges React Flow
  * style (`source`, `target`, `targetHandle`) with the output port implied.
  */
@@ -85,6 +127,9 @@ const DocumentV1 = z
 export interface Document {
   readonly graph: Graph;
   readonly layout: Readonly<Record<string, { readonly x: number; readonly y: number }>>;
+  /** Ids of the groups drawn collapsed (view state). Reading always fills it in (ids of groups that
+   * exist, once each); absent when a caller makes a document without it: none collapsed. */
+  readonly collapsed?: readonly string[];
 }
 
 /** Migrations: each takes a valid document of version N and returns one of version N + 1. */
@@ -104,6 +149,9 @@ const migrations: Record<number, (doc: unknown) => unknown> = {
       layout,
     };
   },
+  // Version 3 adds groups and collapsed groups: a version-2 graph is flat, nothing collapsed. The rest
+  // is version 3's own check (so a malformed version-2 file reads as before, with the same paths).
+  2: (raw) => ({ ...V3KeysAbsent.parse(raw), version: 3, collapsed: [] }),
 };
 
 /**
@@ -190,11 +238,11 @@ export function readDocument(raw: unknown, source = 'graph file', blocks: BlockM
   }
   // Counted before validation, so a huge document is refused at once, not after seconds of checking.
   const body = head.version === 1 ? raw : (raw as { graph?: unknown }).graph;
-  const count = (key: 'nodes' | 'edges') => {
+  const count = (key: 'nodes' | 'edges' | 'groups') => {
     const list = body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[key] : undefined;
     return Array.isArray(list) ? list.length : undefined;
   };
-  const tooBig = documentSizeProblem({ blocks: count('nodes'), edges: count('edges') }, source);
+  const tooBig = documentSizeProblem({ blocks: count('nodes'), edges: count('edges'), groups: head.version >= 3 ? count('groups') : undefined }, source);
   if (tooBig) throw new DocumentError(tooBig);
   let doc: unknown = raw;
   try {
@@ -203,9 +251,13 @@ export function readDocument(raw: unknown, source = 'graph file', blocks: BlockM
     if (e instanceof z.ZodError) throw new DocumentError(`${source} (version ${head.version}) is malformed:\n${describe(e)}`);
     throw e;
   }
-  const r = DocumentV2.safeParse(doc);
+  const r = DocumentV3.safeParse(doc);
   if (!r.success) throw new DocumentError(`${source} is malformed:\n${describe(r.error)}`);
   const g = r.data.graph;
+  const groups: GraphGroup[] = (g.groups ?? []).map((x) => ({ id: x.id, name: x.name, ...(x.parent !== undefined ? { parent: x.parent } : {}), nodes: x.nodes }));
+  const groupIds = new Set(groups.map((x) => x.id));
+  // Collapsed ids of groups that do not exist say nothing (as positions of missing nodes); each once.
+  const collapsed = [...new Set(r.data.collapsed)].filter((id) => groupIds.has(id));
   return {
     graph: {
       name: g.name,
@@ -213,17 +265,25 @@ export function readDocument(raw: unknown, source = 'graph file', blocks: BlockM
       // Unknown types are reported by `validate` with the node's name.
       nodes: g.nodes.map((n) => ({ id: n.id, name: n.name, type: n.type as BlockType, params: upgradeParams(n, blocks, source) })),
       edges: g.edges,
+      ...(groups.length > 0 ? { groups } : {}),
     },
     layout: r.data.layout,
+    collapsed,
   };
 }
 
 /**
  * Serialises a document: stable key order, two-space indent, trailing newline. A node whose block
  * has migrations records its parameters' current version (the params are today's: the editor and
- * templates only make current ones, and opening upgrades older ones).
+ * templates only make current ones, and opening upgrades older ones). `groups` is written when the
+ * graph has any; `collapsed` (ids of groups drawn collapsed) always.
  */
-export function serializeDocument(graph: Graph, layout: Document['layout'] = {}, blocks: BlockMigrations = registryMigrations): string {
+export function serializeDocument(
+  graph: Graph,
+  layout: Document['layout'] = {},
+  blocks: BlockMigrations = registryMigrations,
+  collapsed: readonly string[] = [],
+): string {
   const doc = {
     format: FORMAT,
     version: CURRENT_VERSION,
@@ -236,8 +296,12 @@ export function serializeDocument(graph: Graph, layout: Document['layout'] = {},
         return { id: n.id, name: n.name, type: n.type, ...(version > 1 ? { paramsVersion: version } : {}), params: n.params };
       }),
       edges: graph.edges.map((e) => ({ id: e.id, from: e.from, to: e.to })),
+      ...(graph.groups && graph.groups.length > 0
+        ? { groups: graph.groups.map((x) => ({ id: x.id, name: x.name, ...(x.parent !== undefined ? { parent: x.parent } : {}), nodes: x.nodes })) }
+        : {}),
     },
     layout,
+    collapsed,
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }

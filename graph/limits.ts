@@ -15,6 +15,8 @@ export const WARN_BLOCKS = 5_000;
 export const MAX_BLOCKS = 10_000;
 /** Documents with more edges are refused (UNets have fewer than two per block). */
 export const MAX_EDGES = 4 * MAX_BLOCKS;
+/** Documents with more groups are refused (a group holds at least one block or group). */
+export const MAX_GROUPS = MAX_BLOCKS;
 /** Document files (JSON text) larger than this are refused unread: 64 MiB. */
 export const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
 
@@ -22,7 +24,10 @@ const fmt = new Intl.NumberFormat('en-US');
 const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MiB`;
 
 /** Why a document of this size is refused (naming the limit), or null when it may be opened. */
-export function documentSizeProblem(size: { readonly blocks?: number; readonly edges?: number; readonly bytes?: number }, source = 'the graph file'): string | null {
+export function documentSizeProblem(
+  size: { readonly blocks?: number; readonly edges?: number; readonly groups?: number; readonly bytes?: number },
+  source = 'the graph file',
+): string | null {
   if (size.bytes !== undefined && size.bytes > MAX_DOCUMENT_BYTES) {
     return `${source} is ${mib(size.bytes)} (${fmt.format(size.bytes)} bytes); UNet Studio opens documents of at most ${mib(MAX_DOCUMENT_BYTES)} (a UNet of ${fmt.format(MAX_BLOCKS)} blocks takes about 6 MiB)`;
   }
@@ -31,6 +36,9 @@ export function documentSizeProblem(size: { readonly blocks?: number; readonly e
   }
   if (size.edges !== undefined && size.edges > MAX_EDGES) {
     return `${source} has ${fmt.format(size.edges)} connections; UNet Studio opens graphs of at most ${fmt.format(MAX_EDGES)} connections`;
+  }
+  if (size.groups !== undefined && size.groups > MAX_GROUPS) {
+    return `${source} has ${fmt.format(size.groups)} groups; UNet Studio opens graphs of at most ${fmt.format(MAX_GROUPS)} groups`;
   }
   return null;
 }

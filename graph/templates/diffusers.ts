@@ -243,7 +243,8 @@ export function diffusersUNet2D(configIn: unknown, imageSize?: ImageSize): Graph
   // Down blocks: (resnet, attention?) × layers_per_block, then the downsampler; every output is a skip.
   const skips: string[] = [h];
   let outC = boc[0];
-  k.down_block_types.forEach((type, i) => {
+  // Groups (they only organise): down_blocks.i, mid_block and up_blocks.i, diffusers' own modules.
+  k.down_block_types.forEach((type, i) => b.group(`down_blocks.${i}`, () => {
     outC = boc[i];
     const last = i === n - 1;
     const p = `down_blocks.${i}`;
@@ -262,11 +263,11 @@ export function diffusersUNet2D(configIn: unknown, imageSize?: ImageSize): Graph
         : b.add('Downsample2D', name, { use_conv: true, padding: k.downsample_padding }, { x: h });
       skips.push(h);
     }
-  });
+  }));
 
   // The middle block is registered after the up blocks: its nodes are made here, in forward order,
   // and moved behind the up blocks at the end (`withMidBlockLast`).
-  if (k.mid_block_type !== null) {
+  if (k.mid_block_type !== null) b.group('mid_block', () => {
     const c = boc[n - 1];
     const attnGroups = k.attn_norm_num_groups ?? (k.resnet_time_scale_shift === 'default' ? k.norm_num_groups : null);
     const s = k.mid_block_scale_factor;
@@ -276,12 +277,12 @@ export function diffusersUNet2D(configIn: unknown, imageSize?: ImageSize): Graph
     h = r0({ x: h, emb });
     if (attn) h = attn({ x: h });
     h = r1({ x: h, emb });
-  }
+  });
   const midCount = k.mid_block_type === null ? 0 : k.add_attention ? 3 : 2;
 
   // Up blocks: (concat with the last skip, resnet, attention?) × (layers_per_block + 1), then the upsampler.
   const rev = [...boc].reverse();
-  k.up_block_types.forEach((type, i) => {
+  k.up_block_types.forEach((type, i) => b.group(`up_blocks.${i}`, () => {
     outC = rev[i];
     const last = i === n - 1;
     const p = `up_blocks.${i}`;
@@ -299,7 +300,7 @@ export function diffusersUNet2D(configIn: unknown, imageSize?: ImageSize): Graph
       const resnetUp = type === 'ResnetUpsampleBlock2D' || (type === 'AttnUpBlock2D' && k.upsample_type === 'resnet');
       h = resnetUp ? b.add('ResnetBlock2D', name, resnetParams(outC, 'up'), { x: h, emb }) : b.add('Upsample', name, { use_conv: true }, { x: h });
     }
-  });
+  }));
 
   h = b.add('GroupNorm', 'conv_norm_out', { groups: k.norm_num_groups, eps: k.norm_eps }, { x: h });
   h = b.add('SiLU', 'conv_act', {}, { x: h });

@@ -25,18 +25,24 @@ export function vanilla(kwargsIn: unknown, imageSize?: ImageSize): Graph {
   const x = b.add('ImageInput', 'x', { channels: k.n_channels, height, width });
   let h = b.add('DoubleConv', 'inc', { out_channels: widths[0] }, { x });
   const skips = [h];
+  // Groups (they only organise): each down stage `down{i}` (max-pool, double conv) and up stage
+  // `up{i}` (transposed conv, concat, double conv), milesial's own modules.
   for (let i = 1; i < widths.length; i++) {
-    const pool = b.add('MaxPool2d', `down${i}.maxpool_conv.0`, { kernel_size: 2 }, { x: h });
-    h = b.add('DoubleConv', `down${i}.maxpool_conv.1`, { out_channels: widths[i] }, { x: pool });
+    b.group(`down${i}`, () => {
+      const pool = b.add('MaxPool2d', `down${i}.maxpool_conv.0`, { kernel_size: 2 }, { x: h });
+      h = b.add('DoubleConv', `down${i}.maxpool_conv.1`, { out_channels: widths[i] }, { x: pool });
+    });
     skips.push(h);
   }
   skips.pop();
   for (let i = 1; i < widths.length; i++) {
     const inC = widths[widths.length - i];
     const outC = widths[widths.length - i - 1];
-    const up = b.add('ConvTranspose2d', `up${i}.up`, { out_channels: Math.floor(inC / 2), kernel_size: 2, stride: 2, bias: true }, { x: h });
-    const cat = b.add('Concat', `up${i}.cat`, { order: 'skip_first', pad_to_match: true }, { x: up, skip: skips.pop()! });
-    h = b.add('DoubleConv', `up${i}.conv`, { out_channels: outC }, { x: cat });
+    b.group(`up${i}`, () => {
+      const up = b.add('ConvTranspose2d', `up${i}.up`, { out_channels: Math.floor(inC / 2), kernel_size: 2, stride: 2, bias: true }, { x: h });
+      const cat = b.add('Concat', `up${i}.cat`, { order: 'skip_first', pad_to_match: true }, { x: up, skip: skips.pop()! });
+      h = b.add('DoubleConv', `up${i}.conv`, { out_channels: outC }, { x: cat });
+    });
   }
   h = b.add('Conv2d', 'outc.conv', { out_channels: k.n_classes, kernel_size: 1, stride: 1, padding: 0, bias: true }, { x: h });
   b.add('Output', 'output', {}, { x: h });
