@@ -25,7 +25,7 @@
  *
  * Pure: no tfjs. Weights are the decoded `.safetensors` tensors (any float dtype, which is kept).
  */
-import type { Graph, GraphNode } from './model';
+import type { Graph, GraphGroup, GraphNode } from './model';
 import { analyze, nodeLabel, nodeWeights, type NodeInfo } from './analyze';
 import { expectedWeights, type ExpectedWeight } from './weights';
 import type { ParamValue } from '../blocks/types';
@@ -128,8 +128,8 @@ const NAME_HINT: Readonly<Record<Naming, string>> = {
   diffusers: 'conv_in, time_proj, time_embedding, class_embedding, down_blocks.L.(resnets|attentions).J, down_blocks.L.downsamplers.0, mid_block.(resnets|attentions).J, up_blocks.L.(concat|resnets|attentions).J, up_blocks.L.upsamplers.0, conv_norm_out, conv_act, conv_out',
 };
 
-/** OpenAI module paths → diffusers'. */
-function namesToDiffusers(infos: readonly NodeInfo[], p: Problems): Map<string, string> {
+/** OpenAI module paths → diffusers'. (`_levels`: diffusers' groups follow from its names alone.) */
+function namesToDiffusers(infos: readonly NodeInfo[], p: Problems, _levels: Levels): Map<string, string> {
   const out = new Map<string, string>();
   const fixed = new Map(FIXED);
   const inputs: NodeInfo[] = [];
@@ -194,8 +194,11 @@ function namesToDiffusers(infos: readonly NodeInfo[], p: Problems): Map<string, 
   return out;
 }
 
-/** diffusers module paths → OpenAI's. */
-function namesToOpenai(infos: readonly NodeInfo[], p: Problems): Map<string, string> {
+/** Where a node sits among a UNet's levels (for the groups of the converted graph). */
+type Levels = Map<string, { readonly side: 'encoder' | 'decoder'; readonly level: number }>;
+
+/** diffusers module paths → OpenAI's; `levels` receives each encoder/decoder node's level (0 = full resolution). */
+function namesToOpenai(infos: readonly NodeInfo[], p: Problems, levels: Levels): Map<string, string> {
   const out = new Map<string, string>();
   const fixed = new Map(FIXED.map(([o, d]) => [d, o] as const));
   /** down/up: level → layer → part → node */
@@ -221,8 +224,10 @@ function namesToOpenai(infos: readonly NodeInfo[], p: Problems): Map<string, str
     const id = info.node.id;
     let mm: RegExpExecArray | null;
     if (KEEP_NAME.has(info.node.type)) out.set(id, name);
-    else if (fixed.has(name)) out.set(id, fixed.get(name)!);
-    else if ((mm = /^down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)$/.exec(name))) {
+    else if (fixed.has(name)) {
+      out.set(id, fixed.get(name)!);
+      if (name === 'conv_in') levels.set(id, { side: 'encoder', level: 0 });
+    } else if ((mm = /^down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)$/.exec(name))) {
       level(down, num(mm[1]), newDown)[mm[2] as 'resnets' | 'attentions'].set(num(mm[3]), info);
     } else if ((mm = /^down_blocks\.(\d+)\.downsamplers\.0$/.exec(name))) {
       level(down, num(mm[1]), newDown).sampler = info;
@@ -235,6 +240,9 @@ function namesToOpenai(infos: readonly NodeInfo[], p: Problems): Map<string, str
     } else problem(p, id, `its name is not one of diffusers' UNet2DModel module paths (${NAME_HINT.diffusers}), so it has no place in OpenAI's UNetModel`);
   }
   const layers = (...ms: Map<number, NodeInfo>[]): number[] => [...new Set(ms.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
+  for (const [l, lv] of down) for (const nd of [...lv.resnets.values(), ...lv.attentions.values(), ...(lv.sampler ? [lv.sampler] : [])]) levels.set(nd.node.id, { side: 'encoder', level: l });
+  const ups = Math.max(-1, ...up.keys()) + 1;
+  for (const [l, lv] of up) for (const nd of [...lv.resnets.values(), ...lv.attentions.values(), ...lv.concat.values(), ...(lv.sampler ? [lv.sampler] : [])]) levels.set(nd.node.id, { side: 'decoder', level: ups - 1 - l });
   let k = 1;
   for (const [, lv] of [...down.entries()].sort((a, b) => a[0] - b[0])) {
     for (const j of layers(lv.resnets, lv.attentions)) {
@@ -297,6 +305,57 @@ function compareKeys(a: readonly (number | string)[], b: readonly (number | stri
     if (x !== y) return x < y ? -1 : 1;
   }
   return 0;
+}
+
+/**
+ * The converted graph's groups, as its world's template makes them (graph/templates): diffusers'
+ * modules `down_blocks.L`, `mid_block`, `up_blocks.L`; or OpenAI's levels `encoder.k` / `decoder.k`
+ * holding their `input_blocks.N` / `output_blocks.N` where those hold more than one block, then
+ * `middle_block` and `out`. The source's own groups do not survive a renaming of every block.
+ */
+function convertedGroups(nodes: readonly GraphNode[], to: Naming, levels: Levels): GraphGroup[] {
+  const specs: { name: string; parent?: string; members: string[] }[] = [];
+  const spec = (name: string, parent?: string) => {
+    let g = specs.find((x) => x.name === name);
+    if (!g) specs.push((g = { name, ...(parent !== undefined ? { parent } : {}), members: [] }));
+    return g;
+  };
+  const index = (name: string) => num(name.split('.')[1]);
+  if (to === 'diffusers') {
+    const of = (nd: GraphNode) => /^(down_blocks\.\d+|up_blocks\.\d+|mid_block)\./.exec(nd.name)?.[1];
+    const names = [...new Set(nodes.map(of).filter((x): x is string => x !== undefined))];
+    const rank = (n: string) => (n.startsWith('down') ? 0 : n === 'mid_block' ? 1 : 2);
+    for (const n of names.sort((a, b) => rank(a) - rank(b) || index(a) - index(b))) spec(n);
+    for (const nd of nodes) {
+      const g = of(nd);
+      if (g) spec(g).members.push(nd.id);
+    }
+  } else {
+    const enc = [...new Set([...levels.values()].filter((l) => l.side === 'encoder').map((l) => l.level))].sort((a, b) => a - b);
+    const dec = [...new Set([...levels.values()].filter((l) => l.side === 'decoder').map((l) => l.level))].sort((a, b) => b - a);
+    const entries = new Map<string, string[]>();
+    for (const nd of nodes) {
+      const m = /^((?:input|output)_blocks\.\d+)\./.exec(nd.name);
+      if (m) entries.set(m[1], [...(entries.get(m[1]) ?? []), nd.id]);
+    }
+    const level = (side: 'encoder' | 'decoder', l: number) => {
+      const parent = `${side}.${l}`;
+      spec(parent);
+      for (const nd of nodes) {
+        const at = levels.get(nd.id);
+        if (!at || at.side !== side || at.level !== l) continue;
+        const entry = /^((?:input|output)_blocks\.\d+)\./.exec(nd.name)?.[1];
+        (entry && (entries.get(entry)?.length ?? 0) > 1 ? spec(entry, parent) : spec(parent)).members.push(nd.id);
+      }
+    };
+    for (const l of enc) level('encoder', l);
+    for (const nd of nodes) if (nd.name.startsWith('middle_block.')) spec('middle_block').members.push(nd.id);
+    for (const l of dec) level('decoder', l);
+    for (const nd of nodes) if (/^out\.\d+$/.test(nd.name)) spec('out').members.push(nd.id);
+  }
+  const kept = specs.filter((g) => g.members.length > 0 || specs.some((c) => c.parent === g.name));
+  const ids = new Map(kept.map((g, i) => [g.name, `g${i + 1}`]));
+  return kept.map((g) => ({ id: ids.get(g.name)!, name: g.name, ...(g.parent !== undefined ? { parent: ids.get(g.parent)! } : {}), nodes: g.members }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -540,7 +599,8 @@ export function convertNaming(graph: Graph, to: Naming): NamingConversion {
   const infos = a.order.map((id) => a.info.get(id)!);
   const problems: Problems = new Map();
   const nameProblems: Problems = new Map();
-  const names = to === 'diffusers' ? namesToDiffusers(infos, nameProblems) : namesToOpenai(infos, nameProblems);
+  const levels: Levels = new Map();
+  const names = to === 'diffusers' ? namesToDiffusers(infos, nameProblems, levels) : namesToOpenai(infos, nameProblems, levels);
   const parts = new Map<string, Counterpart>();
   for (const info of infos) {
     const cp = to === 'diffusers' ? toDiffusers(info) : toOpenai(info, names.get(info.node.id) ?? '');
@@ -573,11 +633,13 @@ export function convertNaming(graph: Graph, to: Naming): NamingConversion {
     return { id: nd.id, name: names.get(nd.id)!, type: cp.type, params: cp.params } satisfies GraphNode;
   });
   const sorted = [...nodes].sort((x, y) => compareKeys(orderKey(to, x, byId.get(x.id)!.i), orderKey(to, y, byId.get(y.id)!.i)));
+  const groups = convertedGroups(sorted, to, levels);
   const converted: Graph = {
     name: graph.name,
     ...(graph.description !== undefined ? { description: graph.description } : {}),
     nodes: sorted,
     edges: graph.edges,
+    ...(groups.length > 0 ? { groups } : {}),
   };
 
   // Weight rules, checked against what the converted graph owns.
