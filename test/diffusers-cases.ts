@@ -30,6 +30,12 @@ export const DIFFUSERS_CASES: readonly DiffusersCase[] = readdirSync(DIFFUSERS_D
   .sort()
   .map((f) => JSON.parse(readFileSync(`${DIFFUSERS_DIR}${f}`, 'utf8')) as DiffusersCase);
 
+/**
+ * Reference cases the template refuses, with the keys its one error must name (none today: df-learned's
+ * learned time embedding, center_input_sample and act_fn "mish" are supported). Parity runs the rest.
+ */
+export const DIFFUSERS_UNSUPPORTED: Readonly<Record<string, readonly string[]>> = {};
+
 /** The state_dict part of a case's file (its `io.*` tensors are the inputs and the output). */
 export function weightsOnly(file: SafetensorsFile): SafetensorsFile {
   return { metadata: file.metadata, tensors: new Map([...file.tensors].filter(([k]) => !k.startsWith('io.'))) };

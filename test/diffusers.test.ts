@@ -29,7 +29,7 @@ import { randomWeights } from '../runtime/weights';
 import { legacyKeyRenames } from '../weights/legacy';
 import { toFloat32 } from '../weights/safetensors';
 import { closeness, readSafetensors } from './util';
-import { againstReference, caseInputs, DIFFUSERS_CASES as CASES, DIFFUSERS_DIR as DIR, expectMatches, runDiffusersCase, weightsOnly } from './diffusers-cases';
+import { againstReference, caseInputs, DIFFUSERS_CASES as CASES, DIFFUSERS_DIR as DIR, DIFFUSERS_UNSUPPORTED as UNSUPPORTED, expectMatches, runDiffusersCase, weightsOnly } from './diffusers-cases';
 
 interface Published {
   readonly name: string;
@@ -42,11 +42,6 @@ interface Published {
 
 const published = (JSON.parse(readFileSync(`${DIR}published-configs.json`, 'utf8')) as { configs: Published[] }).configs;
 
-/**
- * Reference cases this template refuses, with the keys its one error must name (none today: df-learned's
- * learned time embedding, center_input_sample and act_fn "mish" are supported).
- */
-const UNSUPPORTED: Readonly<Record<string, readonly string[]>> = {};
 
 /** `key:shape` lines in the graph's node order, which the template makes PyTorch's registration order. */
 function listing(graph: Graph): string[] {
