@@ -28,7 +28,7 @@ import { loadModule } from '../runtime/evaluate';
 import { randomWeights } from '../runtime/weights';
 import { legacyKeyRenames } from '../weights/legacy';
 import { toFloat32 } from '../weights/safetensors';
-import { closeness, readSafetensors } from './util';
+import { readSafetensors } from './util';
 import { againstReference, caseInputs, DIFFUSERS_CASES as CASES, DIFFUSERS_DIR as DIR, DIFFUSERS_UNSUPPORTED as UNSUPPORTED, expectMatches, runDiffusersCase, weightsOnly } from './diffusers-cases';
 
 interface Published {
@@ -41,7 +41,6 @@ interface Published {
 }
 
 const published = (JSON.parse(readFileSync(`${DIR}published-configs.json`, 'utf8')) as { configs: Published[] }).configs;
-
 
 /** `key:shape` lines in the graph's node order, which the template makes PyTorch's registration order. */
 function listing(graph: Graph): string[] {
