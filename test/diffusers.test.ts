@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,7 @@ import type { Graph } from '../graph/model';
 import { DDPM_CELEBAHQ_256, DDPM_CIFAR10_32, diffusersUNet2D, templateById, TemplateError } from '../graph/templates';
 import { planGraph, runGraph } from '../runtime/interpreter';
 import { disposeWeights, loadWeights } from '../runtime/weights';
-import { useBackend } from '../runtime/backend-node';
+import { useBackend, type NodeBackend } from '../runtime/backend-node';
 import { generatePytorchModel } from '../codegen/targets/pytorch/model';
 import { generateModule } from '../codegen/targets/tfjs/generate';
 import { readSources } from '../codegen/targets/tfjs/sources-node';
@@ -27,10 +27,9 @@ import { typecheckModule } from '../codegen/targets/tfjs/typecheck';
 import { loadModule } from '../runtime/evaluate';
 import { randomWeights } from '../runtime/weights';
 import { legacyKeyRenames } from '../weights/legacy';
-import { toFloat32, type SafetensorsFile } from '../weights/safetensors';
-import { closeness, nchwToNhwc, readSafetensors, REFERENCE } from './util';
-
-const DIR = `${REFERENCE}diffusers/`;
+import { toFloat32 } from '../weights/safetensors';
+import { readSafetensors } from './util';
+import { againstReference, caseInputs, DIFFUSERS_CASES as CASES, DIFFUSERS_DIR as DIR, DIFFUSERS_UNSUPPORTED as UNSUPPORTED, expectMatches, runDiffusersCase, weightsOnly } from './diffusers-cases';
 
 interface Published {
   readonly name: string;
@@ -41,26 +40,7 @@ interface Published {
   readonly state_dict_sha256_legacy_attention_names: string;
 }
 
-interface Case {
-  readonly name: string;
-  readonly config: Record<string, unknown>;
-  readonly image_size: number;
-  readonly num_parameters: number;
-  readonly num_state_dict_tensors: number;
-  readonly state_dict_sha256: string;
-}
-
 const published = (JSON.parse(readFileSync(`${DIR}published-configs.json`, 'utf8')) as { configs: Published[] }).configs;
-const CASES: readonly Case[] = readdirSync(DIR)
-  .filter((f) => /^df-.*\.json$/.test(f))
-  .sort()
-  .map((f) => JSON.parse(readFileSync(`${DIR}${f}`, 'utf8')) as Case);
-
-/**
- * Reference cases this template refuses, with the keys its one error must name (none today: df-learned's
- * learned time embedding, center_input_sample and act_fn "mish" are supported).
- */
-const UNSUPPORTED: Readonly<Record<string, readonly string[]>> = {};
 
 /** `key:shape` lines in the graph's node order, which the template makes PyTorch's registration order. */
 function listing(graph: Graph): string[] {
@@ -71,10 +51,6 @@ function listing(graph: Graph): string[] {
 }
 const sha = (lines: readonly string[]) => createHash('sha256').update(lines.join('')).digest('hex');
 const legacyName = (line: string) => line.replace(/\.to_q\./, '.query.').replace(/\.to_k\./, '.key.').replace(/\.to_v\./, '.value.').replace(/\.to_out\.0\./, '.proj_attn.');
-
-function weightsOnly(file: SafetensorsFile): SafetensorsFile {
-  return { metadata: file.metadata, tensors: new Map([...file.tensors].filter(([k]) => !k.startsWith('io.'))) };
-}
 
 describe('the reference data is there', () => {
   it('published configs and parity cases (a folder without them fails here)', () => {
@@ -124,48 +100,42 @@ describe('published diffusers configs: exact parameters and state_dict', () => {
   });
 });
 
-describe('diffusers UNet2DModel matches the real code on cpu (1e-4 + 1e-4·|ref|)', () => {
-  beforeAll(async () => {
-    await useBackend('cpu');
-  });
-
-  for (const c of CASES) {
-    if (c.name in UNSUPPORTED) {
-      it(`${c.name}: refused with one error naming ${UNSUPPORTED[c.name].join(', ')}`, () => {
-        expect(() => diffusersUNet2D(c.config, c.image_size)).toThrow(TemplateError);
-        let message = '';
-        try {
-          diffusersUNet2D(c.config, c.image_size);
-        } catch (e) {
-          message = (e as Error).message;
-        }
-        for (const key of UNSUPPORTED[c.name]) expect(message).toMatch(new RegExp(`\\n  ${key}: .*is not supported`));
-      });
-      continue;
-    }
-    it(c.name, async () => {
-      const file = readSafetensors(`${DIR}${c.name}.safetensors`);
-      const plan = planGraph(diffusersUNet2D(c.config, c.image_size));
-      const weights = loadWeights(plan, weightsOnly(file), `${c.name}.safetensors`);
-      const xT = file.tensors.get('io.x')!;
-      const x = tf.tidy(() => nchwToNhwc(tf.tensor(toFloat32(xT), [...xT.shape])));
-      const t = tf.tensor1d(toFloat32(file.tensors.get('io.timesteps')!));
-      const yT = file.tensors.get('io.y');
-      const y = yT ? tf.tensor1d(toFloat32(yT)) : undefined;
-      const { out } = runGraph(plan, weights, { x, timesteps: t, ...(y ? { y } : {}) });
-      const nchw = tf.transpose(out, [0, 3, 1, 2]);
-      const got = (await nchw.data()) as Float32Array;
-      const refT = file.tensors.get('io.out')!;
-      expect(nchw.shape).toEqual(refT.shape);
-      tf.dispose([x, t, out, nchw, ...(y ? [y] : [])]);
-      disposeWeights(weights);
-      const ref = toFloat32(refT);
-      const r = closeness(got, ref, 1e-4, 1e-4);
-      expect(r.ok, `max |d| ${r.maxAbs.toExponential(2)}, ${r.worst.toFixed(2)}× tolerance`).toBe(true);
-      expect(Math.max(...Array.from(ref, Math.abs))).toBeGreaterThan(1); // a real signal
+/**
+ * The same cases and the same runner on each backend, one after the other in this file (tfjs's backend
+ * is global to the process), as test/parity.test.ts does for the shared fixtures; webgpu is in
+ * test/webgpu.test.ts, the file that brings up Dawn and SwiftShader.
+ */
+for (const backend of ['cpu', 'wasm'] as const satisfies readonly NodeBackend[]) {
+  describe(`diffusers UNet2DModel matches the real code on ${backend} (1e-4 + 1e-4·|ref|)`, () => {
+    beforeAll(async () => {
+      await useBackend(backend);
     });
-  }
-});
+    afterAll(() => {
+      expect(tf.getBackend()).toBe(backend);
+    });
+
+    for (const c of CASES) {
+      if (c.name in UNSUPPORTED) {
+        // A refusal does not depend on the backend: checked once.
+        if (backend !== 'cpu') continue;
+        it(`${c.name}: refused with one error naming ${UNSUPPORTED[c.name].join(', ')}`, () => {
+          expect(() => diffusersUNet2D(c.config, c.image_size)).toThrow(TemplateError);
+          let message = '';
+          try {
+            diffusersUNet2D(c.config, c.image_size);
+          } catch (e) {
+            message = (e as Error).message;
+          }
+          for (const key of UNSUPPORTED[c.name]) expect(message).toMatch(new RegExp(`\\n  ${key}: .*is not supported`));
+        });
+        continue;
+      }
+      it(c.name, async () => {
+        expectMatches(await runDiffusersCase(c), 1e-4, 1e-4);
+      });
+    }
+  });
+}
 
 describe('legacy attention names', () => {
   it('legacyKeyRenames maps query/key/value/proj_attn to to_q/to_k/to_v/to_out.0 only where the graph wants them', () => {
@@ -347,4 +317,27 @@ describe('the tfjs export of a diffusers graph', () => {
     disposeWeights(w);
     model.dispose();
   }, 60_000);
+
+  it.each(['df-openai', 'df-learned'])(
+    '%s on wasm: the module with the reference weights matches diffusers (1e-4 + 1e-4·|ref|) and the interpreter bit for bit',
+    async (name) => {
+      await useBackend('wasm');
+      const c = CASES.find((cc) => cc.name === name)!;
+      const mod = generateModule(diffusersUNet2D(c.config, c.image_size), readSources());
+      const file = readSafetensors(`${DIR}${c.name}.safetensors`);
+      const given: Record<string, tf.Tensor> = {};
+      for (const [key, t] of weightsOnly(file).tensors) given[key] = tf.tensor(toFloat32(t), [...t.shape], 'float32');
+      const model = loadModule(mod.text, mod.className).fromTensors(given, `${c.name}.safetensors`);
+      tf.dispose(Object.values(given));
+      const byRole = caseInputs(file);
+      const out = model.forward(...mod.inputs.map((r) => byRole[r]));
+      const got = await againstReference(out, file);
+      tf.dispose([out, ...Object.values(byRole)]);
+      model.dispose();
+      expect(tf.getBackend()).toBe('wasm');
+      expectMatches(got, 1e-4, 1e-4);
+      expect(Array.from(got.got)).toEqual(Array.from((await runDiffusersCase(c)).got));
+    },
+    60_000,
+  );
 });
