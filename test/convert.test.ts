@@ -76,6 +76,21 @@ describe('naming conversion: the graph', () => {
     expect(structure(c.graph)).toEqual(structure(iddpm(TWIN_KWARGS, 16)));
   });
 
+  it("the converted graph is grouped as its world's template groups it (levels and modules)", () => {
+    const groups = (g: Graph) => {
+      const name = new Map(g.nodes.map((n) => [n.id, n.name]));
+      const gname = new Map((g.groups ?? []).map((x) => [x.id, x.name]));
+      return (g.groups ?? []).map((x) => `${x.name} < ${x.parent ? gname.get(x.parent)! : '-'}: ${x.nodes.map((id) => name.get(id)!).join(' ')}`);
+    };
+    for (const kw of [TWIN_KWARGS, { ...TWIN_KWARGS, num_res_blocks: 2, channel_mult: [1, 2, 2], attention_resolutions: [2, 4] }]) {
+      const openai = iddpm(kw, 16);
+      const df = convertNaming(openai, 'diffusers').graph;
+      expect(groups(df).length).toBeGreaterThan(3);
+      expect(groups(df)).toEqual(groups(diffusersUNet2D({ ...dfIddpm.config, block_out_channels: kw.channel_mult.map((m) => 32 * m), layers_per_block: kw.num_res_blocks, down_block_types: kw.channel_mult.map((_, i) => (kw.attention_resolutions.includes(2 ** i) ? 'AttnDownBlock2D' : 'DownBlock2D')), up_block_types: kw.channel_mult.map((_, i) => (kw.attention_resolutions.includes(2 ** (kw.channel_mult.length - 1 - i)) ? 'AttnUpBlock2D' : 'UpBlock2D')) }, 16)));
+      expect(groups(convertNaming(df, 'openai').graph)).toEqual(groups(openai));
+    }
+  });
+
   it('resblock_updown: the ResBlocks that resample become diffusers\' resnet down/upsamplers', () => {
     const g = iddpm({ ...TWIN_KWARGS, resblock_updown: true, channel_mult: [1, 2, 2] }, 16);
     const c = convertNaming(g, 'diffusers');
