@@ -28,7 +28,8 @@ export interface GeneratedModule {
 /** Declarations every module needs for loading and initialising weights. */
 const SUPPORT = ['parseSafetensors', 'toFloat32', 'checkStateDict', 'fromPyTorch', 'initialValues', 'Rng', 'WeightGetter'];
 
-const MODULE_NAMES = ['CONFIG', 'WEIGHTS', 'WeightName', 'EXPECTED', 'NO_WEIGHTS', ...INPUT_ROLES.map((r) => r.role), 'at', 'self'];
+const MODULE_LEVEL = ['CONFIG', 'WEIGHTS', 'WeightName', 'EXPECTED', 'NO_WEIGHTS'];
+const MODULE_NAMES = [...MODULE_LEVEL, ...INPUT_ROLES.map((r) => r.role), 'at', 'self'];
 
 /** Globals the module's own code (below) reads; the class must not shadow them. */
 const TEMPLATE_GLOBALS = ['Map', 'Object', 'Error', 'Readonly', 'Record', 'Uint8Array'];
@@ -128,6 +129,7 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
       return names.length > 0 ? `[${names.join(', ')}]` : null;
     },
     label: (id) => literal(a.info.get(id)!.node.name),
+    groupLabel: (g) => literal(g.group.name),
     varName: (id) => identifier(a.info.get(id)!.node.name, a.info.get(id)!.def.nameHint),
     io: (inf, line) => {
       const name = inf.node.name;
@@ -304,6 +306,8 @@ interface Scope {
   readonly groupWeights: (g: GroupInstance) => string | null;
   /** A block's name in comments (an escaped literal). */
   readonly label: (id: string) => string;
+  /** A nested group's name in comments (an escaped literal). */
+  readonly groupLabel: (g: GroupInstance) => string;
   /** The base of the local that holds a block's output. */
   readonly varName: (id: string) => string;
   /** Input and Output blocks (the forward only). */
@@ -334,7 +338,7 @@ function emitScope(e: Emitter, items: readonly Item[], s: Scope): string[] {
       const w = s.groupWeights(g);
       const args = [...(w === null ? [] : [w]), ...g.inputs.map((id) => s.varOf.get(id)!)];
       const shapes = g.outputs.map((id) => fmtShape(e.a.info.get(id)!.out!)).join(', ');
-      line(`// ${literal(g.group.name)}: group → ${shapes}`);
+      line(`// ${s.groupLabel(g)}: group → ${shapes}`);
       line(`const ${outs.length === 1 ? outs[0] : `[${outs.join(', ')}]`} = ${fn}(${args.join(', ')});`);
       g.outputs.forEach((id, k) => s.varOf.set(id, outs[k]));
     } else {
@@ -374,7 +378,8 @@ function emitFunction(e: Emitter, def: Definition): string {
   const g = def.instances[0];
   const fn = e.fnNames.get(def)!;
   const info = (id: string) => e.a.info.get(id)!;
-  const namer = new Namer([...e.pool.decls.keys(), ...MODULE_NAMES, e.cls, ...e.fnNames.values(), 'w']);
+  // Locals and parameters: no clash with module-level names (the forward's input names are free here).
+  const namer = new Namer([...e.pool.decls.keys(), ...MODULE_LEVEL, e.cls, ...e.fnNames.values(), 'w']);
   const varOf = new Map<string, string>();
   const params = g.inputs.map((src) => {
     const reader = g.order.find((id) => Object.values(info(id).inputs).some((v) => v.from === src))!;
@@ -409,6 +414,17 @@ function emitFunction(e: Emitter, def: Definition): string {
       return from === 0 && ws.length === slots.length ? 'w' : `w.slice(${from}, ${from + ws.length})`;
     },
     label: (id) => labels.get(id)!,
+    groupLabel: (c) => {
+      // The nested group's name when every instance's is the same or the same relative to the instance.
+      const j = g.items.findIndex((it) => it.kind === 'group' && it.group === c);
+      const names = def.instances.map((inst) => {
+        const it = inst.items[j];
+        return it.kind === 'group' ? it.group.group.name : '';
+      });
+      if (names.every((n) => n === names[0])) return literal(names[0]);
+      const rel = def.instances.map((inst, k) => (names[k].startsWith(`${inst.group.name}.`) ? names[k].slice(inst.group.name.length + 1) : null));
+      return rel[0] !== null && rel.every((r) => r === rel[0]) ? literal(rel[0]) : `group ${j}`;
+    },
     varName: (id) => identifier(info(id).def.nameHint, 'h'),
   });
   const outs = g.outputs.map((id) => varOf.get(id)!);
