@@ -437,3 +437,81 @@ function checkLoading(Cls: GeneratedClass, plan: Analysis, inputs: Inputs): void
     expect(e.missing).toEqual([key]);
   }
 }
+
+/** Group names: shown on the canvas and in generated code, so anything at all (unique per graph). */
+const GROUP_NAME_SETS: readonly (readonly string[])[] = [
+  ['*/ globalThis.__pwned = 1; /*', '${globalThis.__pwned = 1}', '`); globalThis.__pwned = 1; (`', '"); globalThis.__pwned = 1; ("'],
+  ['q"uote\nline', 'p\u2028globalThis.__pwned = 1', '😀', ''],
+  ['class', 'resBlockForward', 'naïve→ünïcode', 'tf'],
+];
+
+/**
+ * `buildGraph`'s blocks in nested groups: the ResBlock and the Attention; the Conv2d holding a
+ * nested group of the GroupNorm and SiLU (two outputs: the SiLU, and the Conv2d the Concat reads);
+ * the Downsample and Upsample.
+ */
+function buildGrouped(groupNames: readonly string[], nodeNames: readonly string[]): Graph {
+  const g = buildGraph('grouped', nodeNames);
+  const id = (i: number) => g.nodes.find((n) => n.name === nodeNames[i])!.id;
+  return {
+    ...g,
+    groups: [
+      { id: 'g0', name: groupNames[0], nodes: [id(6), id(7)] },
+      { id: 'g1', name: groupNames[1], nodes: [id(8)] },
+      { id: 'g2', name: groupNames[2], parent: 'g1', nodes: [id(9), id(10)] },
+      { id: 'g3', name: groupNames[3], nodes: [id(13), id(14)] },
+    ],
+  };
+}
+
+describe('hostile group names', () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+
+  it('become sanitised function names and escaped literals only; the module type-checks and runs like the interpreter', () => {
+    const plain = generateModule(buildGrouped(['g0', 'g1', 'g2', 'g3'], PLAIN_NAMES), readSources()).text;
+    expect(plain).toContain('const [n8, n10] = g1([at("n8"), at("n9")], n7);');
+    const plainTokens = tokens(plain);
+    const plainSpans = safeSpans(plain);
+    GROUP_NAME_SETS.forEach((groupNames, k) => {
+      const names = CHUNKS[k % CHUNKS.length];
+      const graph = buildGrouped(groupNames, names);
+      const mod = generateModule(graph, readSources());
+      const text = mod.text;
+      expect(structureDifference(plainTokens, tokens(text))).toBe('');
+      const section = text.slice(text.indexOf('// One function per group definition'), text.indexOf('// Copied from UNet Studio'));
+      const fns = [...section.matchAll(/^function (\S+)\(/gm)].map((m) => m[1]);
+      expect(fns.length).toBe(4);
+      for (const f of fns) {
+        expect(f).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
+        expect(JS_RESERVED.has(f)).toBe(false);
+      }
+      const spans = safeSpans(text);
+      for (const raw of [...groupNames, ...names]) {
+        if (raw === '' || /^[A-Za-z0-9_$]+$/.test(raw)) continue;
+        expect(unsafeOccurrences(text, spans, raw), `raw ${short(raw)} outside literals`).toBe(unsafeOccurrences(plain, plainSpans, raw));
+      }
+      for (const raw of groupNames) expect(text).toContain(literal(raw));
+      if (k === 0) expect(typecheckModule(text)).toEqual([]);
+      const Cls = loadModule(text, mod.className);
+      expect(pwned()).toBeUndefined();
+      const inputs: Inputs = {
+        x: tf.randomNormal([2, 8, 8, 32], 0, 1, 'float32', k + 1) as tf.Tensor4D,
+        timesteps: tf.tensor1d([3, 517]),
+        y: tf.tensor1d([0, 4]),
+      };
+      const start = tf.memory().numTensors;
+      const plan = planGraph(graph);
+      const model = Cls.random(1);
+      const w = randomWeights(plan, 1);
+      expectSameOutputs(model, plan, w, inputs);
+      disposeWeights(w);
+      model.dispose();
+      expect(tf.memory().numTensors).toBe(start);
+      tf.dispose([inputs.x, inputs.timesteps, inputs.y]);
+    });
+    expect(pwned()).toBeUndefined();
+    expect(PWNED in globalThis).toBe(false);
+  }, 60_000);
+});

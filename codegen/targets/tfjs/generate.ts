@@ -6,14 +6,15 @@
  */
 import { ts } from 'ts-morph';
 import type { ParamValue, TensorShape } from '../../../blocks/types';
-import { analyze, countParameters, graphInputs, type Analysis } from '../../../graph/analyze';
+import { analyze, countParameters, graphInputs, type Analysis, type NodeInfo } from '../../../graph/analyze';
 import { INPUT_ROLES, inputRole, isInputRole, toTfjsShape, type InputRole } from '../../../blocks/roles';
 import type { Graph } from '../../../graph/model';
 import { expectedWeights } from '../../../graph/weights';
 import { CodegenError } from '../../errors';
 import { buildPool, closure, type Declaration, type DeclarationPool } from './pool';
 import type { SourceTexts } from './sources';
-import { className, identifier, literal, Namer } from './text';
+import { className, functionName, identifier, literal, Namer } from './text';
+import { planHierarchy, type Definition, type GroupInstance, type Item } from './hierarchy';
 
 export { CodegenError };
 
@@ -27,7 +28,8 @@ export interface GeneratedModule {
 /** Declarations every module needs for loading and initialising weights. */
 const SUPPORT = ['parseSafetensors', 'toFloat32', 'checkStateDict', 'fromPyTorch', 'initialValues', 'Rng', 'WeightGetter'];
 
-const MODULE_NAMES = ['CONFIG', 'WEIGHTS', 'WeightName', 'EXPECTED', 'NO_WEIGHTS', ...INPUT_ROLES.map((r) => r.role), 'at', 'self'];
+const MODULE_LEVEL = ['CONFIG', 'WEIGHTS', 'WeightName', 'EXPECTED', 'NO_WEIGHTS'];
+const MODULE_NAMES = [...MODULE_LEVEL, ...INPUT_ROLES.map((r) => r.role), 'at', 'self'];
 
 /** Globals the module's own code (below) reads; the class must not shadow them. */
 const TEMPLATE_GLOBALS = ['Map', 'Object', 'Error', 'Readonly', 'Record', 'Uint8Array'];
@@ -93,8 +95,8 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
     if (!kernelNames.includes(k)) kernelNames.push(k);
   }
   const copied = closure(pool, [...kernelNames, ...SUPPORT]);
-  const cls = className(graph.name, new Set([...pool.decls.keys(), ...MODULE_NAMES, ...TEMPLATE_GLOBALS, ...identifiersIn(copied)]));
-  const namer = new Namer([...pool.decls.keys(), ...MODULE_NAMES, cls]);
+  const copiedIds = identifiersIn(copied);
+  const cls = className(graph.name, new Set([...pool.decls.keys(), ...MODULE_NAMES, ...TEMPLATE_GLOBALS, ...copiedIds]));
 
   // Inputs and outputs.
   // Inputs and their checks come from the role table (blocks/roles.ts), in the forward's order.
@@ -103,47 +105,52 @@ function emit(graph: Graph, a: Analysis, pool: DeclarationPool): GeneratedModule
   const outInfo = all.find((i) => i.def.io === 'output')!;
   const outShape = outInfo.out!;
 
-  // Straight-line forward: one const per node, freed after its last use.
+  // The forward: one const per block, freed after its last use; with groups, one call per group
+  // instance of a function per group definition (hierarchy.ts), the blocks inside run the same way.
+  const hierarchy = planHierarchy(graph, a, infos);
+  // Module-level functions: no clash with the copied code, the globals it reads or the class.
+  const fnNamer = new Namer([...pool.decls.keys(), ...MODULE_NAMES, ...TEMPLATE_GLOBALS, ...copiedIds, cls]);
+  const fnNames = new Map<Definition, string>();
+  for (const def of hierarchy?.definitions ?? []) fnNames.set(def, fnNamer.take(functionName(def.instances[0].group.name, 'group')));
+  const namer = new Namer([...pool.decls.keys(), ...MODULE_NAMES, cls, ...fnNames.values()]);
+  const emitter: Emitter = { pool, a, cls, fnNames, usesNoWeights: false };
+
   const varOf = new Map<string, string>();
-  const lastUse = new Map<string, number>();
-  infos.forEach((inf, i) => {
-    for (const v of Object.values(inf.inputs)) lastUse.set(v.from, i);
-  });
-  const body: string[] = [];
-  let usesNoWeights = false;
   const argVars = new Set<string>();
-  infos.forEach((inf, i) => {
-    const name = inf.node.name;
-    const role = inf.def.io;
-    if (isInputRole(role) && !inputRole(role).castOnEntry) {
-      varOf.set(inf.node.id, role);
-      argVars.add(role);
-    } else if (isInputRole(role)) {
-      const v = namer.take(identifier(name, role));
-      body.push(`    // ${literal(name)}: ${inf.def.displayName}, as ${inputRole(role).dtype}`);
-      body.push(`    const ${v} = tf.cast(${role}, '${inputRole(role).dtype}');`);
-      varOf.set(inf.node.id, v);
-    } else if (role === 'output') {
-      const src = varOf.get(Object.values(inf.inputs)[0].from)!;
-      body.push(`    return ${argVars.has(src) ? `tf.clone(${src})` : src} as tf.Tensor4D;`);
-    } else {
-      const v = namer.take(identifier(name, inf.def.nameHint));
-      const ins = Object.entries(inf.inputs).map(([port, src]) => `${port}: ${varOf.get(src.from)!}`);
-      const hasWeights = inf.out !== null && inf.def.weights(Object.fromEntries(Object.entries(inf.inputs).map(([p, s]) => [p, s.shape!])), inf.params).length > 0;
-      const w = hasWeights ? `at(${literal(name)})` : 'NO_WEIGHTS';
-      usesNoWeights ||= !hasWeights;
-      body.push(`    // ${literal(name)}: ${inf.def.displayName} → ${fmtShape(inf.out!)}`);
-      // Each block in its own tidy: its temporaries are freed when it returns, not at the end of forward.
-      body.push(`    const ${v} = tf.tidy(() => ${pool.kernels.get(inf.def.type)!}({ ${ins.join(', ')} }, ${w}, ${paramLiteral(inf.params)}));`);
-      varOf.set(inf.node.id, v);
-    }
-    // Free what this node was the last to read (never the caller's own tensors).
-    const free = [...new Set(Object.values(inf.inputs).map((s) => s.from))]
-      .filter((from) => lastUse.get(from) === i && role !== 'output')
-      .map((from) => varOf.get(from)!)
-      .filter((v) => !argVars.has(v));
-    if (free.length > 0) body.push(`    tf.dispose([${free.join(', ')}]);`);
+  const items: readonly Item[] = hierarchy ? hierarchy.root : infos.map((inf) => ({ kind: 'node', id: inf.node.id }));
+  const body = emitScope(emitter, items, {
+    namer,
+    varOf,
+    keep: new Set(),
+    indent: '    ',
+    weights: (id) => `at(${literal(a.info.get(id)!.node.name)})`,
+    groupWeights: (g) => {
+      const names = weightedMembers(emitter, g.order).map((id) => `at(${literal(a.info.get(id)!.node.name)})`);
+      return names.length > 0 ? `[${names.join(', ')}]` : null;
+    },
+    label: (id) => literal(a.info.get(id)!.node.name),
+    groupLabel: (g) => literal(g.group.name),
+    varName: (id) => identifier(a.info.get(id)!.node.name, a.info.get(id)!.def.nameHint),
+    io: (inf, line) => {
+      const name = inf.node.name;
+      const role = inf.def.io;
+      if (isInputRole(role) && !inputRole(role).castOnEntry) {
+        varOf.set(inf.node.id, role);
+        argVars.add(role);
+      } else if (isInputRole(role)) {
+        const v = namer.take(identifier(name, role));
+        line(`// ${literal(name)}: ${inf.def.displayName}, as ${inputRole(role).dtype}`);
+        line(`const ${v} = tf.cast(${role}, '${inputRole(role).dtype}');`);
+        varOf.set(inf.node.id, v);
+      } else {
+        const src = varOf.get(Object.values(inf.inputs)[0].from)!;
+        line(`return ${argVars.has(src) ? `tf.clone(${src})` : src} as tf.Tensor4D;`);
+      }
+    },
+    argVars,
   });
+  const functions = (hierarchy?.definitions ?? []).map((def) => emitFunction(emitter, def));
+  const usesNoWeights = emitter.usesNoWeights;
 
   const weights = expectedWeights(a);
   const params = countParameters(a);
@@ -261,12 +268,177 @@ ${body.join('\n')}
   }
 }
 
-// ---------------------------------------------------------------------------------------------
+${functions.length > 0 ? `// ---------------------------------------------------------------------------------------------
+// One function per group definition, called once per instance with that instance's weights.
+
+${functions.join('\n\n')}
+
+` : ''}// ---------------------------------------------------------------------------------------------
 // Copied from UNet Studio's block kernels and runtime (one implementation: the app runs these too).
 
 ${copied.map((d) => d.text).join('\n\n')}
 `;
   return { text, className: cls, inputs };
+}
+
+/** What the forward's and the group functions' bodies share. */
+interface Emitter {
+  readonly pool: DeclarationPool;
+  readonly a: Analysis;
+  readonly cls: string;
+  readonly fnNames: ReadonlyMap<Definition, string>;
+  usesNoWeights: boolean;
+}
+
+/** One scope's body: the forward's (`run`) or a group function's. */
+interface Scope {
+  readonly namer: Namer;
+  /** Node id → the local holding its output. */
+  readonly varOf: Map<string, string>;
+  /** Node ids whose tensors this scope must not free (the caller's, and what it returns). */
+  readonly keep: ReadonlySet<string>;
+  /** Locals that are the caller's own tensors (the forward's parameters). */
+  readonly argVars: ReadonlySet<string>;
+  readonly indent: string;
+  /** The WeightGetter expression for a block that owns weights. */
+  readonly weights: (id: string) => string;
+  /** The weights argument of a call to a group instance, or null when its definition takes none. */
+  readonly groupWeights: (g: GroupInstance) => string | null;
+  /** A block's name in comments (an escaped literal). */
+  readonly label: (id: string) => string;
+  /** A nested group's name in comments (an escaped literal). */
+  readonly groupLabel: (g: GroupInstance) => string;
+  /** The base of the local that holds a block's output. */
+  readonly varName: (id: string) => string;
+  /** Input and Output blocks (the forward only). */
+  readonly io?: (inf: NodeInfo, line: (text: string) => void) => void;
+}
+
+function hasWeights(inf: NodeInfo): boolean {
+  return inf.out !== null && inf.def.weights(Object.fromEntries(Object.entries(inf.inputs).map(([p, s]) => [p, s.shape!])), inf.params).length > 0;
+}
+
+const weightedMembers = (e: Emitter, order: readonly string[]) => order.filter((id) => hasWeights(e.a.info.get(id)!));
+
+/** The scope's items in order, each tensor freed after its last use in the scope (unless kept). */
+function emitScope(e: Emitter, items: readonly Item[], s: Scope): string[] {
+  const body: string[] = [];
+  const line = (text: string) => body.push(`${s.indent}${text}`);
+  const uses = (it: Item): string[] => (it.kind === 'node' ? [...new Set(Object.values(e.a.info.get(it.id)!.inputs).map((v) => v.from))] : it.group.inputs);
+  const lastUse = new Map<string, number>();
+  items.forEach((it, i) => {
+    for (const from of uses(it)) lastUse.set(from, i);
+  });
+  items.forEach((it, i) => {
+    let isOutput = false;
+    if (it.kind === 'group') {
+      const g = it.group;
+      const fn = e.fnNames.get(g.def!)!;
+      const outs = g.outputs.map((id) => s.namer.take(s.varName(id)));
+      const w = s.groupWeights(g);
+      const args = [...(w === null ? [] : [w]), ...g.inputs.map((id) => s.varOf.get(id)!)];
+      const shapes = g.outputs.map((id) => fmtShape(e.a.info.get(id)!.out!)).join(', ');
+      line(`// ${s.groupLabel(g)}: group → ${shapes}`);
+      line(`const ${outs.length === 1 ? outs[0] : `[${outs.join(', ')}]`} = ${fn}(${args.join(', ')});`);
+      g.outputs.forEach((id, k) => s.varOf.set(id, outs[k]));
+    } else {
+      const inf = e.a.info.get(it.id)!;
+      if (inf.def.io) {
+        s.io!(inf, line);
+        isOutput = inf.def.io === 'output';
+      } else {
+        const v = s.namer.take(s.varName(it.id));
+        const ins = Object.entries(inf.inputs).map(([port, src]) => `${port}: ${s.varOf.get(src.from)!}`);
+        const weighted = hasWeights(inf);
+        e.usesNoWeights ||= !weighted;
+        line(`// ${s.label(it.id)}: ${inf.def.displayName} → ${fmtShape(inf.out!)}`);
+        // Each block in its own tidy: its temporaries are freed when it returns, not at the end of forward.
+        line(`const ${v} = tf.tidy(() => ${e.pool.kernels.get(inf.def.type)!}({ ${ins.join(', ')} }, ${weighted ? s.weights(it.id) : 'NO_WEIGHTS'}, ${paramLiteral(inf.params)}));`);
+        s.varOf.set(it.id, v);
+      }
+    }
+    // Free what this item was the last to read (never the caller's own tensors).
+    const free = uses(it)
+      .filter((from) => lastUse.get(from) === i && !isOutput && !s.keep.has(from))
+      .map((from) => s.varOf.get(from)!)
+      .filter((v) => !s.argVars.has(v));
+    if (free.length > 0) line(`tf.dispose([${free.join(', ')}]);`);
+  });
+  return body;
+}
+
+/**
+ * A group definition as one function, written from its first instance. Parameters: the
+ * instance's WeightGetters (its weighted blocks in the order they run, nested groups' included),
+ * then the tensors it reads, named after the port that first reads them. The caller keeps its
+ * tensors; the function frees its own after their last use and returns its outputs (a tuple when
+ * several are read outside).
+ */
+function emitFunction(e: Emitter, def: Definition): string {
+  const g = def.instances[0];
+  const fn = e.fnNames.get(def)!;
+  const info = (id: string) => e.a.info.get(id)!;
+  // Locals and parameters: no clash with module-level names (the forward's input names are free here).
+  const namer = new Namer([...e.pool.decls.keys(), ...MODULE_LEVEL, e.cls, ...e.fnNames.values(), 'w']);
+  const varOf = new Map<string, string>();
+  const params = g.inputs.map((src) => {
+    const reader = g.order.find((id) => Object.values(info(id).inputs).some((v) => v.from === src))!;
+    const port = Object.entries(info(reader).inputs).find(([, v]) => v.from === src)![0];
+    const p = namer.take(identifier(port, 'input'));
+    varOf.set(src, p);
+    return p;
+  });
+  const slots = weightedMembers(e, g.order);
+  const slotOf = new Map(slots.map((id, k) => [id, k]));
+  // A member's label: its name relative to the group when every instance names it alike.
+  const labels = new Map(
+    g.order.map((id, k) => {
+      const rel = def.instances.map((inst) => {
+        const name = info(inst.order[k]).node.name;
+        return name.startsWith(`${inst.group.name}.`) ? name.slice(inst.group.name.length + 1) : null;
+      });
+      return [id, rel[0] !== null && rel.every((r) => r === rel[0]) ? literal(rel[0]) : `member ${k}`];
+    }),
+  );
+  const body = emitScope(e, g.items, {
+    namer,
+    varOf,
+    keep: new Set([...g.inputs, ...g.outputs]),
+    argVars: new Set(),
+    indent: '  ',
+    weights: (id) => `w[${slotOf.get(id)!}]`,
+    groupWeights: (c) => {
+      const ws = weightedMembers(e, c.order);
+      if (ws.length === 0) return null;
+      const from = slotOf.get(ws[0])!;
+      return from === 0 && ws.length === slots.length ? 'w' : `w.slice(${from}, ${from + ws.length})`;
+    },
+    label: (id) => labels.get(id)!,
+    groupLabel: (c) => {
+      // The nested group's name when every instance's is the same or the same relative to the instance.
+      const j = g.items.findIndex((it) => it.kind === 'group' && it.group === c);
+      const names = def.instances.map((inst) => {
+        const it = inst.items[j];
+        return it.kind === 'group' ? it.group.group.name : '';
+      });
+      if (names.every((n) => n === names[0])) return literal(names[0]);
+      const rel = def.instances.map((inst, k) => (names[k].startsWith(`${inst.group.name}.`) ? names[k].slice(inst.group.name.length + 1) : null));
+      return rel[0] !== null && rel.every((r) => r === rel[0]) ? literal(rel[0]) : `group ${j}`;
+    },
+    varName: (id) => identifier(info(id).def.nameHint, 'h'),
+  });
+  const outs = g.outputs.map((id) => varOf.get(id)!);
+  const sig = [...(slots.length > 0 ? ['w: readonly WeightGetter[]'] : []), ...params.map((p) => `${p}: tf.Tensor`)].join(', ');
+  const ret = outs.length === 1 ? 'tf.Tensor' : `[${outs.map(() => 'tf.Tensor').join(', ')}]`;
+  const names = def.instances.map((inst) => literal(inst.group.name)).join(', ');
+  return `/**
+ * Group ${def.instances.length === 1 ? names : `definition shared by ${def.instances.length} instances: ${names}`}.
+ * ${slots.length > 0 ? `\`w\`: the instance's weights, one getter per block that has some, in order. ` : ''}Returns ${outs.length === 1 ? fmtShape(info(g.outputs[0]).out!) : `[${g.outputs.map((id) => fmtShape(info(id).out!)).join(', ')}]`}.
+ */
+function ${fn}(${sig}): ${ret} {
+${body.join('\n')}
+  return ${outs.length === 1 ? outs[0] : `[${outs.join(', ')}]`};
+}`;
 }
 
 function initLiteral(init: { kind: string; bound?: number; std?: number; value?: number }): string {

@@ -58,3 +58,10 @@ export class Namer {
     return name;
   }
 }
+
+/** A camelCase function name from a group name (`input_blocks.4` → `inputBlocks4`); `fallback` when nothing usable is left. */
+export function functionName(s: string, fallback: string): string {
+  const words = s.split(/[^A-Za-z0-9]+/).filter((w) => w !== '');
+  const id = words.map((w, i) => (i === 0 ? w[0].toLowerCase() : w[0].toUpperCase()) + w.slice(1)).join('');
+  return identifier(id, fallback);
+}
