@@ -73,10 +73,17 @@ export default defineConfig({
   },
   test: {
     root: '.',
-    include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'dist/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two groups, one after the other. First every file but the browser ones, two files at a time:
+    // vitest's default on a 2-core machine is one (cores − 1), and many of these files spend their
+    // time waiting on PyTorch, torchrun or a GPU emulator. Then the browser (e2e) files, one at a
+    // time and alone, since some assert the page keeps answering within a bound.
+    projects: [
+      // (include/exclude only here: a project's lists are added to the root's, not put in their place.)
+      { extends: true, test: { name: 'unit', include: ['**/*.test.ts'], exclude: ['node_modules/**', 'dist/**', 'test/e2e/**'], maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], exclude: ['node_modules/**', 'dist/**'], maxWorkers: 1, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

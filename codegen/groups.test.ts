@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Graph, GraphGroup } from '../graph/model';
 import { diffusersUNet2D, DDPM_CIFAR10_32, iddpm, vanilla } from '../graph/templates';
 import { IDDPM_64, IDDPM_SMALL } from '../bench/configs';
+import { withoutGroups } from '../graph/groups';
 import { generateModule } from './targets/tfjs/generate';
 import { readSources } from './targets/tfjs/sources-node';
 import { typecheckModule } from './targets/tfjs/typecheck';
@@ -263,8 +264,8 @@ describe('grouped graphs: one function per group definition (cpu)', () => {
     expect(text).not.toMatch(/function stem[\s\S]*?tf\.dispose[\s\S]*?\n}/);
   }, 60_000);
 
-  it('a group that cannot run as one call is dissolved; malformed groups are ignored: the flat module, byte for byte', () => {
-    const base = { ...iddpm(IDDPM_SMALL, 8), name: 'iddpm-small' };
+  it('a group that cannot run as one call is dissolved (the flat module, byte for byte); malformed groups are the validator\'s to refuse', () => {
+    const base = { ...withoutGroups(iddpm(IDDPM_SMALL, 8)), name: 'iddpm-small' };
     const flat = generateModule(base, readSources()).text;
     const id = (name: string) => base.nodes.find((n) => n.name === name)!.id;
     // input_blocks.1.0 → input_blocks.2.0 (outside) → input_blocks.3.0: no single call can run it.
@@ -275,17 +276,18 @@ describe('grouped graphs: one function per group definition (cpu)', () => {
       { name: 'q', nodes: ['input_blocks.2.0', 'input_blocks.3.1'] },
     ]);
     expect(generateModule(crossed, readSources()).text).toBe(flat);
+    // Malformed groups make the graph invalid (graph/group-problems.ts): refused with the problem named, like any invalid graph.
     const malformed: GraphGroup[][] = [
       [{ id: 'g1', name: 'a', nodes: ['no such node'] }],
-      [{ id: 'g1', name: 'a', parent: 'g2', nodes: [id('input_blocks.1.0')] }, { id: 'g2', name: 'b', nodes: [] }],
+      [{ id: 'g1', name: 'a', parent: 'g2', nodes: [id('input_blocks.1.0')] }, { id: 'g2', name: 'b', nodes: [id('input_blocks.2.0')] }],
       [{ id: 'g1', name: 'a', nodes: [id('input_blocks.1.0')] }, { id: 'g2', name: 'b', nodes: [id('input_blocks.1.0')] }],
-      [{ id: 'g1', name: 'a', nodes: [id('input_blocks.1.0')] }, { id: 'g1', name: 'b', nodes: [] }],
-      [{ id: id('input_blocks.1.0'), name: 'a', nodes: [] }],
-      [null as unknown as GraphGroup],
+      [{ id: 'g1', name: 'a', nodes: [id('input_blocks.1.0')] }, { id: 'g1', name: 'b', nodes: [id('input_blocks.2.0')] }],
+      [{ id: id('input_blocks.1.0'), name: 'a', nodes: [id('input_blocks.2.0')] }],
+      [{ id: 'g1', name: 'empty', nodes: [] }],
     ];
-    for (const groups of malformed) expect(generateModule({ ...base, groups }, readSources()).text).toBe(flat);
+    for (const groups of malformed) expect(() => generateModule({ ...base, groups }, readSources()), JSON.stringify(groups)).toThrow(/is not valid[\s\S]*group "(a|b|empty)"/);
     expect(generateModule({ ...base, groups: [] }, readSources()).text).toBe(flat);
-    // Groups holding only Input/Output blocks or nothing leave the module flat too.
-    expect(generateModule(withGroups(base, [{ name: 'io', nodes: ['x', 'output'] }, { name: 'empty', nodes: [] }]), readSources()).text).toBe(flat);
+    // A group holding only Input/Output blocks leaves the module flat too.
+    expect(generateModule(withGroups(base, [{ name: 'io', nodes: ['x', 'output'] }]), readSources()).text).toBe(flat);
   });
 });

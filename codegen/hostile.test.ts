@@ -438,10 +438,13 @@ function checkLoading(Cls: GeneratedClass, plan: Analysis, inputs: Inputs): void
   }
 }
 
-/** Group names: shown on the canvas and in generated code, so anything at all (unique per graph). */
+/**
+ * Group names: shown on the canvas and in generated code, so anything the graph accepts (unique,
+ * non-empty, without outer spaces: an empty name is the validator's to refuse).
+ */
 const GROUP_NAME_SETS: readonly (readonly string[])[] = [
   ['*/ globalThis.__pwned = 1; /*', '${globalThis.__pwned = 1}', '`); globalThis.__pwned = 1; (`', '"); globalThis.__pwned = 1; ("'],
-  ['q"uote\nline', 'p\u2028globalThis.__pwned = 1', '😀', ''],
+  ['q"uote\nline', 'p\u2028globalThis.__pwned = 1', '😀', '0 \\ end'],
   ['class', 'resBlockForward', 'naïve→ünïcode', 'tf'],
 ];
 

@@ -212,74 +212,28 @@ export class IddpmSmall {
   private run(x: tf.Tensor4D, timesteps: tf.Tensor1D, at: (node: string) => WeightGetter): tf.Tensor4D {
     // "timesteps": Timesteps input, as float32
     const timesteps_2 = tf.cast(timesteps, 'float32');
-    // "input_blocks.0.0": Conv2d → [32, 16, 16]
-    const input_blocks_0_0 = tf.tidy(() => conv2dForward({ x: x }, at("input_blocks.0.0"), { bias: true, kernel_size: 3, out_channels: 32, padding: 1, stride: 1, zero_init: false }));
     // "timestep_embedding": TimestepEmbedding → [32]
     const timestep_embedding = tf.tidy(() => timestepEmbeddingForward({ x: timesteps_2 }, NO_WEIGHTS, { dim: 32, max_period: 10000 }));
     tf.dispose([timesteps_2]);
     // "time_embed": TimeEmbed → [128]
     const time_embed = tf.tidy(() => timeEmbedMLPForward({ x: timestep_embedding }, at("time_embed"), { dim: 128 }));
     tf.dispose([timestep_embedding]);
-    // "input_blocks.1.0": ResBlock → [32, 16, 16]
-    const input_blocks_1_0 = tf.tidy(() => resBlockForward({ x: input_blocks_0_0, emb: time_embed }, at("input_blocks.1.0"), { dropout: 0, out_channels: 32, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
-    // "input_blocks.2.0": Downsample → [32, 8, 8]
-    const input_blocks_2_0 = tf.tidy(() => downsampleForward({ x: input_blocks_1_0 }, at("input_blocks.2.0"), { use_conv: true }));
-    // "input_blocks.3.0": ResBlock → [64, 8, 8]
-    const input_blocks_3_0 = tf.tidy(() => resBlockForward({ x: input_blocks_2_0, emb: time_embed }, at("input_blocks.3.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
-    // "input_blocks.3.1": Attention → [64, 8, 8]
-    const input_blocks_3_1 = tf.tidy(() => attentionForward({ x: input_blocks_3_0 }, at("input_blocks.3.1"), { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
-    tf.dispose([input_blocks_3_0]);
-    // "middle_block.0": ResBlock → [64, 8, 8]
-    const middle_block_0 = tf.tidy(() => resBlockForward({ x: input_blocks_3_1, emb: time_embed }, at("middle_block.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
-    // "middle_block.1": Attention → [64, 8, 8]
-    const middle_block_1 = tf.tidy(() => attentionForward({ x: middle_block_0 }, at("middle_block.1"), { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
-    tf.dispose([middle_block_0]);
-    // "middle_block.2": ResBlock → [64, 8, 8]
-    const middle_block_2 = tf.tidy(() => resBlockForward({ x: middle_block_1, emb: time_embed }, at("middle_block.2"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
-    tf.dispose([middle_block_1]);
-    // "output_blocks.0.cat": Concat → [128, 8, 8]
-    const output_blocks_0_cat = tf.tidy(() => concatForward({ x: middle_block_2, skip: input_blocks_3_1 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
-    tf.dispose([middle_block_2, input_blocks_3_1]);
-    // "output_blocks.0.0": ResBlock → [64, 8, 8]
-    const output_blocks_0_0 = tf.tidy(() => resBlockForward({ x: output_blocks_0_cat, emb: time_embed }, at("output_blocks.0.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
-    tf.dispose([output_blocks_0_cat]);
-    // "output_blocks.0.1": Attention → [64, 8, 8]
-    const output_blocks_0_1 = tf.tidy(() => attentionForward({ x: output_blocks_0_0 }, at("output_blocks.0.1"), { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
-    tf.dispose([output_blocks_0_0]);
-    // "output_blocks.1.cat": Concat → [96, 8, 8]
-    const output_blocks_1_cat = tf.tidy(() => concatForward({ x: output_blocks_0_1, skip: input_blocks_2_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
-    tf.dispose([output_blocks_0_1, input_blocks_2_0]);
-    // "output_blocks.1.0": ResBlock → [64, 8, 8]
-    const output_blocks_1_0 = tf.tidy(() => resBlockForward({ x: output_blocks_1_cat, emb: time_embed }, at("output_blocks.1.0"), { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
-    tf.dispose([output_blocks_1_cat]);
-    // "output_blocks.1.1": Attention → [64, 8, 8]
-    const output_blocks_1_1 = tf.tidy(() => attentionForward({ x: output_blocks_1_0 }, at("output_blocks.1.1"), { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
-    tf.dispose([output_blocks_1_0]);
-    // "output_blocks.1.2": Upsample → [64, 16, 16]
-    const output_blocks_1_2 = tf.tidy(() => upsampleForward({ x: output_blocks_1_1 }, at("output_blocks.1.2"), { use_conv: true }));
-    tf.dispose([output_blocks_1_1]);
-    // "output_blocks.2.cat": Concat → [96, 16, 16]
-    const output_blocks_2_cat = tf.tidy(() => concatForward({ x: output_blocks_1_2, skip: input_blocks_1_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
-    tf.dispose([output_blocks_1_2, input_blocks_1_0]);
-    // "output_blocks.2.0": ResBlock → [32, 16, 16]
-    const output_blocks_2_0 = tf.tidy(() => resBlockForward({ x: output_blocks_2_cat, emb: time_embed }, at("output_blocks.2.0"), { dropout: 0, out_channels: 32, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
-    tf.dispose([output_blocks_2_cat]);
-    // "output_blocks.3.cat": Concat → [64, 16, 16]
-    const output_blocks_3_cat = tf.tidy(() => concatForward({ x: output_blocks_2_0, skip: input_blocks_0_0 }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
-    tf.dispose([output_blocks_2_0, input_blocks_0_0]);
-    // "output_blocks.3.0": ResBlock → [32, 16, 16]
-    const output_blocks_3_0 = tf.tidy(() => resBlockForward({ x: output_blocks_3_cat, emb: time_embed }, at("output_blocks.3.0"), { dropout: 0, out_channels: 32, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
-    tf.dispose([output_blocks_3_cat, time_embed]);
-    // "out.0": GroupNorm → [32, 16, 16]
-    const out_0 = tf.tidy(() => groupNormForward({ x: output_blocks_3_0 }, at("out.0"), { eps: 0.00001, groups: 32 }));
+    // "encoder.0": group → [32, 16, 16], [32, 16, 16], [32, 8, 8]
+    const [input_blocks_0_0, input_blocks_1_0, input_blocks_2_0] = encoder0([at("input_blocks.0.0"), at("input_blocks.1.0"), at("input_blocks.2.0")], x, time_embed);
+    // "encoder.1": group → [64, 8, 8]
+    const input_blocks_3_1 = encoder1([at("input_blocks.3.0"), at("input_blocks.3.1")], input_blocks_2_0, time_embed);
+    // "middle_block": group → [64, 8, 8]
+    const middle_block_2 = middleBlock([at("middle_block.0"), at("middle_block.1"), at("middle_block.2")], input_blocks_3_1, time_embed);
+    // "decoder.1": group → [64, 16, 16]
+    const output_blocks_1_2 = decoder1([at("output_blocks.0.0"), at("output_blocks.0.1"), at("output_blocks.1.0"), at("output_blocks.1.1"), at("output_blocks.1.2")], middle_block_2, input_blocks_3_1, time_embed, input_blocks_2_0);
+    tf.dispose([middle_block_2, input_blocks_3_1, input_blocks_2_0]);
+    // "decoder.0": group → [32, 16, 16]
+    const output_blocks_3_0 = decoder0([at("output_blocks.2.0"), at("output_blocks.3.0")], output_blocks_1_2, input_blocks_1_0, time_embed, input_blocks_0_0);
+    tf.dispose([output_blocks_1_2, input_blocks_1_0, time_embed, input_blocks_0_0]);
+    // "out": group → [3, 16, 16]
+    const out_2_2 = out_2([at("out.0"), at("out.2")], output_blocks_3_0);
     tf.dispose([output_blocks_3_0]);
-    // "out.1": SiLU → [32, 16, 16]
-    const out_1 = tf.tidy(() => siluForward({ x: out_0 }, NO_WEIGHTS, {}));
-    tf.dispose([out_0]);
-    // "out.2": Conv2d → [3, 16, 16]
-    const out_2 = tf.tidy(() => conv2dForward({ x: out_1 }, at("out.2"), { bias: true, kernel_size: 3, out_channels: 3, padding: 1, stride: 1, zero_init: true }));
-    tf.dispose([out_1]);
-    return out_2 as tf.Tensor4D;
+    return out_2_2 as tf.Tensor4D;
   }
 
   /** Frees every weight tensor. */
@@ -287,6 +241,165 @@ export class IddpmSmall {
     if (this.weights) for (const t of this.weights.values()) t.dispose();
     this.weights = null;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One function per group definition, called once per instance with that instance's weights.
+
+/**
+ * Group "encoder.0".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [[32, 16, 16], [32, 16, 16], [32, 8, 8]].
+ */
+function encoder0(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  // member 0: Conv2d → [32, 16, 16]
+  const conv = tf.tidy(() => conv2dForward({ x: x }, w[0], { bias: true, kernel_size: 3, out_channels: 32, padding: 1, stride: 1, zero_init: false }));
+  // member 1: ResBlock → [32, 16, 16]
+  const resblock = tf.tidy(() => resBlockForward({ x: conv, emb: emb }, w[1], { dropout: 0, out_channels: 32, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  // member 2: Downsample → [32, 8, 8]
+  const down = tf.tidy(() => downsampleForward({ x: resblock }, w[2], { use_conv: true }));
+  return [conv, resblock, down];
+}
+
+/**
+ * Group "input_blocks.3".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 8, 8].
+ */
+function inputBlocks3(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+  // "0": ResBlock → [64, 8, 8]
+  const resblock = tf.tidy(() => resBlockForward({ x: x, emb: emb }, w[0], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  // "1": Attention → [64, 8, 8]
+  const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
+  tf.dispose([resblock]);
+  return attn;
+}
+
+/**
+ * Group "encoder.1".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 8, 8].
+ */
+function encoder1(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+  // "input_blocks.3": group → [64, 8, 8]
+  const attn = inputBlocks3(w, x, emb);
+  return attn;
+}
+
+/**
+ * Group "middle_block".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 8, 8].
+ */
+function middleBlock(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+  // "0": ResBlock → [64, 8, 8]
+  const resblock = tf.tidy(() => resBlockForward({ x: x, emb: emb }, w[0], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  // "1": Attention → [64, 8, 8]
+  const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
+  tf.dispose([resblock]);
+  // "2": ResBlock → [64, 8, 8]
+  const resblock_2 = tf.tidy(() => resBlockForward({ x: attn, emb: emb }, w[2], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  tf.dispose([attn]);
+  return resblock_2;
+}
+
+/**
+ * Group "output_blocks.0".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 8, 8].
+ */
+function outputBlocks0(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+  // "cat": Concat → [128, 8, 8]
+  const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  // "0": ResBlock → [64, 8, 8]
+  const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  tf.dispose([cat]);
+  // "1": Attention → [64, 8, 8]
+  const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
+  tf.dispose([resblock]);
+  return attn;
+}
+
+/**
+ * Group "output_blocks.1".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 16, 16].
+ */
+function outputBlocks1(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+  // "cat": Concat → [96, 8, 8]
+  const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  // "0": ResBlock → [64, 8, 8]
+  const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  tf.dispose([cat]);
+  // "1": Attention → [64, 8, 8]
+  const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
+  tf.dispose([resblock]);
+  // "2": Upsample → [64, 16, 16]
+  const up = tf.tidy(() => upsampleForward({ x: attn }, w[2], { use_conv: true }));
+  tf.dispose([attn]);
+  return up;
+}
+
+/**
+ * Group "decoder.1".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 16, 16].
+ */
+function decoder1(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor): tf.Tensor {
+  // "output_blocks.0": group → [64, 8, 8]
+  const attn = outputBlocks0(w.slice(0, 2), x, skip, emb);
+  // "output_blocks.1": group → [64, 16, 16]
+  const up = outputBlocks1(w.slice(2, 5), attn, skip_2, emb);
+  tf.dispose([attn]);
+  return up;
+}
+
+/**
+ * Group "output_blocks.2".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [32, 16, 16].
+ */
+function outputBlocks2(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+  // "cat": Concat → [96, 16, 16]
+  const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  // "0": ResBlock → [32, 16, 16]
+  const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 32, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  tf.dispose([cat]);
+  return resblock;
+}
+
+/**
+ * Group "output_blocks.3".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [32, 16, 16].
+ */
+function outputBlocks3(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+  // "cat": Concat → [64, 16, 16]
+  const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  // "0": ResBlock → [32, 16, 16]
+  const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 32, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  tf.dispose([cat]);
+  return resblock;
+}
+
+/**
+ * Group "decoder.0".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [32, 16, 16].
+ */
+function decoder0(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor): tf.Tensor {
+  // "output_blocks.2": group → [32, 16, 16]
+  const resblock = outputBlocks2(w.slice(0, 1), x, skip, emb);
+  // "output_blocks.3": group → [32, 16, 16]
+  const resblock_2 = outputBlocks3(w.slice(1, 2), resblock, skip_2, emb);
+  tf.dispose([resblock]);
+  return resblock_2;
+}
+
+/**
+ * Group "out".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [3, 16, 16].
+ */
+function out_2(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
+  // "0": GroupNorm → [32, 16, 16]
+  const norm = tf.tidy(() => groupNormForward({ x: x }, w[0], { eps: 0.00001, groups: 32 }));
+  // "1": SiLU → [32, 16, 16]
+  const silu_2 = tf.tidy(() => siluForward({ x: norm }, NO_WEIGHTS, {}));
+  tf.dispose([norm]);
+  // "2": Conv2d → [3, 16, 16]
+  const conv = tf.tidy(() => conv2dForward({ x: silu_2 }, w[1], { bias: true, kernel_size: 3, out_channels: 3, padding: 1, stride: 1, zero_init: true }));
+  tf.dispose([silu_2]);
+  return conv;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -175,48 +175,21 @@ export class VanillaSmall {
   private run(x: tf.Tensor4D, at: (node: string) => WeightGetter): tf.Tensor4D {
     // "inc": DoubleConv → [8, 32, 32]
     const inc = tf.tidy(() => doubleConvForward({ x: x }, at("inc"), { mid_channels: 0, out_channels: 8 }));
-    // "down1.maxpool_conv.0": MaxPool2d → [8, 16, 16]
-    const down1_maxpool_conv_0 = tf.tidy(() => maxPoolForward({ x: inc }, NO_WEIGHTS, { kernel_size: 2 }));
-    // "down1.maxpool_conv.1": DoubleConv → [16, 16, 16]
-    const down1_maxpool_conv_1 = tf.tidy(() => doubleConvForward({ x: down1_maxpool_conv_0 }, at("down1.maxpool_conv.1"), { mid_channels: 0, out_channels: 16 }));
-    tf.dispose([down1_maxpool_conv_0]);
-    // "down2.maxpool_conv.0": MaxPool2d → [16, 8, 8]
-    const down2_maxpool_conv_0 = tf.tidy(() => maxPoolForward({ x: down1_maxpool_conv_1 }, NO_WEIGHTS, { kernel_size: 2 }));
-    // "down2.maxpool_conv.1": DoubleConv → [32, 8, 8]
-    const down2_maxpool_conv_1 = tf.tidy(() => doubleConvForward({ x: down2_maxpool_conv_0 }, at("down2.maxpool_conv.1"), { mid_channels: 0, out_channels: 32 }));
-    tf.dispose([down2_maxpool_conv_0]);
-    // "down3.maxpool_conv.0": MaxPool2d → [32, 4, 4]
-    const down3_maxpool_conv_0 = tf.tidy(() => maxPoolForward({ x: down2_maxpool_conv_1 }, NO_WEIGHTS, { kernel_size: 2 }));
-    // "down3.maxpool_conv.1": DoubleConv → [64, 4, 4]
-    const down3_maxpool_conv_1 = tf.tidy(() => doubleConvForward({ x: down3_maxpool_conv_0 }, at("down3.maxpool_conv.1"), { mid_channels: 0, out_channels: 64 }));
-    tf.dispose([down3_maxpool_conv_0]);
-    // "up1.up": ConvTranspose2d → [32, 8, 8]
-    const up1_up = tf.tidy(() => convTranspose2dForward({ x: down3_maxpool_conv_1 }, at("up1.up"), { bias: true, kernel_size: 2, out_channels: 32, stride: 2 }));
-    tf.dispose([down3_maxpool_conv_1]);
-    // "up1.cat": Concat → [64, 8, 8]
-    const up1_cat = tf.tidy(() => concatForward({ x: up1_up, skip: down2_maxpool_conv_1 }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
-    tf.dispose([up1_up, down2_maxpool_conv_1]);
-    // "up1.conv": DoubleConv → [32, 8, 8]
-    const up1_conv = tf.tidy(() => doubleConvForward({ x: up1_cat }, at("up1.conv"), { mid_channels: 0, out_channels: 32 }));
-    tf.dispose([up1_cat]);
-    // "up2.up": ConvTranspose2d → [16, 16, 16]
-    const up2_up = tf.tidy(() => convTranspose2dForward({ x: up1_conv }, at("up2.up"), { bias: true, kernel_size: 2, out_channels: 16, stride: 2 }));
-    tf.dispose([up1_conv]);
-    // "up2.cat": Concat → [32, 16, 16]
-    const up2_cat = tf.tidy(() => concatForward({ x: up2_up, skip: down1_maxpool_conv_1 }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
-    tf.dispose([up2_up, down1_maxpool_conv_1]);
-    // "up2.conv": DoubleConv → [16, 16, 16]
-    const up2_conv = tf.tidy(() => doubleConvForward({ x: up2_cat }, at("up2.conv"), { mid_channels: 0, out_channels: 16 }));
-    tf.dispose([up2_cat]);
-    // "up3.up": ConvTranspose2d → [8, 32, 32]
-    const up3_up = tf.tidy(() => convTranspose2dForward({ x: up2_conv }, at("up3.up"), { bias: true, kernel_size: 2, out_channels: 8, stride: 2 }));
-    tf.dispose([up2_conv]);
-    // "up3.cat": Concat → [16, 32, 32]
-    const up3_cat = tf.tidy(() => concatForward({ x: up3_up, skip: inc }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
-    tf.dispose([up3_up, inc]);
-    // "up3.conv": DoubleConv → [8, 32, 32]
-    const up3_conv = tf.tidy(() => doubleConvForward({ x: up3_cat }, at("up3.conv"), { mid_channels: 0, out_channels: 8 }));
-    tf.dispose([up3_cat]);
+    // "down1": group → [16, 16, 16]
+    const down1_maxpool_conv_1 = down1([at("down1.maxpool_conv.1")], inc);
+    // "down2": group → [32, 8, 8]
+    const down2_maxpool_conv_1 = down2([at("down2.maxpool_conv.1")], down1_maxpool_conv_1);
+    // "down3": group → [64, 4, 4]
+    const down3_maxpool_conv_1 = down3([at("down3.maxpool_conv.1")], down2_maxpool_conv_1);
+    // "up1": group → [32, 8, 8]
+    const up1_conv = up1([at("up1.up"), at("up1.conv")], down3_maxpool_conv_1, down2_maxpool_conv_1);
+    tf.dispose([down3_maxpool_conv_1, down2_maxpool_conv_1]);
+    // "up2": group → [16, 16, 16]
+    const up2_conv = up2([at("up2.up"), at("up2.conv")], up1_conv, down1_maxpool_conv_1);
+    tf.dispose([up1_conv, down1_maxpool_conv_1]);
+    // "up3": group → [8, 32, 32]
+    const up3_conv = up3([at("up3.up"), at("up3.conv")], up2_conv, inc);
+    tf.dispose([up2_conv, inc]);
     // "outc.conv": Conv2d → [2, 32, 32]
     const outc_conv = tf.tidy(() => conv2dForward({ x: up3_conv }, at("outc.conv"), { bias: true, kernel_size: 1, out_channels: 2, padding: 0, stride: 1, zero_init: false }));
     tf.dispose([up3_conv]);
@@ -228,6 +201,96 @@ export class VanillaSmall {
     if (this.weights) for (const t of this.weights.values()) t.dispose();
     this.weights = null;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One function per group definition, called once per instance with that instance's weights.
+
+/**
+ * Group "down1".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [16, 16, 16].
+ */
+function down1(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
+  // "maxpool_conv.0": MaxPool2d → [8, 16, 16]
+  const pool = tf.tidy(() => maxPoolForward({ x: x }, NO_WEIGHTS, { kernel_size: 2 }));
+  // "maxpool_conv.1": DoubleConv → [16, 16, 16]
+  const double_conv = tf.tidy(() => doubleConvForward({ x: pool }, w[0], { mid_channels: 0, out_channels: 16 }));
+  tf.dispose([pool]);
+  return double_conv;
+}
+
+/**
+ * Group "down2".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [32, 8, 8].
+ */
+function down2(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
+  // "maxpool_conv.0": MaxPool2d → [16, 8, 8]
+  const pool = tf.tidy(() => maxPoolForward({ x: x }, NO_WEIGHTS, { kernel_size: 2 }));
+  // "maxpool_conv.1": DoubleConv → [32, 8, 8]
+  const double_conv = tf.tidy(() => doubleConvForward({ x: pool }, w[0], { mid_channels: 0, out_channels: 32 }));
+  tf.dispose([pool]);
+  return double_conv;
+}
+
+/**
+ * Group "down3".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 4, 4].
+ */
+function down3(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
+  // "maxpool_conv.0": MaxPool2d → [32, 4, 4]
+  const pool = tf.tidy(() => maxPoolForward({ x: x }, NO_WEIGHTS, { kernel_size: 2 }));
+  // "maxpool_conv.1": DoubleConv → [64, 4, 4]
+  const double_conv = tf.tidy(() => doubleConvForward({ x: pool }, w[0], { mid_channels: 0, out_channels: 64 }));
+  tf.dispose([pool]);
+  return double_conv;
+}
+
+/**
+ * Group "up1".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [32, 8, 8].
+ */
+function up1(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor): tf.Tensor {
+  // "up": ConvTranspose2d → [32, 8, 8]
+  const up = tf.tidy(() => convTranspose2dForward({ x: x }, w[0], { bias: true, kernel_size: 2, out_channels: 32, stride: 2 }));
+  // "cat": Concat → [64, 8, 8]
+  const cat = tf.tidy(() => concatForward({ x: up, skip: skip }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
+  tf.dispose([up]);
+  // "conv": DoubleConv → [32, 8, 8]
+  const double_conv = tf.tidy(() => doubleConvForward({ x: cat }, w[1], { mid_channels: 0, out_channels: 32 }));
+  tf.dispose([cat]);
+  return double_conv;
+}
+
+/**
+ * Group "up2".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [16, 16, 16].
+ */
+function up2(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor): tf.Tensor {
+  // "up": ConvTranspose2d → [16, 16, 16]
+  const up = tf.tidy(() => convTranspose2dForward({ x: x }, w[0], { bias: true, kernel_size: 2, out_channels: 16, stride: 2 }));
+  // "cat": Concat → [32, 16, 16]
+  const cat = tf.tidy(() => concatForward({ x: up, skip: skip }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
+  tf.dispose([up]);
+  // "conv": DoubleConv → [16, 16, 16]
+  const double_conv = tf.tidy(() => doubleConvForward({ x: cat }, w[1], { mid_channels: 0, out_channels: 16 }));
+  tf.dispose([cat]);
+  return double_conv;
+}
+
+/**
+ * Group "up3".
+ * `w`: the instance's weights, one getter per block that has some, in order. Returns [8, 32, 32].
+ */
+function up3(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor): tf.Tensor {
+  // "up": ConvTranspose2d → [8, 32, 32]
+  const up = tf.tidy(() => convTranspose2dForward({ x: x }, w[0], { bias: true, kernel_size: 2, out_channels: 8, stride: 2 }));
+  // "cat": Concat → [16, 32, 32]
+  const cat = tf.tidy(() => concatForward({ x: up, skip: skip }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
+  tf.dispose([up]);
+  // "conv": DoubleConv → [8, 32, 32]
+  const double_conv = tf.tidy(() => doubleConvForward({ x: cat }, w[1], { mid_channels: 0, out_channels: 8 }));
+  tf.dispose([cat]);
+  return double_conv;
 }
 
 // ---------------------------------------------------------------------------------------------
