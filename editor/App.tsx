@@ -461,7 +461,7 @@ function Editor({ store }: { store: EditorStore }) {
     if (!naming) return;
     try {
       const c = convertNaming(graph, naming === 'openai' ? 'diffusers' : 'openai');
-      store.replace({ graph: c.graph, layout: completeLayout(c.graph, store.getState().doc.layout) });
+      store.replace({ graph: c.graph, layout: completeLayout(c.graph, store.getState().doc.layout), collapsed: store.getState().doc.collapsed });
       store.setMessage(null);
       setConversion(c);
     } catch (e) {
@@ -490,7 +490,7 @@ function Editor({ store }: { store: EditorStore }) {
     await nextTask();
     const layout = completeLayout(doc.graph, doc.layout);
     await nextTask();
-    store.replace({ graph: doc.graph, layout });
+    store.replace({ graph: doc.graph, layout, collapsed: doc.collapsed ?? [] });
     store.setMessage(null);
     setDocWeights(null);
     setSizeWarningHidden(false);
@@ -627,7 +627,8 @@ function Editor({ store }: { store: EditorStore }) {
           }}
           onOpenTrained={({ preset, doc, weights }) => {
             // Undoable like any New…; the weights go to the run panel, which opens to sample.
-            store.replace({ graph: doc.graph, layout: doc.layout }); // no positions: laid out like a template
+            // No positions: laid out like a template; its levels open collapsed like a template's.
+            store.replace({ graph: doc.graph, layout: doc.layout, collapsed: templateDoc(doc.graph).collapsed });
             setDocWeights({ name: preset.weightsName, bytes: weights, sampling: preset.sampling });
             setSizeWarningHidden(false);
             setShowTemplates(false);
