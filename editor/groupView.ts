@@ -7,7 +7,13 @@
 import type { Analysis } from '../graph/analyze';
 import type { Graph } from '../graph/model';
 import { groupPorts, indexGroups, type GroupPorts } from '../graph/groups';
-import type { Layout, Position } from './layout';
+
+/** Structurally `./layout`'s types (not imported: the layout imports this module). */
+interface Position {
+  readonly x: number;
+  readonly y: number;
+}
+type Layout = Readonly<Record<string, Position>>;
 
 /** What is drawn with these groups collapsed. */
 export interface CanvasItems {
