@@ -25,7 +25,7 @@ import { documentSizeWarning, WARN_BLOCKS } from '../graph/limits';
 import { readDocumentFile } from './documentFile';
 import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, type BlockFlowNode } from './BlockNode';
 import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
-import { canvasEdges as routeEdges, canvasItems, groupPosition } from './groupView';
+import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
 import { groupSummary, indexGroups, type GroupIndex } from '../graph/groups';
 import { Palette, DRAG_MIME } from './Palette';
 import { Inspector } from './Inspector';
@@ -385,11 +385,13 @@ function Editor({ store }: { store: EditorStore }) {
         position: { x: rect.x, y: rect.y },
         width: rect.width,
         height: rect.height,
+        // Its size is known: handed over as measured, so React Flow has nothing to measure again.
+        measured: { width: rect.width, height: rect.height },
         style: { width: rect.width, height: rect.height },
         // Behind the blocks; an outer frame behind an inner one.
         zIndex: -1000 + (idx.byId.get(id)?.parent === undefined ? 0 : depthOf(idx, id)),
         selected: selectedNodes.has(id),
-        data: { name: g.name, blocks: g.nodes.length, errors },
+        data: { name: g.name, blocks: nodesInside(graph, id).length, errors },
       });
     }
     return frames.reverse();

@@ -389,6 +389,41 @@ describe('EditorStore groups', () => {
     expect(moved.n3).toEqual({ x: 0, y: 0 });
   });
 
+  it('a selection box that caught a frame and blocks inside it groups the blocks', () => {
+    const s = new EditorStore(chain());
+    s.apply({ kind: 'group', items: ['n2', 'n3', 'n4'], name: 'core' });
+    s.apply({ kind: 'expand', groups: ['g1'] });
+    s.select({ nodes: ['g1', 'n2', 'n3'], edges: [] });
+    expect(s.groupSelection()).toBe(true);
+    expect(s.graph.groups).toEqual([
+      { id: 'g1', name: 'core', nodes: ['n4'] },
+      { id: 'g2', name: 'body', parent: 'g1', nodes: ['n2', 'n3'] },
+    ]);
+  });
+
+  it('autosave keeps the groups and which are collapsed', async () => {
+    const storage = new MemoryStorage();
+    const backend = keyValueBackend(storage);
+    const start = async (tab: string) => {
+      const restored = await restoreAutosave({ backend, sync: storage, tab, fallback: chain });
+      const store = new EditorStore(restored.doc);
+      const autosaver = new Autosaver(store, { backend, sync: storage, channel: null, tab, restored, debounceMs: 1e9 });
+      autosaver.start();
+      return { store, autosaver };
+    };
+    const a = await start('A');
+    a.store.apply({ kind: 'group', items: ['n2', 'n3'] });
+    a.store.apply({ kind: 'group', items: ['n5'], name: 'tail' });
+    a.store.apply({ kind: 'expand', groups: ['g2'] });
+    await a.autosaver.flush();
+    a.autosaver.stop();
+    const b = await start('B');
+    expect(b.store.graph.groups).toEqual(a.store.graph.groups);
+    expect(b.store.getState().doc.collapsed).toEqual(['g1']);
+    expect(b.store.layout.g1).toEqual({ x: 200, y: 10 });
+    b.autosaver.stop();
+  });
+
   it('templates from New… and opened files keep their collapsed groups through replace', () => {
     const s = new EditorStore(chain());
     const d = defaultDoc();

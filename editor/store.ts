@@ -12,7 +12,7 @@ import { OUTPUT_PORT } from '../graph/model';
 import { DocumentError, parseDocument, serializeDocument } from '../graph/document';
 import { buildDefaults, DEFAULT_TEMPLATE } from '../graph/templates';
 import { removeNodes } from '../graph/edit';
-import { defaultCollapsed, GroupError, groupNodes, indexGroups, renameGroup, ungroup } from '../graph/groups';
+import { defaultCollapsed, GroupError, groupChain, groupNodes, indexGroups, renameGroup, ungroup } from '../graph/groups';
 import { completeLayout, templateLayout, type Layout, type Position } from './layout';
 import { membersTopLeft, moveItems, nodesInside, normaliseCollapsed } from './groupView';
 
@@ -434,7 +434,10 @@ export class EditorStore {
 
   /** Groups the selected blocks and groups (Ctrl+G): the new group is collapsed and selected. */
   groupSelection(): boolean {
-    const items = this.state.selection.nodes;
+    // A frame caught by a selection box together with blocks inside it stands for nothing more.
+    const chosen = this.state.selection.nodes;
+    const enclosing = new Set(chosen.flatMap((id) => groupChain(this.graph, id).map((g) => g.id)));
+    const items = chosen.filter((id) => !enclosing.has(id));
     if (items.length === 0) return false;
     return this.tryApply({ kind: 'group', items });
   }

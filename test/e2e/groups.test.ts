@@ -7,7 +7,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { tid, useAppPage } from './harness';
-import { parseDocument } from '../../graph/document';
+import { parseDocument, serializeDocument } from '../../graph/document';
+import { GraphBuilder } from '../../graph/builder';
+import { defaultCollapsed } from '../../graph/groups';
 import { defaultDoc } from '../../editor/store';
 import { canvasItems } from '../../editor/groupView';
 
@@ -130,6 +132,26 @@ describe('groups (browser)', { timeout: TIMEOUT }, () => {
     await group('group_1').waitFor();
     await frame('decoder.1').waitFor();
     await expect.poll(drawn).toBe(before);
+  });
+
+  it('marks a collapsed group with a problem inside and names the block; the inspector lists it', async () => {
+    const b = new GraphBuilder();
+    const x = b.add('ImageInput', 'x', { channels: 3, height: 8, width: 8 });
+    const sum = b.group('core', () => {
+      const c = b.add('Conv2d', 'core.conv', { out_channels: 8 }, { x });
+      return b.add('Add', 'core.add', {}, { a: c, b: x });
+    });
+    b.add('Output', 'output', {}, { x: sum });
+    const g = b.build('broken');
+    const text = serializeDocument(g, {}, undefined, defaultCollapsed(g));
+    await page.setInputFiles(tid('file-input'), { name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from(text) });
+    const core = group('core');
+    await core.waitFor();
+    expect(await core.locator(tid('group-error')).count()).toBe(1);
+    expect(await core.locator(tid('group-problem')).textContent()).toMatch(/^Add "core\.add": .*channel/);
+    await core.click();
+    expect(await page.locator(tid('inspector-group-blocks')).textContent()).toBe('2');
+    expect(await page.locator(tid('inspector-group-problems')).textContent()).toMatch(/core\.add/);
     console.log(`groups e2e: ${expected} nodes drawn at open; expand ${times.expand} ms, collapse ${times.collapse} ms (in the page, until the blocks are in or out of the DOM)`);
   });
 });
