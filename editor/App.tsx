@@ -26,7 +26,7 @@ import { readDocumentFile } from './documentFile';
 import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, type BlockFlowNode } from './BlockNode';
 import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
 import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
-import { groupSummary, indexGroups, type GroupIndex } from '../graph/groups';
+import { defaultCollapsed, groupSummary, indexGroups, type GroupIndex } from '../graph/groups';
 import { Palette, DRAG_MIME } from './Palette';
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
@@ -785,7 +785,7 @@ function Editor({ store }: { store: EditorStore }) {
           onOpenTrained={({ preset, doc, weights }) => {
             // Undoable like any New…; the weights go to the run panel, which opens to sample.
             // No positions: laid out like a template; its levels open collapsed like a template's.
-            store.replace({ graph: doc.graph, layout: doc.layout, collapsed: templateDoc(doc.graph).collapsed });
+            store.replace({ graph: doc.graph, layout: doc.layout, collapsed: defaultCollapsed(doc.graph) });
             setDocWeights({ name: preset.weightsName, bytes: weights, sampling: preset.sampling });
             setSizeWarningHidden(false);
             setShowTemplates(false);
