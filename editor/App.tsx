@@ -26,7 +26,7 @@ import { readDocumentFile } from './documentFile';
 import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, type BlockFlowNode } from './BlockNode';
 import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
 import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
-import { defaultCollapsed, groupSummary, indexGroups, type GroupIndex } from '../graph/groups';
+import { defaultCollapsed, groupSummary, indexGroups } from '../graph/groups';
 import { Palette, DRAG_MIME } from './Palette';
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
@@ -94,12 +94,6 @@ const minimapColor = (n: CanvasNode) =>
 /** A frame's margin around its members, and the height of its title bar. */
 const FRAME_PAD = 18;
 const FRAME_HEAD = 30;
-/** How many groups enclose this one. */
-function depthOf(idx: GroupIndex, id: string): number {
-  let d = 0;
-  for (let p = idx.byId.get(id)?.parent; p !== undefined && d < 64; p = idx.byId.get(p)?.parent) d++;
-  return d;
-}
 /** From this many nodes on, React Flow only mounts the nodes and edges inside the viewport. */
 const VISIBLE_ONLY_FROM = 300;
 /** From WARN_BLOCKS on, it is handed at most this many edges at a time: those in view when the view last settled. */
@@ -388,9 +382,11 @@ function Editor({ store }: { store: EditorStore }) {
         // Its size is known: handed over as measured, so React Flow has nothing to measure again.
         measured: { width: rect.width, height: rect.height },
         style: { width: rect.width, height: rect.height },
-        // Behind the blocks; an outer frame behind an inner one.
-        zIndex: -1000 + (idx.byId.get(id)?.parent === undefined ? 0 : depthOf(idx, id)),
+        // Behind the blocks and an outer frame behind an inner one: frames come first in the list, parents
+        // first, at the blocks' z-index (a negative one would put them under the pane, out of reach).
         selected: selectedNodes.has(id),
+        // Not caught by a selection box around blocks inside it: selected by its title bar (GroupNode.tsx).
+        selectable: false,
         data: { name: g.name, blocks: nodesInside(graph, id).length, errors },
       });
     }
@@ -467,7 +463,10 @@ function Editor({ store }: { store: EditorStore }) {
     },
     [store],
   );
-  const groupActions: GroupActions = useMemo(() => ({ toggle: (id: string) => store.toggleCollapsed(id) }), [store]);
+  const groupActions: GroupActions = useMemo(
+    () => ({ toggle: (id: string) => store.toggleCollapsed(id), select: (id: string) => store.select({ nodes: [id], edges: [] }) }),
+    [store],
+  );
 
   const onNodesChange = useCallback(
     (changes: NodeChange<CanvasNode>[]) => {

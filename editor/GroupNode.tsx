@@ -13,8 +13,10 @@ import { groupInHandle, groupOutHandle } from './groupView';
 export interface GroupActions {
   /** Expands a collapsed group or collapses an expanded one (one undo step). */
   readonly toggle: (groupId: string) => void;
+  /** Selects the group alone (a frame is selected by its title bar, never by a selection box). */
+  readonly select: (groupId: string) => void;
 }
-export const GroupActionsContext = createContext<GroupActions>({ toggle: () => undefined });
+export const GroupActionsContext = createContext<GroupActions>({ toggle: () => undefined, select: () => undefined });
 
 export interface GroupPortView {
   readonly name: string;
@@ -139,11 +141,17 @@ function GroupNodeView({ id, data, selected }: NodeProps<GroupFlowNode>) {
 }
 
 function FrameNodeView({ id, data, selected }: NodeProps<FrameFlowNode>) {
-  const { toggle } = useContext(GroupActionsContext);
+  const { toggle, select } = useContext(GroupActionsContext);
   return (
     <div className={`frame-node${selected ? ' selected' : ''}${data.errors > 0 ? ' has-error' : ''}`} data-testid={`frame-${data.name}`}>
-      <div className="frame-head">
-        <button className="icon group-toggle nodrag" onClick={() => toggle(id)} title="Collapse" aria-label="Collapse" data-testid="frame-toggle">
+      <div className="frame-head" onClick={() => select(id)}>
+        <button
+          className="icon group-toggle nodrag"
+          onClick={(e) => {
+            e.stopPropagation();
+            toggle(id);
+          }}
+          title="Collapse" aria-label="Collapse" data-testid="frame-toggle">
           ▾
         </button>
         <span className="group-name">{data.name}</span>

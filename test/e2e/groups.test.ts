@@ -84,7 +84,10 @@ describe('groups (browser)', { timeout: TIMEOUT }, () => {
     expect(await frame('input_blocks.4').count()).toBe(1);
     // The level's 5 blocks and its 3 frames replace its one node.
     await expect.poll(drawn).toBe(expected - 1 + 5 + 3);
-    await page.screenshot({ path: 'test-results/groups-expanded.png' });
+    // A frame is selected by its title bar: the inspector shows the group.
+    await frame('encoder.1').locator('.frame-head .group-name').first().click();
+    await expect.poll(() => page.locator(tid('inspector-group-name')).inputValue()).toBe('encoder.1');
+    expect(await page.locator(tid('inspector-group-blocks')).textContent()).toBe('5');
     times.collapse = await timed(`${tid('frame-encoder.1')} ${tid('frame-toggle')}`, 'click', tid('node-input_blocks.4.0'), true);
     await expect.poll(drawn).toBe(expected);
     expect(await group('encoder.1').count()).toBe(1);
