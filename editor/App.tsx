@@ -23,7 +23,10 @@ import type { Graph } from '../graph/model';
 import { DocumentError, type Document as GraphDocument } from '../graph/document';
 import { documentSizeWarning, WARN_BLOCKS } from '../graph/limits';
 import { readDocumentFile } from './documentFile';
-import { ESTIMATED_SIZE, estimatedHandles, handleKey, nodeTypes, KIND_COLOR, type BlockFlowNode } from './BlockNode';
+import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, type BlockFlowNode } from './BlockNode';
+import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
+import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
+import { defaultCollapsed, groupSummary, indexGroups } from '../graph/groups';
 import { Palette, DRAG_MIME } from './Palette';
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
@@ -84,7 +87,13 @@ function typing(e: KeyboardEvent): boolean {
 const FIT_VIEW_OPTIONS = { padding: 0.1, maxZoom: 1 };
 const PRO_OPTIONS = { hideAttribution: true };
 const MULTI_SELECT_KEYS = ['Meta', 'Control', 'Shift'];
-const minimapColor = (n: BlockFlowNode) => (n.data.errors.length > 0 ? '#ef4444' : n.data.color);
+/** Everything the canvas draws: blocks, collapsed groups, frames of expanded groups. */
+type CanvasNode = BlockFlowNode | GroupFlowNode | FrameFlowNode;
+const minimapColor = (n: CanvasNode) =>
+  n.type === 'block' ? (n.data.errors.length > 0 ? '#ef4444' : n.data.color) : n.type === 'group' ? (n.data.errors > 0 ? '#ef4444' : '#64748b') : 'transparent';
+/** A frame's margin around its members, and the height of its title bar. */
+const FRAME_PAD = 18;
+const FRAME_HEAD = 30;
 /** From this many nodes on, React Flow only mounts the nodes and edges inside the viewport. */
 const VISIBLE_ONLY_FROM = 300;
 /** From WARN_BLOCKS on, it is handed at most this many edges at a time: those in view when the view last settled. */
@@ -98,15 +107,18 @@ const onCanvasDragOver = (e: DragEvent) => {
 
 interface CanvasProps {
   readonly store: EditorStore;
-  readonly nodes: BlockFlowNode[];
+  readonly nodes: CanvasNode[];
   readonly edges: Edge[];
   /** Everything but drag moves (selection, dimensions, keyboard moves). */
-  readonly onNodesChange: (changes: NodeChange<BlockFlowNode>[]) => void;
+  readonly onNodesChange: (changes: NodeChange<CanvasNode>[]) => void;
   readonly onEdgesChange: (changes: EdgeChange[]) => void;
   readonly onConnect: (c: Connection) => void;
   readonly isValidConnection: IsValidConnection;
   readonly onPaneClick: () => void;
   readonly onDrop: (e: DragEvent) => void;
+  readonly onNodeDoubleClick: (e: unknown, node: CanvasNode) => void;
+  /** Dragged positions as the store takes them (a frame's stands for its group's). */
+  readonly toStore: (moves: Readonly<Record<string, Position>>) => Record<string, Position>;
   readonly wrapper: RefObject<HTMLDivElement | null>;
 }
 
@@ -115,7 +127,7 @@ interface CanvasProps {
  * mouse move re-renders only the canvas, not the editor around it, and the store (undo history,
  * autosave, analysis) is written once, when the drag ends: one undo entry per drag.
  */
-const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdgesChange, onConnect, isValidConnection, onPaneClick, onDrop, wrapper }: CanvasProps) {
+const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdgesChange, onConnect, isValidConnection, onPaneClick, onDrop, onNodeDoubleClick, toStore, wrapper }: CanvasProps) {
   const [live, setLive] = useState<Readonly<Record<string, Position>> | null>(null);
   const liveRef = useRef<Record<string, Position> | null>(null);
 
@@ -123,12 +135,12 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
     const moves = liveRef.current;
     liveRef.current = null;
     setLive(null);
-    if (moves && Object.keys(moves).length > 0) store.apply({ kind: 'move', positions: moves });
-  }, [store]);
+    if (moves && Object.keys(moves).length > 0) store.apply({ kind: 'move', positions: toStore(moves) });
+  }, [store, toStore]);
 
   const handleNodesChange = useCallback(
-    (changes: NodeChange<BlockFlowNode>[]) => {
-      let rest: NodeChange<BlockFlowNode>[] | null = null;
+    (changes: NodeChange<CanvasNode>[]) => {
+      let rest: NodeChange<CanvasNode>[] | null = null;
       let moved = false;
       let end = false;
       for (const c of changes) {
@@ -151,7 +163,7 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
 
   // In a graph of thousands, only the edges in view (as of the last pan or zoom) go to React Flow.
   const big = nodes.length >= WARN_BLOCKS;
-  const flow = useStoreApi<BlockFlowNode, Edge>();
+  const flow = useStoreApi<CanvasNode, Edge>();
   const width = useStore(paneWidth);
   const height = useStore(paneHeight);
   const [viewport, setViewport] = useState<Viewport | null>(null);
@@ -174,10 +186,12 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
 
   return (
     <div className="canvas" ref={wrapper} onDragOver={onCanvasDragOver} onDrop={onDrop} data-testid="canvas">
-      <ReactFlow<BlockFlowNode, Edge>
+      <ReactFlow<CanvasNode, Edge>
         nodes={shown}
         edges={drawnEdges}
-        nodeTypes={nodeTypes}
+        nodeTypes={canvasNodeTypes}
+        onNodeDoubleClick={onNodeDoubleClick}
+        zoomOnDoubleClick={false}
         onNodesChange={handleNodesChange}
         onEdgesChange={onEdgesChange}
         onConnect={onConnect}
@@ -199,7 +213,7 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
       >
         <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
         {/* The minimap draws every block, on every change: not for a graph of thousands. */}
-        {nodes.length < WARN_BLOCKS && <MiniMap<BlockFlowNode> pannable zoomable nodeColor={minimapColor} />}
+        {nodes.length < WARN_BLOCKS && <MiniMap<CanvasNode> pannable zoomable nodeColor={minimapColor} />}
         <Controls />
       </ReactFlow>
     </div>
@@ -208,10 +222,10 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
 
 function Editor({ store }: { store: EditorStore }) {
   const state = useSyncExternalStore(store.subscribe, store.getState);
-  const { graph, layout } = state.doc;
+  const { graph, layout, collapsed } = state.doc;
   const selection = state.selection;
   const analysis = analyze(graph);
-  const rf = useReactFlow<BlockFlowNode, Edge>();
+  const rf = useReactFlow<CanvasNode, Edge>();
   const wrapper = useRef<HTMLDivElement>(null);
   const [showCode, setShowCode] = useState(false);
   const [showRun, setShowRun] = useState(false);
@@ -252,7 +266,9 @@ function Editor({ store }: { store: EditorStore }) {
   // estimated from the block instead (replaced by the real ones when the node is first drawn).
   const estimate = graph.nodes.length >= VISIBLE_ONLY_FROM;
   // One array while nothing it shows changed (a new one would make React Flow look at every node).
-  const nodes: BlockFlowNode[] = useMemo(() => graph.nodes.map((n) => {
+  const items = useMemo(() => canvasItems(graph, collapsed), [graph, collapsed]);
+  const shownBlocks = useMemo(() => (items.hiddenIn.size === 0 ? graph.nodes : graph.nodes.filter((n) => !items.hiddenIn.has(n.id))), [graph, items]);
+  const blockNodes: BlockFlowNode[] = useMemo(() => shownBlocks.map((n) => {
     const info = analysis.info.get(n.id);
     const pos = layout[n.id] ?? { x: 0, y: 0 };
     const def = isBlockType(n.type) ? blockDef(n.type) : null;
@@ -291,22 +307,115 @@ function Editor({ store }: { store: EditorStore }) {
     };
     nodeCache.current.set(n.id, { key, node });
     return node;
-  }), [graph, layout, analysis, selectedNodes, problemsByNode, estimate, measureTick]);
+  }), [shownBlocks, layout, analysis, selectedNodes, problemsByNode, estimate, measureTick]);
+
+  // Collapsed groups: one node each, with the ports and sums groupSummary derives.
+  const summaries = useMemo(() => new Map(items.collapsed.map((id) => [id, groupSummary(graph, analysis, id)])), [graph, analysis, items]);
+  const groupNodes: GroupFlowNode[] = useMemo(
+    () =>
+      items.collapsed.map((id) => {
+        const sum = summaries.get(id)!;
+        const port = (p: (typeof sum.inputs)[number]) => ({ name: p.name, kind: p.kind, shape: p.shape ? formatShape(p.shape) : null });
+        const firstError = sum.problems.find((p) => p.severity === 'error');
+        const data = {
+          name: sum.name,
+          blocks: sum.blocks,
+          parameters: sum.parameters,
+          gflops: sum.flops / 1e9,
+          inputs: sum.inputs.map(port),
+          outputs: sum.outputs.map(port),
+          problem: firstError ? firstError.message : null,
+          errors: sum.problems.filter((p) => p.severity === 'error').length,
+          warnings: sum.problems.filter((p) => p.severity === 'warning').length,
+        };
+        const handles = groupHandleKey(data);
+        handlesById.current.set(id, handles);
+        const cached = measured.current.get(id);
+        const m = cached?.handles === handles ? cached.size : undefined;
+        return {
+          id,
+          type: 'group' as const,
+          position: groupPosition(graph, layout, collapsed, id),
+          selected: selectedNodes.has(id),
+          ...(m ? { measured: m } : {}),
+          data,
+        };
+      }),
+    // measureTick: a size measured since is handed back (see `measured`).
+    [graph, layout, collapsed, items, summaries, selectedNodes, measureTick],
+  );
+
+  // Expanded groups: a frame behind the bounds of what is drawn inside (nested frames included).
+  const frameNodes: FrameFlowNode[] = useMemo(() => {
+    if (items.frames.length === 0) return [];
+    const idx = indexGroups(graph);
+    const rects = new Map<string, Rect>();
+    const sizeOf = (id: string, est: { width: number; height: number }) => measured.current.get(id)?.size ?? est;
+    for (const n of blockNodes) rects.set(n.id, { ...n.position, ...sizeOf(n.id, ESTIMATED_SIZE) });
+    for (const n of groupNodes) rects.set(n.id, { ...n.position, ...sizeOf(n.id, ESTIMATED_GROUP_SIZE) });
+    const frames: FrameFlowNode[] = [];
+    // Children before parents: a parent's bounds include its child frames.
+    for (const id of [...items.frames].reverse()) {
+      const g = idx.byId.get(id)!;
+      let x1 = Infinity;
+      let y1 = Infinity;
+      let x2 = -Infinity;
+      let y2 = -Infinity;
+      for (const m of [...g.nodes, ...(idx.children.get(id) ?? [])]) {
+        const r = rects.get(m);
+        if (!r) continue;
+        x1 = Math.min(x1, r.x);
+        y1 = Math.min(y1, r.y);
+        x2 = Math.max(x2, r.x + r.width);
+        y2 = Math.max(y2, r.y + r.height);
+      }
+      if (!Number.isFinite(x1)) continue;
+      const rect = { x: x1 - FRAME_PAD, y: y1 - FRAME_PAD - FRAME_HEAD, width: x2 - x1 + 2 * FRAME_PAD, height: y2 - y1 + 2 * FRAME_PAD + FRAME_HEAD };
+      rects.set(id, rect);
+      const errors = analysis.problems.filter((p) => p.severity === 'error' && p.groupId === id).length;
+      frames.push({
+        id,
+        type: 'frame',
+        position: { x: rect.x, y: rect.y },
+        width: rect.width,
+        height: rect.height,
+        // Its size is known: handed over as measured, so React Flow has nothing to measure again.
+        measured: { width: rect.width, height: rect.height },
+        style: { width: rect.width, height: rect.height },
+        // Behind the blocks and an outer frame behind an inner one: frames come first in the list, parents
+        // first, at the blocks' z-index (a negative one would put them under the pane, out of reach).
+        selected: selectedNodes.has(id),
+        // Not caught by a selection box around blocks inside it: selected by its title bar (GroupNode.tsx).
+        selectable: false,
+        data: { name: g.name, blocks: nodesInside(graph, id).length, errors },
+      });
+    }
+    return frames.reverse();
+  }, [graph, analysis, items, blockNodes, groupNodes, selectedNodes, measureTick]);
+
+  // Frames first (drawn behind), then collapsed groups, then blocks.
+  const nodes: CanvasNode[] = useMemo(
+    () => (frameNodes.length === 0 && groupNodes.length === 0 ? blockNodes : [...frameNodes, ...groupNodes, ...blockNodes]),
+    [frameNodes, groupNodes, blockNodes],
+  );
+  const framePositions = useRef(new Map<string, Position>());
+  framePositions.current = new Map(frameNodes.map((f) => [f.id, f.position]));
 
   const badEdges = useMemo(() => new Set(analysis.problems.flatMap((p) => (p.edgeId !== undefined && p.severity === 'error' ? [p.edgeId] : []))), [analysis]);
   const edges: Edge[] = useMemo(
     () =>
-      graph.edges.map((e) => {
-        const src = analysis.info.get(e.from.node)?.out;
+      routeEdges(graph, analysis, items).map((e) => {
+        const src = analysis.info.get(e.from)?.out;
         const kind = src?.kind ?? 'feature';
-        const bad = badEdges.has(e.id);
+        const bad = e.edges.some((id) => badEdges.has(id));
         return {
           id: e.id,
-          source: e.from.node,
-          sourceHandle: e.from.port,
-          target: e.to.node,
-          targetHandle: e.to.port,
-          selected: selectedEdges.has(e.id),
+          source: e.source,
+          sourceHandle: e.sourceHandle,
+          target: e.target,
+          targetHandle: e.targetHandle,
+          // An edge to a collapsed group stands for several: it is not selected or deleted on its own.
+          ...(e.grouped ? { selectable: false, deletable: false } : { selected: selectedEdges.has(e.id) }),
           // Labels are measured in the page one by one: not for a graph of thousands.
           label: graph.nodes.length >= WARN_BLOCKS ? undefined : src ? formatShape(src) : '?',
           className: `edge-${kind}${bad ? ' edge-bad' : ''}`,
@@ -315,7 +424,7 @@ function Editor({ store }: { store: EditorStore }) {
           labelBgBorderRadius: 4,
         };
       }),
-    [graph, analysis, badEdges, selectedEdges],
+    [graph, analysis, items, badEdges, selectedEdges],
   );
 
   // A big graph reaches the canvas and the summary in later renders than the toolbar: each of those
@@ -330,8 +439,37 @@ function Editor({ store }: { store: EditorStore }) {
   const summaryAnalysis = big ? lateSummary.analysis : analysis;
 
   // --- changes from React Flow ---
+  /** A frame's position is its group's members' top-left moved by as much as the frame was: the store moves the members. */
+  const toStore = useCallback(
+    (moves: Readonly<Record<string, Position>>): Record<string, Position> => {
+      const out: Record<string, Position> = {};
+      const { graph: g, layout: l, collapsed: c } = store.getState().doc;
+      for (const [id, p] of Object.entries(moves)) {
+        const was = framePositions.current.get(id);
+        if (!was) {
+          out[id] = p;
+          continue;
+        }
+        const from = groupPosition(g, l, c, id);
+        out[id] = { x: from.x + p.x - was.x, y: from.y + p.y - was.y };
+      }
+      return out;
+    },
+    [store],
+  );
+  const onNodeDoubleClick = useCallback(
+    (_: unknown, n: CanvasNode) => {
+      if (n.type === 'group') store.toggleCollapsed(n.id);
+    },
+    [store],
+  );
+  const groupActions: GroupActions = useMemo(
+    () => ({ toggle: (id: string) => store.toggleCollapsed(id), select: (id: string) => store.select({ nodes: [id], edges: [] }) }),
+    [store],
+  );
+
   const onNodesChange = useCallback(
-    (changes: NodeChange<BlockFlowNode>[]) => {
+    (changes: NodeChange<CanvasNode>[]) => {
       const moves: Record<string, Position> = {};
       let sel: Set<string> | null = null;
       let dims = false;
@@ -349,11 +487,11 @@ function Editor({ store }: { store: EditorStore }) {
       }
       // Drag moves are kept by <Canvas> and committed at drag end; what arrives here is a
       // one-off move (arrow keys): one undo entry each.
-      if (Object.keys(moves).length > 0) store.apply({ kind: 'move', positions: moves });
+      if (Object.keys(moves).length > 0) store.apply({ kind: 'move', positions: toStore(moves) });
       if (sel) store.select({ nodes: [...sel], edges: store.getState().selection.edges });
       if (dims) setMeasureTick((t) => t + 1);
     },
-    [store],
+    [store, toStore],
   );
 
   const onEdgesChange = useCallback(
@@ -439,6 +577,10 @@ function Editor({ store }: { store: EditorStore }) {
       } else if (mod && k === 'v') {
         e.preventDefault();
         store.paste();
+      } else if (mod && k === 'g') {
+        e.preventDefault();
+        if (e.shiftKey) store.ungroupSelection();
+        else store.groupSelection();
       } else if (mod && k === 'd') {
         e.preventDefault();
         store.duplicate();
@@ -461,7 +603,7 @@ function Editor({ store }: { store: EditorStore }) {
     if (!naming) return;
     try {
       const c = convertNaming(graph, naming === 'openai' ? 'diffusers' : 'openai');
-      store.replace({ graph: c.graph, layout: completeLayout(c.graph, store.getState().doc.layout) });
+      store.replace({ graph: c.graph, layout: completeLayout(c.graph, store.getState().doc.layout), collapsed: store.getState().doc.collapsed });
       store.setMessage(null);
       setConversion(c);
     } catch (e) {
@@ -490,7 +632,7 @@ function Editor({ store }: { store: EditorStore }) {
     await nextTask();
     const layout = completeLayout(doc.graph, doc.layout);
     await nextTask();
-    store.replace({ graph: doc.graph, layout });
+    store.replace({ graph: doc.graph, layout, collapsed: doc.collapsed ?? [] });
     store.setMessage(null);
     setDocWeights(null);
     setSizeWarningHidden(false);
@@ -500,7 +642,8 @@ function Editor({ store }: { store: EditorStore }) {
   const autoLayout = async () => {
     setBusy(true);
     try {
-      const positions = await elkLayout(store.graph, new Map([...measured.current].map(([id, m]) => [id, m.size])));
+      const { graph: g, collapsed: c } = store.getState().doc;
+      const positions = await elkLayout(g, new Map([...measured.current].map(([id, m]) => [id, m.size])), c);
       store.apply({ kind: 'move', positions });
       fitSoon();
     } finally {
@@ -509,6 +652,8 @@ function Editor({ store }: { store: EditorStore }) {
   };
 
   const selectedNode = selection.nodes.length === 1 ? selection.nodes[0] : null;
+  const groupIds = indexGroups(graph).byId;
+  const selectedGroup = selection.nodes.some((id) => groupIds.has(id));
 
   return (
     <div className={`app${showCode || showRun ? ' with-code' : ''}`}>
@@ -556,6 +701,13 @@ function Editor({ store }: { store: EditorStore }) {
           Redo
         </button>
         <span className="sep" />
+        <button onClick={() => store.groupSelection()} disabled={selection.nodes.length === 0} title="Group the selected blocks (Ctrl+G)" data-testid="group">
+          Group
+        </button>
+        <button onClick={() => store.ungroupSelection()} disabled={!selectedGroup} title="Ungroup the selected group (Shift+Ctrl+G)" data-testid="ungroup">
+          Ungroup
+        </button>
+        <span className="sep" />
         <button onClick={() => void autoLayout()} disabled={busy} data-testid="auto-layout">
           Auto-layout
         </button>
@@ -588,6 +740,7 @@ function Editor({ store }: { store: EditorStore }) {
       )}
       <main className="workspace">
         <Palette onAdd={addAtCentre} />
+        <GroupActionsContext.Provider value={groupActions}>
         <Canvas
           store={store}
           nodes={canvasNodes}
@@ -598,8 +751,11 @@ function Editor({ store }: { store: EditorStore }) {
           isValidConnection={isValidConnection}
           onPaneClick={onPaneClick}
           onDrop={onDrop}
+          onNodeDoubleClick={onNodeDoubleClick}
+          toStore={toStore}
           wrapper={wrapper}
         />
+        </GroupActionsContext.Provider>
         <Inspector store={store} graph={graph} nodeId={selectedNode} />
         {showCode && <CodePanel graph={graph} onClose={() => setShowCode(false)} />}
         {showRun && (
@@ -627,7 +783,8 @@ function Editor({ store }: { store: EditorStore }) {
           }}
           onOpenTrained={({ preset, doc, weights }) => {
             // Undoable like any New…; the weights go to the run panel, which opens to sample.
-            store.replace({ graph: doc.graph, layout: doc.layout }); // no positions: laid out like a template
+            // No positions: laid out like a template; its levels open collapsed like a template's.
+            store.replace({ graph: doc.graph, layout: doc.layout, collapsed: defaultCollapsed(doc.graph) });
             setDocWeights({ name: preset.weightsName, bytes: weights, sampling: preset.sampling });
             setSizeWarningHidden(false);
             setShowTemplates(false);

@@ -4,7 +4,124 @@ import { blockDef, isBlockType } from '../blocks/registry';
 import { checkParam } from '../graph/params';
 import { analyze, formatShape } from '../graph/analyze';
 import type { Graph } from '../graph/model';
+import { groupNameProblem, groupSummary, indexGroups } from '../graph/groups';
 import { EditError, nameProblem, type EditorStore } from './store';
+import { compactCount } from './GroupNode';
+
+const fmtInt = new Intl.NumberFormat('en-US');
+
+function GroupNameField({ store, graph, groupId, name }: { store: EditorStore; graph: Graph; groupId: string; name: string }) {
+  const [text, setText] = useState(name);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    setText(name);
+    setError(null);
+  }, [name, groupId]);
+  const commit = () => {
+    if (text === name) return;
+    const problem = groupNameProblem(graph, text, groupId);
+    if (problem) {
+      setError(problem);
+      return;
+    }
+    try {
+      store.apply({ kind: 'rename-group', group: groupId, name: text });
+      setError(null);
+    } catch (e) {
+      if (e instanceof EditError) setError(e.message);
+      else throw e;
+    }
+  };
+  return (
+    <label className="field">
+      <span>Name</span>
+      <input
+        data-testid="inspector-group-name"
+        value={text}
+        className={error ? 'invalid' : ''}
+        onChange={(e) => {
+          setText(e.target.value);
+          setError(groupNameProblem(graph, e.target.value, groupId));
+        }}
+        onBlur={commit}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') commit();
+          if (e.key === 'Escape') {
+            setText(name);
+            setError(null);
+          }
+        }}
+      />
+      {error && <em className="field-error" data-testid="inspector-group-name-error">{error}</em>}
+    </label>
+  );
+}
+
+/** A selected group: its name (editable), what it sums to, its ports' shapes and the problems inside, by block. */
+function GroupInspector({ store, graph, groupId }: { store: EditorStore; graph: Graph; groupId: string }) {
+  const a = analyze(graph);
+  const sum = groupSummary(graph, a, groupId);
+  const shut = store.getState().doc.collapsed.includes(groupId);
+  const ports = (list: typeof sum.inputs) =>
+    list.length === 0 ? '—' : list.map((p) => `${p.name}: ${p.shape ? formatShape(p.shape) : '?'}`).join(', ');
+  return (
+    <aside className="inspector" data-testid="inspector">
+      <div className="inspector-head" style={{ borderLeftColor: '#475569' }}>
+        <h2>Group</h2>
+        <p className="muted small">Groups organise the canvas: blocks keep their full names and weights.</p>
+      </div>
+      <GroupNameField store={store} graph={graph} groupId={groupId} name={sum.name} />
+      <div className="inspector-facts" data-testid="inspector-group-summary">
+        <div>
+          <span>Blocks</span>
+          <b data-testid="inspector-group-blocks">{sum.blocks}</b>
+        </div>
+        <div>
+          <span>Parameters</span>
+          <b data-testid="inspector-group-params" title={fmtInt.format(sum.parameters)}>
+            {fmtInt.format(sum.parameters)} ({compactCount(sum.parameters)})
+          </b>
+        </div>
+        <div>
+          <span>GFLOP / sample</span>
+          <b data-testid="inspector-group-gflops">{(sum.flops / 1e9).toFixed(3)}</b>
+        </div>
+        <div>
+          <span>Inputs</span>
+          <b data-testid="inspector-group-inputs">{ports(sum.inputs)}</b>
+        </div>
+        <div>
+          <span>Outputs</span>
+          <b data-testid="inspector-group-outputs">{ports(sum.outputs)}</b>
+        </div>
+      </div>
+      <p>
+        <button onClick={() => store.toggleCollapsed(groupId)} data-testid="inspector-group-toggle">
+          {shut ? 'Expand' : 'Collapse'}
+        </button>{' '}
+        <button onClick={() => store.apply({ kind: 'ungroup', group: groupId })} data-testid="inspector-ungroup">
+          Ungroup
+        </button>
+      </p>
+      {sum.problems.length > 0 && (
+        <>
+          <h3>Problems inside</h3>
+          <ul className="problems" data-testid="inspector-group-problems">
+            {sum.problems.map((p, i) => (
+              <li key={i} className={p.severity}>
+                <button className="link" onClick={() => p.nodeId && store.select({ nodes: [p.nodeId], edges: [] })} title="Select the block">
+                  {p.node ?? p.group ?? ''}
+                </button>
+                : {p.message}
+                <div className="fix">Fix: {p.fix}</div>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </aside>
+  );
+}
 
 function NameField({ store, graph, nodeId, name }: { store: EditorStore; graph: Graph; nodeId: string; name: string }) {
   const [text, setText] = useState(name);
@@ -84,6 +201,7 @@ function NumberField({ spec, value, onCommit, name }: { spec: ParamSpec & { type
 }
 
 export function Inspector({ store, graph, nodeId }: { store: EditorStore; graph: Graph; nodeId: string | null }) {
+  if (nodeId !== null && indexGroups(graph).byId.has(nodeId)) return <GroupInspector store={store} graph={graph} groupId={nodeId} />;
   const node = nodeId === null ? undefined : graph.nodes.find((n) => n.id === nodeId);
   if (!node) {
     const a = analyze(graph);

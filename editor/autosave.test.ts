@@ -140,9 +140,9 @@ function small(name = 'small'): Doc {
   const c = b.add('Conv2d', 'conv', { out_channels: 8 }, { x });
   b.add('Output', 'output', {}, { x: c });
   const graph = b.build(name);
-  return { graph, layout: templateLayout(graph) };
+  return { graph, layout: templateLayout(graph), collapsed: [] };
 }
-const textOf = (d: Doc) => serializeDocument(d.graph, d.layout);
+const textOf = (d: Doc) => serializeDocument(d.graph, d.layout, undefined, d.collapsed);
 
 interface Env {
   backend: TestBackend;
@@ -266,7 +266,7 @@ describe('autosave: writing', () => {
     }
     // Blocks are bounded by the document format; twenty megabytes of notes make up the size.
     const line = 'Notes on this UNet: widths, attention resolutions, the data it was trained on. ';
-    const big: Doc = { graph: { name: 'big', description: line.repeat(Math.ceil(20e6 / line.length)), nodes, edges }, layout };
+    const big: Doc = { graph: { name: 'big', description: line.repeat(Math.ceil(20e6 / line.length)), nodes, edges }, layout, collapsed: [] };
     const e = env();
     const { store, autosaver } = await openTab(e, 'A', { rescueLimit: 1_000_000 });
     store.replace(big);

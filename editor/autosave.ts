@@ -360,7 +360,7 @@ function readRescues(sync: SyncStorage): { rescues: Rescue[]; garbage: { key: st
 function tryParse(text: string, source: string): Doc | DocumentError {
   try {
     const d = parseDocument(text, source);
-    return { graph: d.graph, layout: d.layout };
+    return { graph: d.graph, layout: d.layout, collapsed: d.collapsed ?? [] };
   } catch (e) {
     if (e instanceof DocumentError) return e;
     throw e;
@@ -626,7 +626,7 @@ export class Autosaver {
   }
 
   private textOf(doc: Doc): string {
-    if (this.textCache?.doc !== doc) this.textCache = { doc, text: serializeDocument(doc.graph, doc.layout) };
+    if (this.textCache?.doc !== doc) this.textCache = { doc, text: serializeDocument(doc.graph, doc.layout, undefined, doc.collapsed) };
     return this.textCache.text;
   }
 

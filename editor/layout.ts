@@ -7,6 +7,8 @@
 import { blockDef, isBlockType } from '../blocks/registry';
 import { analyze } from '../graph/analyze';
 import type { Graph, GraphNode } from '../graph/model';
+import { indexGroups } from '../graph/groups';
+import { canvasEdges, canvasItems } from './groupView';
 
 export interface Position {
   readonly x: number;
@@ -99,12 +101,34 @@ export function completeLayout(graph: Graph, layout: Layout): Layout {
   return next;
 }
 
-/** elkjs layered layout, direction RIGHT. Sizes are the rendered node sizes where known. */
-export async function elkLayout(graph: Graph, sizes: ReadonlyMap<string, { width: number; height: number }>): Promise<Record<string, Position>> {
+/** What elk reads and returns (the part of its JSON graph used here). */
+interface ElkNode {
+  id: string;
+  width?: number;
+  height?: number;
+  x?: number;
+  y?: number;
+  layoutOptions?: Record<string, string>;
+  children?: ElkNode[];
+  edges?: { id: string; sources: string[]; targets: string[] }[];
+}
+
+/**
+ * elkjs layered layout, direction RIGHT, of what the canvas draws: blocks outside collapsed groups
+ * and collapsed groups as single nodes, each expanded group a compound node around its members (so
+ * frames do not overlap). Sizes are the rendered sizes where known. Returns positions for the blocks
+ * and collapsed groups drawn (a collapsed group's blocks follow it: see `moveItems`).
+ */
+export async function elkLayout(
+  graph: Graph,
+  sizes: ReadonlyMap<string, { width: number; height: number }>,
+  collapsed: readonly string[] = [],
+): Promise<Record<string, Position>> {
   const { default: ELK } = await import('elkjs/lib/elk.bundled.js');
   const elk = new ELK();
-  const ids = new Set(graph.nodes.map((n) => n.id));
-  const res = await elk.layout({
+  const items = canvasItems(graph, collapsed);
+  const idx = indexGroups(graph);
+  const root: ElkNode = {
     id: 'root',
     layoutOptions: {
       'elk.algorithm': 'layered',
@@ -112,14 +136,52 @@ export async function elkLayout(graph: Graph, sizes: ReadonlyMap<string, { width
       'elk.spacing.nodeNode': '40',
       'elk.layered.spacing.nodeNodeBetweenLayers': '70',
       'elk.edgeRouting': 'POLYLINE',
+      'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
     },
-    children: graph.nodes.map((n) => ({ id: n.id, width: sizes.get(n.id)?.width ?? 190, height: sizes.get(n.id)?.height ?? 90 })),
-    edges: graph.edges
-      .filter((e) => ids.has(e.from.node) && ids.has(e.to.node))
-      .map((e) => ({ id: e.id, sources: [e.from.node], targets: [e.to.node] })),
-  });
+    children: [],
+    edges: [],
+  };
+  // Compound nodes for the frames (parents first), then the leaves in their innermost frame.
+  const compound = new Map<string | undefined, ElkNode>([[undefined, root]]);
+  for (const id of items.frames) {
+    const node: ElkNode = { id, children: [], edges: [], layoutOptions: { 'elk.padding': '[top=48,left=18,bottom=18,right=18]' } };
+    compound.set(id, node);
+    (compound.get(idx.byId.get(id)?.parent) ?? root).children!.push(node);
+  }
+  const container = new Map<string, string | undefined>();
+  const leaf = (id: string, parent: string | undefined, est: { width: number; height: number }) => {
+    const size = sizes.get(id) ?? est;
+    container.set(id, parent);
+    (compound.get(parent) ?? root).children!.push({ id, width: size.width, height: size.height });
+  };
+  for (const n of graph.nodes) if (!items.hiddenIn.has(n.id)) leaf(n.id, idx.groupOfNode.get(n.id), { width: 190, height: 90 });
+  for (const id of items.collapsed) leaf(id, idx.byId.get(id)?.parent, { width: 220, height: 110 });
+  // Each edge goes in the innermost compound holding both ends.
+  const chain = (frame: string | undefined): (string | undefined)[] => {
+    const out: (string | undefined)[] = [];
+    for (let g = frame; g !== undefined && out.length < 64; g = idx.byId.get(g)?.parent) out.push(g);
+    out.push(undefined);
+    return out.reverse();
+  };
+  for (const e of canvasEdges(graph, analyze(graph), items)) {
+    if (!container.has(e.source) || !container.has(e.target)) continue;
+    const a = chain(container.get(e.source));
+    const b = chain(container.get(e.target));
+    let k = 0;
+    while (k + 1 < a.length && k + 1 < b.length && a[k + 1] === b[k + 1]) k++;
+    (compound.get(a[k]) ?? root).edges!.push({ id: e.id, sources: [e.source], targets: [e.target] });
+  }
+  const res = (await elk.layout(root as Parameters<typeof elk.layout>[0])) as ElkNode;
   const out: Record<string, Position> = {};
-  for (const c of res.children ?? []) out[c.id] = { x: c.x ?? 0, y: c.y ?? 0 };
+  const walk = (n: ElkNode, ox: number, oy: number) => {
+    for (const c of n.children ?? []) {
+      const x = ox + (c.x ?? 0);
+      const y = oy + (c.y ?? 0);
+      if (container.has(c.id)) out[c.id] = { x, y };
+      walk(c, x, y);
+    }
+  };
+  walk(res, 0, 0);
   return out;
 }
 

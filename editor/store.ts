@@ -12,16 +12,22 @@ import { OUTPUT_PORT } from '../graph/model';
 import { DocumentError, parseDocument, serializeDocument } from '../graph/document';
 import { buildDefaults, DEFAULT_TEMPLATE } from '../graph/templates';
 import { removeNodes } from '../graph/edit';
+import { defaultCollapsed, GroupError, groupChain, groupNodes, indexGroups, renameGroup, ungroup } from '../graph/groups';
 import { completeLayout, templateLayout, type Layout, type Position } from './layout';
+import { membersTopLeft, moveItems, nodesInside, normaliseCollapsed } from './groupView';
 
 const HISTORY_LIMIT = 200;
 
 export interface Doc {
   readonly graph: Graph;
+  /** Positions by node id, and by group id for a collapsed group. */
   readonly layout: Layout;
+  /** Ids of the groups drawn collapsed: sorted, each once, only groups of the graph (view state, saved with the document). */
+  readonly collapsed: readonly string[];
 }
 
 export interface Selection {
+  /** Selected items: block ids and group ids (a collapsed group or an expanded group's frame). */
   readonly nodes: readonly string[];
   readonly edges: readonly string[];
 }
@@ -52,7 +58,14 @@ export type Edit =
   | { readonly kind: 'rename'; readonly node: string; readonly name: string }
   | { readonly kind: 'move'; readonly positions: Readonly<Record<string, Position>> }
   | { readonly kind: 'paste'; readonly clip: Clip; readonly offset: Position }
-  | { readonly kind: 'replace'; readonly graph: Graph; readonly layout: Layout };
+  | { readonly kind: 'replace'; readonly graph: Graph; readonly layout: Layout; readonly collapsed?: readonly string[] }
+  /** Puts blocks and groups (side by side in one group, or all top level) into a new group, which starts collapsed where they were. */
+  | { readonly kind: 'group'; readonly items: readonly string[]; readonly name?: string }
+  /** Removes a group; what it held moves to its parent. */
+  | { readonly kind: 'ungroup'; readonly group: string }
+  | { readonly kind: 'collapse'; readonly groups: readonly string[] }
+  | { readonly kind: 'expand'; readonly groups: readonly string[] }
+  | { readonly kind: 'rename-group'; readonly group: string; readonly name: string };
 
 export class EditError extends Error {
   override name = 'EditError';
@@ -119,35 +132,39 @@ export function applyEdit(doc: Doc, edit: Edit): { doc: Doc; created: string[] }
       const def = blockDef(edit.type);
       const [id] = nextIds(g.nodes, 'n', 1);
       const node: GraphNode = { id, name: uniqueName(g, def.nameHint), type: edit.type, params: { ...(edit.params ?? {}) } };
-      return { doc: { graph: { ...g, nodes: [...g.nodes, node] }, layout: { ...doc.layout, [id]: edit.position } }, created: [id] };
+      return { doc: { ...doc, graph: { ...g, nodes: [...g.nodes, node] }, layout: { ...doc.layout, [id]: edit.position } }, created: [id] };
     }
     case 'delete': {
-      const nodes = new Set(edit.nodes);
+      // A group in the list stands for every block inside it.
+      const nodes = new Set(expandItems(g, edit.nodes));
       const edges = new Set(edit.edges);
       const layout: Record<string, Position> = { ...doc.layout };
       for (const id of nodes) delete layout[id];
       // removeNodes keeps groups consistent (deleted blocks leave them; emptied groups go).
-      return { doc: { graph: removeNodes(g, nodes, edges), layout }, created: [] };
+      const graph = removeNodes(g, nodes, edges);
+      const groups = indexGroups(graph).byId;
+      for (const id of indexGroups(g).byId.keys()) if (!groups.has(id)) delete layout[id];
+      return { doc: { graph, layout, collapsed: keepCollapsed(graph, doc.collapsed) }, created: [] };
     }
     case 'connect': {
       if (!g.nodes.some((n) => n.id === edit.from) || !g.nodes.some((n) => n.id === edit.to.node)) throw new EditError('no such node');
       const [id] = nextIds(g.edges, 'e', 1);
       const kept = g.edges.filter((e) => !(e.to.node === edit.to.node && e.to.port === edit.to.port));
       const edge: GraphEdge = { id, from: { node: edit.from, port: OUTPUT_PORT }, to: { node: edit.to.node, port: edit.to.port } };
-      return { doc: { graph: { ...g, edges: [...kept, edge] }, layout: doc.layout }, created: [id] };
+      return { doc: { ...doc, graph: { ...g, edges: [...kept, edge] } }, created: [id] };
     }
     case 'set-param': {
       const nodes = g.nodes.map((n) => (n.id === edit.node ? { ...n, params: { ...n.params, [edit.param]: edit.value } } : n));
-      return { doc: { graph: { ...g, nodes }, layout: doc.layout }, created: [] };
+      return { doc: { ...doc, graph: { ...g, nodes } }, created: [] };
     }
     case 'rename': {
       const problem = nameProblem(g, edit.node, edit.name);
       if (problem) throw new EditError(problem);
       const nodes = g.nodes.map((n) => (n.id === edit.node ? { ...n, name: edit.name } : n));
-      return { doc: { graph: { ...g, nodes }, layout: doc.layout }, created: [] };
+      return { doc: { ...doc, graph: { ...g, nodes } }, created: [] };
     }
     case 'move':
-      return { doc: { graph: g, layout: { ...doc.layout, ...edit.positions } }, created: [] };
+      return { doc: { ...doc, layout: moveItems(g, doc.layout, doc.collapsed, edit.positions) }, created: [] };
     case 'paste': {
       const ids = nextIds(g.nodes, 'n', edit.clip.nodes.length);
       const idMap = new Map(edit.clip.nodes.map((n, i) => [n.id, ids[i]]));
@@ -167,16 +184,91 @@ export function applyEdit(doc: Doc, edit: Edit): { doc: Doc; created: string[] }
         from: { node: idMap.get(e.from.node)!, port: e.from.port },
         to: { node: idMap.get(e.to.node)!, port: e.to.port },
       }));
-      return { doc: { graph: { ...g, nodes: [...g.nodes, ...nodes], edges: [...g.edges, ...edges] }, layout }, created: ids };
+      return { doc: { ...doc, graph: { ...g, nodes: [...g.nodes, ...nodes], edges: [...g.edges, ...edges] }, layout }, created: ids };
     }
     case 'replace':
-      return { doc: { graph: edit.graph, layout: completeLayout(edit.graph, edit.layout) }, created: [] };
+      return {
+        doc: { graph: edit.graph, layout: completeLayout(edit.graph, edit.layout), collapsed: normaliseCollapsed(edit.graph, edit.collapsed ?? []) },
+        created: [],
+      };
+    case 'group': {
+      const { graph, groupId } = asEditError(() => groupNodes(g, edit.items, edit.name));
+      // Where its members were: the top-left of the blocks inside.
+      const layout = { ...doc.layout, [groupId]: membersTopLeft(graph, doc.layout, groupId) };
+      return { doc: { graph, layout, collapsed: normaliseCollapsed(graph, [...doc.collapsed, groupId]) }, created: [groupId] };
+    }
+    case 'ungroup': {
+      const idx = indexGroups(g);
+      const group = idx.byId.get(edit.group);
+      if (!group) throw new EditError(`there is no group with id ${JSON.stringify(edit.group)}`);
+      const graph = asEditError(() => ungroup(g, edit.group));
+      const layout: Record<string, Position> = { ...doc.layout };
+      delete layout[edit.group];
+      return {
+        doc: { graph, layout, collapsed: keepCollapsed(graph, doc.collapsed.filter((id) => id !== edit.group)) },
+        created: [...group.nodes, ...(idx.children.get(edit.group) ?? [])],
+      };
+    }
+    case 'collapse': {
+      const ids = edit.groups.filter((id) => !doc.collapsed.includes(id));
+      checkGroups(g, ids);
+      if (ids.length === 0) return { doc, created: [] };
+      // A group collapses where its blocks are.
+      const layout: Record<string, Position> = { ...doc.layout };
+      for (const id of ids) layout[id] = membersTopLeft(g, doc.layout, id);
+      return { doc: { graph: g, layout, collapsed: normaliseCollapsed(g, [...doc.collapsed, ...ids]) }, created: [] };
+    }
+    case 'expand': {
+      checkGroups(g, edit.groups);
+      const open = new Set(edit.groups);
+      if (!doc.collapsed.some((id) => open.has(id))) return { doc, created: [] };
+      // Its blocks show at their own positions; the group's own position only matters while collapsed.
+      const layout: Record<string, Position> = { ...doc.layout };
+      for (const id of open) delete layout[id];
+      return { doc: { graph: g, layout, collapsed: doc.collapsed.filter((id) => !open.has(id)) }, created: [] };
+    }
+    case 'rename-group':
+      return { doc: { ...doc, graph: asEditError(() => renameGroup(g, edit.group, edit.name)) }, created: [] };
   }
+}
+
+/** Runs a graph edit, turning its GroupError into an EditError (one error type for the editor). */
+function asEditError<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof GroupError) throw new EditError(e.message);
+    throw e;
+  }
+}
+
+function checkGroups(g: Graph, ids: readonly string[]): void {
+  const byId = indexGroups(g).byId;
+  const bad = ids.find((id) => !byId.has(id));
+  if (bad !== undefined) throw new EditError(`there is no group with id ${JSON.stringify(bad)}`);
+}
+
+/** The collapsed ids that are still groups of the graph (the same array when all are). */
+function keepCollapsed(graph: Graph, collapsed: readonly string[]): readonly string[] {
+  const byId = indexGroups(graph).byId;
+  return collapsed.every((id) => byId.has(id)) ? collapsed : collapsed.filter((id) => byId.has(id));
+}
+
+/** Block ids for a list of items: a block stands for itself, a group for every block inside it. */
+export function expandItems(g: Graph, items: readonly string[]): string[] {
+  const byId = indexGroups(g).byId;
+  const out: string[] = [];
+  for (const id of items) {
+    if (byId.has(id)) out.push(...nodesInside(g, id));
+    else out.push(id);
+  }
+  return [...new Set(out)];
 }
 
 /** The part of a graph that `nodes` make up: the nodes, the edges between them, their positions. */
 export function copySelection(doc: Doc, nodes: readonly string[]): Clip | null {
-  const set = new Set(nodes);
+  // A selected group copies the blocks inside it (they paste at the top level).
+  const set = new Set(expandItems(doc.graph, nodes));
   const picked = doc.graph.nodes.filter((n) => set.has(n.id));
   if (picked.length === 0) return null;
   const layout: Record<string, Position> = {};
@@ -187,8 +279,9 @@ export function copySelection(doc: Doc, nodes: readonly string[]): Clip | null {
 // ---------------------------------------------------------------------------------------------
 // Templates and startup
 
+/** A template's (or preset's) document: laid out, every top-level group (its levels) collapsed. */
 export function templateDoc(graph: Graph): Doc {
-  return { graph, layout: templateLayout(graph) };
+  return { graph, layout: templateLayout(graph), collapsed: normaliseCollapsed(graph, defaultCollapsed(graph)) };
 }
 
 export function defaultDoc(): Doc {
@@ -212,7 +305,8 @@ export class EditorStore {
   constructor(initial: Doc) {
     // A restored document may lack positions for some nodes.
     const layout = completeLayout(initial.graph, initial.layout);
-    const doc = layout === initial.layout ? initial : { graph: initial.graph, layout };
+    const collapsed = normaliseCollapsed(initial.graph, initial.collapsed);
+    const doc = { graph: initial.graph, layout, collapsed };
     this.state = { doc, past: [], future: [], selection: NO_SELECTION, message: null };
   }
 
@@ -238,6 +332,7 @@ export class EditorStore {
   /** Applies an edit with an undo entry; throws EditError for an invalid rename. Returns created ids. */
   apply(edit: Edit, opts: ApplyOptions = {}): string[] {
     const { doc, created } = applyEdit(this.state.doc, edit);
+    if (doc === this.state.doc) return created; // nothing changed (a group collapsed already): no undo entry
     const coalesce = opts.coalesce !== undefined && opts.coalesce === this.lastCoalesce;
     this.lastCoalesce = opts.coalesce ?? null;
     const past = coalesce ? this.state.past : [...this.state.past, this.state.doc].slice(-HISTORY_LIMIT);
@@ -245,6 +340,7 @@ export class EditorStore {
     if (edit.kind === 'delete') selection = NO_SELECTION;
     if ((edit.kind === 'add-node' || edit.kind === 'paste') && created.length > 0) selection = { nodes: created, edges: [] };
     if (edit.kind === 'replace') selection = NO_SELECTION;
+    if (edit.kind === 'group' || edit.kind === 'ungroup') selection = { nodes: created, edges: [] };
     this.set({ ...this.state, doc, past, future: [], selection: this.pruneSelection(selection, doc.graph) });
     return created;
   }
@@ -273,8 +369,11 @@ export class EditorStore {
   }
 
   private pruneSelection(s: Selection, g: Graph): Selection {
-    const nodes = s.nodes.filter((id) => g.nodes.some((n) => n.id === id));
-    const edges = s.edges.filter((id) => g.edges.some((e) => e.id === id));
+    if (s.nodes.length === 0 && s.edges.length === 0) return s;
+    const items = new Set<string>([...g.nodes.map((n) => n.id), ...indexGroups(g).byId.keys()]);
+    const edgeIds = new Set(g.edges.map((e) => e.id));
+    const nodes = s.nodes.filter((id) => items.has(id));
+    const edges = s.edges.filter((id) => edgeIds.has(id));
     return nodes.length === s.nodes.length && edges.length === s.edges.length ? s : { nodes, edges };
   }
 
@@ -316,14 +415,71 @@ export class EditorStore {
 
   /** Replaces the document (a template, a file), with an undo entry. */
   replace(doc: Doc): void {
-    this.apply({ kind: 'replace', graph: doc.graph, layout: doc.layout });
+    this.apply({ kind: 'replace', graph: doc.graph, layout: doc.layout, collapsed: doc.collapsed });
+  }
+
+  /** Applies an edit; an EditError goes to the banner instead of being thrown. True when applied. */
+  private tryApply(edit: Edit): boolean {
+    try {
+      this.apply(edit);
+      return true;
+    } catch (e) {
+      if (e instanceof EditError) {
+        this.setMessage(e.message);
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  /** Groups the selected blocks and groups (Ctrl+G): the new group is collapsed and selected. */
+  groupSelection(): boolean {
+    // A frame caught by a selection box together with blocks inside it stands for nothing more.
+    const chosen = this.state.selection.nodes;
+    const enclosing = new Set(chosen.flatMap((id) => groupChain(this.graph, id).map((g) => g.id)));
+    const items = chosen.filter((id) => !enclosing.has(id));
+    if (items.length === 0) return false;
+    return this.tryApply({ kind: 'group', items });
+  }
+
+  /** Ungroups the selected groups (Ctrl+Shift+G), innermost last, as one undo entry. */
+  ungroupSelection(): boolean {
+    const byId = indexGroups(this.graph).byId;
+    const groups = this.state.selection.nodes.filter((id) => byId.has(id));
+    if (groups.length === 0) return false;
+    if (groups.length === 1) return this.tryApply({ kind: 'ungroup', group: groups[0] });
+    // Several: one replace-like step so one Undo brings them all back.
+    let doc = this.state.doc;
+    const created: string[] = [];
+    try {
+      for (const id of groups) {
+        const r = applyEdit(doc, { kind: 'ungroup', group: id });
+        doc = r.doc;
+        created.push(...r.created);
+      }
+    } catch (e) {
+      if (e instanceof EditError) {
+        this.setMessage(e.message);
+        return false;
+      }
+      throw e;
+    }
+    this.apply({ kind: 'replace', graph: doc.graph, layout: doc.layout, collapsed: doc.collapsed });
+    this.select({ nodes: created.filter((id) => byId.has(id) || doc.graph.nodes.some((n) => n.id === id)), edges: [] });
+    return true;
+  }
+
+  /** Collapses an expanded group or expands a collapsed one (one undo entry). */
+  toggleCollapsed(groupId: string): void {
+    const shut = this.state.doc.collapsed.includes(groupId);
+    this.tryApply({ kind: shut ? 'expand' : 'collapse', groups: [groupId] });
   }
 
   /** Opens a document from file text; on DocumentError the graph stays and the message is shown. */
   open(text: string, source = 'graph file'): boolean {
     try {
       const d = parseDocument(text, source);
-      this.replace({ graph: d.graph, layout: d.layout });
+      this.replace({ graph: d.graph, layout: d.layout, collapsed: d.collapsed ?? [] });
       this.setMessage(null);
       return true;
     } catch (e) {
@@ -336,7 +492,8 @@ export class EditorStore {
   }
 
   saveText(): string {
-    return serializeDocument(this.state.doc.graph, this.state.doc.layout);
+    const { graph, layout, collapsed } = this.state.doc;
+    return serializeDocument(graph, layout, undefined, collapsed);
   }
 
   setMessage(message: string | null): void {
