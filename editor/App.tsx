@@ -603,7 +603,9 @@ function Editor({ store }: { store: EditorStore }) {
     if (!naming) return;
     try {
       const c = convertNaming(graph, naming === 'openai' ? 'diffusers' : 'openai');
-      store.replace({ graph: c.graph, layout: completeLayout(c.graph, store.getState().doc.layout), collapsed: store.getState().doc.collapsed });
+      // The groups are the other world's (every block was renamed): collapsed like a template's if any were collapsed.
+      const before = store.getState().doc;
+      store.replace({ graph: c.graph, layout: completeLayout(c.graph, before.layout), collapsed: before.collapsed.length > 0 ? defaultCollapsed(c.graph) : [] });
       store.setMessage(null);
       setConversion(c);
     } catch (e) {

@@ -122,7 +122,7 @@ describe('autosave (browser)', { timeout: TIMEOUT }, () => {
     });
     const page = await open(c);
     expect(await blocks(page)).toBe(DEFAULT_BLOCKS);
-    await rename(page, 'input_blocks.0.0', 'stem_renamed');
+    await rename(page, 'time_embed', 'stem_renamed');
     await page.click(tid('palette-item-SiLU'));
     await expect.poll(() => blocks(page)).toBe(DEFAULT_BLOCKS + 1);
 
@@ -175,7 +175,7 @@ describe('autosave (browser)', { timeout: TIMEOUT }, () => {
     expect(await asideTexts(page)).toEqual([newer]);
 
     // An edit is autosaved over the main record only; after a reload the copy is still kept and offered.
-    await rename(page, 'input_blocks.0.0', 'after_unreadable');
+    await rename(page, 'time_embed', 'after_unreadable');
     await expect.poll(() => status(page)).toBe('saved');
     await reload(page);
     await page.locator(tid('node-after_unreadable')).waitFor();
@@ -208,14 +208,14 @@ describe('autosave (browser)', { timeout: TIMEOUT }, () => {
     const c = await newContext();
     const a = await open(c);
     const b = await open(c);
-    await rename(a, 'input_blocks.0.0', 'from_a');
+    await rename(a, 'time_embed', 'from_a');
     await expect.poll(() => status(a)).toBe('saved');
     const conflictB = b.locator(tid('autosave-conflict'));
     await conflictB.waitFor(); // B heard of A's write before making any edit
     expect(await conflictB.textContent()).toMatch(/This document was changed in another tab/);
 
     // B edits anyway: nothing of B's is written over A's work.
-    await rename(b, 'out.2', 'from_b');
+    await rename(b, 'timestep_embedding', 'from_b');
     await b.waitForTimeout(1000); // longer than the debounce: a write would have happened by now
     expect(nodeNames((await storedDoc(a))!)).toContain('from_a');
     expect(nodeNames((await storedDoc(a))!)).not.toContain('from_b');

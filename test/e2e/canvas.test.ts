@@ -16,6 +16,9 @@ import { FORMAT, serializeDocument } from '../../graph/document';
 import { MAX_BLOCKS, MAX_DOCUMENT_BYTES, WARN_BLOCKS } from '../../graph/limits';
 import type { Graph } from '../../graph/model';
 import { defaultDoc } from '../../editor/store';
+import { canvasEdges, canvasItems } from '../../editor/groupView';
+import { defaultCollapsed } from '../../graph/groups';
+import { analyze } from '../../graph/analyze';
 import { largeGraph } from '../../bench/large-graph';
 import { servePreview } from '../../bench/browser';
 import { fixtureConfig } from '../util';
@@ -53,6 +56,19 @@ afterAll(async () => {
 });
 
 const blocks = async (p: Page = page) => Number(await p.locator(tid('summary-blocks')).textContent());
+
+/**
+ * What the canvas draws for a document (editor/groupView.ts): the blocks not hidden in a collapsed
+ * group, one node per collapsed group and per expanded group's frame; the edges once rerouted to
+ * collapsed groups (those inside one vanish, identical ones merge).
+ */
+function drawnFor(graph: Graph, collapsed: readonly string[]): { nodes: number; edges: number } {
+  const items = canvasItems(graph, collapsed);
+  return {
+    nodes: graph.nodes.filter((n) => !items.hiddenIn.has(n.id)).length + items.collapsed.length + items.frames.length,
+    edges: canvasEdges(graph, analyze(graph), items).length,
+  };
+}
 
 /**
  * Waits until the canvas shows `nodes` blocks and `edges` edges (a condition, not a timer), then
@@ -96,10 +112,12 @@ describe('canvas (browser)', { timeout: TIMEOUT }, () => {
     expect(g.edges.length).toBe(37);
     // The app starts with the default template, whose ids n1… name other blocks.
     expect(await blocks()).toBe(defaultDoc().graph.nodes.length);
-    await waitDrawn(defaultDoc().graph.nodes.length, defaultDoc().graph.edges.length);
+    const first = drawnFor(defaultDoc().graph, defaultDoc().collapsed);
+    await waitDrawn(first.nodes, first.edges);
+    // Saved with nothing collapsed: every block and edge drawn, each group a frame.
     await openText('iddpm-small.json', serializeDocument(g));
     await expect.poll(() => blocks()).toBe(g.nodes.length);
-    expect(await waitDrawn(g.nodes.length, g.edges.length)).toEqual({ nodes: g.nodes.length, edges: 37 });
+    expect(await waitDrawn(g.nodes.length + (g.groups?.length ?? 0), g.edges.length)).toEqual({ nodes: g.nodes.length + (g.groups?.length ?? 0), edges: 37 });
     // Every one of them, the time-embedding and skip edges included.
     const ids = await page.evaluate(() => [...document.querySelectorAll('.react-flow__edge')].map((e) => e.getAttribute('data-id')));
     expect(ids.sort()).toEqual(g.edges.map((e) => e.id).sort());
@@ -178,9 +196,11 @@ describe('canvas (browser)', { timeout: TIMEOUT }, () => {
         if (missing) wrong.push(`${c.label}: ${missing}`);
         continue;
       }
-      const drawn = await waitDrawn(c.graph.nodes.length, c.graph.edges.length);
-      if (drawn.nodes !== c.graph.nodes.length || drawn.edges !== c.graph.edges.length) {
-        wrong.push(`${c.label}: ${drawn.edges} of ${c.graph.edges.length} edges, ${drawn.nodes} of ${c.graph.nodes.length} blocks drawn`);
+      // New… opens the template with its top-level groups collapsed.
+      const want = drawnFor(c.graph, defaultCollapsed(c.graph));
+      const drawn = await waitDrawn(want.nodes, want.edges);
+      if (drawn.nodes !== want.nodes || drawn.edges !== want.edges) {
+        wrong.push(`${c.label}: ${drawn.edges} of ${want.edges} edges, ${drawn.nodes} of ${want.nodes} nodes drawn`);
       }
     }
     expect(wrong).toEqual([]);

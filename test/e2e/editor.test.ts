@@ -10,6 +10,7 @@ import { analyze, countParameters } from '../../graph/analyze';
 import { GraphBuilder } from '../../graph/builder';
 import { serializeDocument } from '../../graph/document';
 import { typecheckModule } from '../../codegen/targets/tfjs/typecheck';
+import { canvasItems } from '../../editor/groupView';
 import { defaultDoc } from '../../editor/store';
 
 const TIMEOUT = 90_000;
@@ -55,8 +56,13 @@ describe('editor (browser)', { timeout: TIMEOUT }, () => {
     const expected = countParameters(analyze(defaultDoc().graph)).toLocaleString('en-US');
     await expect.poll(() => page.locator(tid('summary-params')).textContent()).toBe(expected);
     expect(await page.locator(tid('summary-status')).textContent()).toBe('valid');
-    expect(await node('input_blocks.0.0').count()).toBe(1);
-    expect(await page.locator('.react-flow__node').count()).toBe(defaultDoc().graph.nodes.length);
+    // The template opens with its levels collapsed: the blocks outside them, and one node per level.
+    const d = defaultDoc();
+    const items = canvasItems(d.graph, d.collapsed);
+    expect(await node('time_embed').count()).toBe(1);
+    expect(await node('input_blocks.0.0').count()).toBe(0);
+    expect(items.collapsed.length).toBeGreaterThan(0);
+    expect(await page.locator('.react-flow__node').count()).toBe(d.graph.nodes.filter((n) => !items.hiddenIn.has(n.id)).length + items.collapsed.length);
   });
 
   it('builds on an empty canvas: drop blocks, connect, refuse a wrong kind, show a shape error, undo', async () => {
