@@ -132,13 +132,13 @@ function stateDictBytes(graph: Graph): Uint8Array {
 }
 
 /** A forward's output and its kernels (names and shapes) in the order they ran. */
-async function traced(model: GeneratedModel, args: readonly tf.Tensor[]): Promise<{ out: tf.Tensor; kernels: string[] }> {
+async function traced(model: GeneratedModel, args: readonly tf.Tensor[]): Promise<{ out: tf.Tensor; kernels: string[]; peakBytes: number }> {
   let out: tf.Tensor | null = null;
   const info = await tf.profile(() => {
     out = model.forward(...args);
     return out;
   });
-  return { out: out!, kernels: info.kernels.map((k) => `${k.name} ${JSON.stringify(k.inputShapes)} → ${JSON.stringify(k.outputShapes)}`) };
+  return { out: out!, kernels: info.kernels.map((k) => `${k.name} ${JSON.stringify(k.inputShapes)} → ${JSON.stringify(k.outputShapes)}`), peakBytes: info.peakBytes };
 }
 
 function firstMismatch(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -169,6 +169,10 @@ async function expectSameAsFlat(grouped: Graph, typecheck = false): Promise<stri
   const fromFlat = await traced(fm, args);
   expect(fromGrouped.kernels.length).toBeGreaterThan(20);
   expect(fromGrouped.kernels).toEqual(fromFlat.kernels);
+  // Tensors freed no later than the flat module frees them: a call frees what its caller hands over
+  // (`own`). (Without it, a decoder level held its skips until it returned: a higher peak.)
+  expect(fromGrouped.peakBytes).toBeLessThanOrEqual(fromFlat.peakBytes);
+  expect(fromGrouped.peakBytes).toBeGreaterThan(0.99 * fromFlat.peakBytes);
   const want = fromFlat.out.dataSync();
   expect(Math.max(...Array.from(want, Math.abs))).toBeGreaterThan(0.01);
   const i = firstMismatch(fromGrouped.out.dataSync(), want);
@@ -210,8 +214,8 @@ describe('grouped graphs: one function per group definition (cpu)', () => {
       calls: 9,
     });
     // The forward calls each instance with its own weights, by state_dict name.
-    expect(text).toContain('const input_blocks_3_1 = inputBlocks3([at("input_blocks.3.0"), at("input_blocks.3.1")], input_blocks_2_0, time_embed);');
-    expect(text).toContain('function outputBlocks1(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {');
+    expect(text).toContain('const input_blocks_3_1 = inputBlocks3([at("input_blocks.3.0"), at("input_blocks.3.1")], [false, false], input_blocks_2_0, time_embed);');
+    expect(text).toContain('function outputBlocks1(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {');
     // Each block still in its own tidy, its temporaries freed inside the function.
     expect(text).toContain('  const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));\n');
     expect(text).toMatch(/const attn = tf\.tidy\(\(\) => attentionForward\(\{ x: resblock \}, w\[1\], [^\n]*\n {2}tf\.dispose\(\[resblock\]\);\n/);
@@ -226,7 +230,7 @@ describe('grouped graphs: one function per group definition (cpu)', () => {
     expect(defs.length).toBe(14);
     expect(text).toContain('Group definition shared by 2 instances: "input_blocks.1", "input_blocks.2".');
     expect(text).toContain('Group definition shared by 2 instances: "output_blocks.3", "output_blocks.4".');
-    expect(text).toContain('const input_blocks_8_0 = inputBlocks7([at("input_blocks.8.0")], input_blocks_7_0, time_embed);');
+    expect(text).toContain('const input_blocks_8_0 = inputBlocks7([at("input_blocks.8.0")], [false, false], input_blocks_7_0, time_embed);');
   }, 60_000);
 
   it('iddpm-64ch with nested level groups: 25 instances, 20 definitions; a level returns its skips as a tuple', async () => {
@@ -235,11 +239,11 @@ describe('grouped graphs: one function per group definition (cpu)', () => {
     expect(calls).toBe(25);
     expect(defs.length).toBe(20);
     expect(text).toContain(
-      'const [input_blocks_1_0, input_blocks_2_0, input_blocks_3_0] = encoderLevel0([at("input_blocks.1.0"), at("input_blocks.2.0"), at("input_blocks.3.0")], input_blocks_0_0, time_embed);',
+      'const [input_blocks_1_0, input_blocks_2_0, input_blocks_3_0] = encoderLevel0([at("input_blocks.1.0"), at("input_blocks.2.0"), at("input_blocks.3.0")], [false, false], input_blocks_0_0, time_embed);',
     );
-    expect(text).toContain('function encoderLevel0(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {');
+    expect(text).toContain('function encoderLevel0(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {');
     // Nested: the level calls the shared block function with its slice of the weights.
-    expect(text).toContain('  const resblock_2 = inputBlocks1(w.slice(1, 2), resblock, emb);\n');
+    expect(text).toContain('  const resblock_2 = inputBlocks1(w.slice(1, 2), [false, own[1]], resblock, emb);\n');
     expect(text).toContain('  return [resblock, resblock_2, down];\n');
   }, 60_000);
 
@@ -259,8 +263,8 @@ describe('grouped graphs: one function per group definition (cpu)', () => {
 
   it('a group whose inner block also feeds a skip outside returns both outputs', async () => {
     const text = await expectSameAsFlat(withGroups({ ...iddpm(IDDPM_SMALL, 8), name: 'iddpm-small' }, [{ name: 'stem', nodes: ['input_blocks.1.0', 'input_blocks.2.0'] }]));
-    expect(text).toContain('const [input_blocks_1_0, input_blocks_2_0] = stem([at("input_blocks.1.0"), at("input_blocks.2.0")], input_blocks_0_0, time_embed);');
-    expect(text).toContain('function stem(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor] {');
+    expect(text).toContain('const [input_blocks_1_0, input_blocks_2_0] = stem([at("input_blocks.1.0"), at("input_blocks.2.0")], [false, false], input_blocks_0_0, time_embed);');
+    expect(text).toContain('function stem(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor] {');
     // input_blocks.1.0 is read inside (by the Downsample) and returned: not freed in the function.
     expect(text).not.toMatch(/function stem[\s\S]*?tf\.dispose[\s\S]*?\n}/);
   }, 60_000);

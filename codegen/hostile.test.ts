@@ -474,7 +474,7 @@ describe('hostile group names', () => {
 
   it('become sanitised function names and escaped literals only; the module type-checks and runs like the interpreter', () => {
     const plain = generateModule(buildGrouped(['g0', 'g1', 'g2', 'g3'], PLAIN_NAMES), readSources()).text;
-    expect(plain).toContain('const [n8, n10] = g1([at("n8"), at("n9")], n7);');
+    expect(plain).toContain('const [n8, n10] = g1([at("n8"), at("n9")], [false], n7);');
     const plainTokens = tokens(plain);
     const plainSpans = safeSpans(plain);
     GROUP_NAME_SETS.forEach((groupNames, k) => {

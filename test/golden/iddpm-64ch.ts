@@ -335,25 +335,21 @@ export class Iddpm64ch32x32 {
     const time_embed = tf.tidy(() => timeEmbedMLPForward({ x: timestep_embedding }, at("time_embed"), { dim: 256 }));
     tf.dispose([timestep_embedding]);
     // "encoder.0": group → [64, 32, 32], [64, 32, 32], [64, 32, 32], [64, 16, 16]
-    const [input_blocks_0_0, input_blocks_1_0, input_blocks_2_0, input_blocks_3_0] = encoder0([at("input_blocks.0.0"), at("input_blocks.1.0"), at("input_blocks.2.0"), at("input_blocks.3.0")], x, time_embed);
+    const [input_blocks_0_0, input_blocks_1_0, input_blocks_2_0, input_blocks_3_0] = encoder0([at("input_blocks.0.0"), at("input_blocks.1.0"), at("input_blocks.2.0"), at("input_blocks.3.0")], [false, false], x, time_embed);
     // "encoder.1": group → [128, 16, 16], [128, 16, 16], [128, 8, 8]
-    const [input_blocks_4_1, input_blocks_5_1, input_blocks_6_0] = encoder1([at("input_blocks.4.0"), at("input_blocks.4.1"), at("input_blocks.5.0"), at("input_blocks.5.1"), at("input_blocks.6.0")], input_blocks_3_0, time_embed);
+    const [input_blocks_4_1, input_blocks_5_1, input_blocks_6_0] = encoder1([at("input_blocks.4.0"), at("input_blocks.4.1"), at("input_blocks.5.0"), at("input_blocks.5.1"), at("input_blocks.6.0")], [false, false], input_blocks_3_0, time_embed);
     // "encoder.2": group → [128, 8, 8], [128, 8, 8]
-    const [input_blocks_7_0, input_blocks_8_0] = encoder2([at("input_blocks.7.0"), at("input_blocks.8.0")], input_blocks_6_0, time_embed);
+    const [input_blocks_7_0, input_blocks_8_0] = encoder2([at("input_blocks.7.0"), at("input_blocks.8.0")], [false, false], input_blocks_6_0, time_embed);
     // "middle_block": group → [128, 8, 8]
-    const middle_block_2 = middleBlock([at("middle_block.0"), at("middle_block.1"), at("middle_block.2")], input_blocks_8_0, time_embed);
+    const middle_block_2 = middleBlock([at("middle_block.0"), at("middle_block.1"), at("middle_block.2")], [false, false], input_blocks_8_0, time_embed);
     // "decoder.2": group → [128, 16, 16]
-    const output_blocks_2_1 = decoder2([at("output_blocks.0.0"), at("output_blocks.1.0"), at("output_blocks.2.0"), at("output_blocks.2.1")], middle_block_2, input_blocks_8_0, time_embed, input_blocks_7_0, input_blocks_6_0);
-    tf.dispose([middle_block_2, input_blocks_8_0, input_blocks_7_0, input_blocks_6_0]);
+    const output_blocks_2_1 = decoder2([at("output_blocks.0.0"), at("output_blocks.1.0"), at("output_blocks.2.0"), at("output_blocks.2.1")], [true, true, false, true, true], middle_block_2, input_blocks_8_0, time_embed, input_blocks_7_0, input_blocks_6_0);
     // "decoder.1": group → [128, 32, 32]
-    const output_blocks_5_2 = decoder1([at("output_blocks.3.0"), at("output_blocks.3.1"), at("output_blocks.4.0"), at("output_blocks.4.1"), at("output_blocks.5.0"), at("output_blocks.5.1"), at("output_blocks.5.2")], output_blocks_2_1, input_blocks_5_1, time_embed, input_blocks_4_1, input_blocks_3_0);
-    tf.dispose([output_blocks_2_1, input_blocks_5_1, input_blocks_4_1, input_blocks_3_0]);
+    const output_blocks_5_2 = decoder1([at("output_blocks.3.0"), at("output_blocks.3.1"), at("output_blocks.4.0"), at("output_blocks.4.1"), at("output_blocks.5.0"), at("output_blocks.5.1"), at("output_blocks.5.2")], [true, true, false, true, true], output_blocks_2_1, input_blocks_5_1, time_embed, input_blocks_4_1, input_blocks_3_0);
     // "decoder.0": group → [64, 32, 32]
-    const output_blocks_8_0 = decoder0([at("output_blocks.6.0"), at("output_blocks.7.0"), at("output_blocks.8.0")], output_blocks_5_2, input_blocks_2_0, time_embed, input_blocks_1_0, input_blocks_0_0);
-    tf.dispose([output_blocks_5_2, input_blocks_2_0, time_embed, input_blocks_1_0, input_blocks_0_0]);
+    const output_blocks_8_0 = decoder0([at("output_blocks.6.0"), at("output_blocks.7.0"), at("output_blocks.8.0")], [true, true, true, true, true], output_blocks_5_2, input_blocks_2_0, time_embed, input_blocks_1_0, input_blocks_0_0);
     // "out": group → [3, 32, 32]
-    const out_2_2 = out_2([at("out.0"), at("out.2")], output_blocks_8_0);
-    tf.dispose([output_blocks_8_0]);
+    const out_2_2 = out_2([at("out.0"), at("out.2")], [true], output_blocks_8_0);
     return out_2_2 as tf.Tensor4D;
   }
 
@@ -369,15 +365,17 @@ export class Iddpm64ch32x32 {
 
 /**
  * Group "encoder.0".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [[64, 32, 32], [64, 32, 32], [64, 32, 32], [64, 16, 16]].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [[64, 32, 32], [64, 32, 32], [64, 32, 32], [64, 16, 16]].
  */
-function encoder0(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] {
+function encoder0(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] {
   // member 0: Conv2d → [64, 32, 32]
   const conv = tf.tidy(() => conv2dForward({ x: x }, w[0], { bias: true, kernel_size: 3, out_channels: 64, padding: 1, stride: 1, zero_init: false }));
+  if (own[0]) x.dispose();
   // member 1: ResBlock → [64, 32, 32]
   const resblock = tf.tidy(() => resBlockForward({ x: conv, emb: emb }, w[1], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
   // member 2: ResBlock → [64, 32, 32]
   const resblock_2 = tf.tidy(() => resBlockForward({ x: resblock, emb: emb }, w[2], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
+  if (own[1]) emb.dispose();
   // member 3: Downsample → [64, 16, 16]
   const down = tf.tidy(() => downsampleForward({ x: resblock_2 }, w[3], { use_conv: true }));
   return [conv, resblock, resblock_2, down];
@@ -385,11 +383,13 @@ function encoder0(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): [tf
 
 /**
  * Group "input_blocks.4".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [128, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [128, 16, 16].
  */
-function inputBlocks4(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function inputBlocks4(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "0": ResBlock → [128, 16, 16]
   const resblock = tf.tidy(() => resBlockForward({ x: x, emb: emb }, w[0], { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) emb.dispose();
   // "1": Attention → [128, 16, 16]
   const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
   tf.dispose([resblock]);
@@ -398,11 +398,13 @@ function inputBlocks4(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor):
 
 /**
  * Group "input_blocks.5".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [128, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [128, 16, 16].
  */
-function inputBlocks5(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function inputBlocks5(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "0": ResBlock → [128, 16, 16]
   const resblock = tf.tidy(() => resBlockForward({ x: x, emb: emb }, w[0], { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) emb.dispose();
   // "1": Attention → [128, 16, 16]
   const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
   tf.dispose([resblock]);
@@ -411,13 +413,13 @@ function inputBlocks5(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor):
 
 /**
  * Group "encoder.1".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [[128, 16, 16], [128, 16, 16], [128, 8, 8]].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [[128, 16, 16], [128, 16, 16], [128, 8, 8]].
  */
-function encoder1(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {
+function encoder1(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {
   // "input_blocks.4": group → [128, 16, 16]
-  const attn = inputBlocks4(w.slice(0, 2), x, emb);
+  const attn = inputBlocks4(w.slice(0, 2), [own[0], false], x, emb);
   // "input_blocks.5": group → [128, 16, 16]
-  const attn_2 = inputBlocks5(w.slice(2, 4), attn, emb);
+  const attn_2 = inputBlocks5(w.slice(2, 4), [false, own[1]], attn, emb);
   // member 4: Downsample → [128, 8, 8]
   const down = tf.tidy(() => downsampleForward({ x: attn_2 }, w[4], { use_conv: true }));
   return [attn, attn_2, down];
@@ -425,55 +427,65 @@ function encoder1(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): [tf
 
 /**
  * Group "encoder.2".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [[128, 8, 8], [128, 8, 8]].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [[128, 8, 8], [128, 8, 8]].
  */
-function encoder2(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor] {
+function encoder2(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor] {
   // member 0: ResBlock → [128, 8, 8]
   const resblock = tf.tidy(() => resBlockForward({ x: x, emb: emb }, w[0], { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
+  if (own[0]) x.dispose();
   // member 1: ResBlock → [128, 8, 8]
   const resblock_2 = tf.tidy(() => resBlockForward({ x: resblock, emb: emb }, w[1], { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
+  if (own[1]) emb.dispose();
   return [resblock, resblock_2];
 }
 
 /**
  * Group "middle_block".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [128, 8, 8].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [128, 8, 8].
  */
-function middleBlock(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function middleBlock(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "0": ResBlock → [128, 8, 8]
   const resblock = tf.tidy(() => resBlockForward({ x: x, emb: emb }, w[0], { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
+  if (own[0]) x.dispose();
   // "1": Attention → [128, 8, 8]
   const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
   tf.dispose([resblock]);
   // "2": ResBlock → [128, 8, 8]
   const resblock_2 = tf.tidy(() => resBlockForward({ x: attn, emb: emb }, w[2], { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
   tf.dispose([attn]);
+  if (own[1]) emb.dispose();
   return resblock_2;
 }
 
 /**
  * Group definition shared by 2 instances: "output_blocks.0", "output_blocks.1".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [128, 8, 8].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [128, 8, 8].
  */
-function outputBlocks0(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function outputBlocks0(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "cat": Concat → [256, 8, 8]
   const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) skip.dispose();
   // "0": ResBlock → [128, 8, 8]
   const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
   tf.dispose([cat]);
+  if (own[2]) emb.dispose();
   return resblock;
 }
 
 /**
  * Group "output_blocks.2".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [128, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [128, 16, 16].
  */
-function outputBlocks2(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function outputBlocks2(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "cat": Concat → [256, 8, 8]
   const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) skip.dispose();
   // "0": ResBlock → [128, 8, 8]
   const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
   tf.dispose([cat]);
+  if (own[2]) emb.dispose();
   // "1": Upsample → [128, 16, 16]
   const up = tf.tidy(() => upsampleForward({ x: resblock }, w[1], { use_conv: true }));
   tf.dispose([resblock]);
@@ -482,30 +494,31 @@ function outputBlocks2(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor
 
 /**
  * Group "decoder.2".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [128, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [128, 16, 16].
  */
-function decoder2(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor, skip_3: tf.Tensor): tf.Tensor {
+function decoder2(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor, skip_3: tf.Tensor): tf.Tensor {
   // "output_blocks.0": group → [128, 8, 8]
-  const resblock = outputBlocks0(w.slice(0, 1), x, skip, emb);
+  const resblock = outputBlocks0(w.slice(0, 1), [own[0], own[1], false], x, skip, emb);
   // "output_blocks.1": group → [128, 8, 8]
-  const resblock_2 = outputBlocks0(w.slice(1, 2), resblock, skip_2, emb);
-  tf.dispose([resblock]);
+  const resblock_2 = outputBlocks0(w.slice(1, 2), [true, own[3], false], resblock, skip_2, emb);
   // "output_blocks.2": group → [128, 16, 16]
-  const up = outputBlocks2(w.slice(2, 4), resblock_2, skip_3, emb);
-  tf.dispose([resblock_2]);
+  const up = outputBlocks2(w.slice(2, 4), [true, own[4], own[2]], resblock_2, skip_3, emb);
   return up;
 }
 
 /**
  * Group definition shared by 2 instances: "output_blocks.3", "output_blocks.4".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [128, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [128, 16, 16].
  */
-function outputBlocks3(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function outputBlocks3(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "cat": Concat → [256, 16, 16]
   const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) skip.dispose();
   // "0": ResBlock → [128, 16, 16]
   const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
   tf.dispose([cat]);
+  if (own[2]) emb.dispose();
   // "1": Attention → [128, 16, 16]
   const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
   tf.dispose([resblock]);
@@ -514,14 +527,17 @@ function outputBlocks3(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor
 
 /**
  * Group "output_blocks.5".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [128, 32, 32].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [128, 32, 32].
  */
-function outputBlocks5(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function outputBlocks5(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "cat": Concat → [192, 16, 16]
   const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) skip.dispose();
   // "0": ResBlock → [128, 16, 16]
   const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 128, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
   tf.dispose([cat]);
+  if (own[2]) emb.dispose();
   // "1": Attention → [128, 16, 16]
   const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 4, use_new_attention_order: false }));
   tf.dispose([resblock]);
@@ -533,69 +549,72 @@ function outputBlocks5(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor
 
 /**
  * Group "decoder.1".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [128, 32, 32].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [128, 32, 32].
  */
-function decoder1(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor, skip_3: tf.Tensor): tf.Tensor {
+function decoder1(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor, skip_3: tf.Tensor): tf.Tensor {
   // "output_blocks.3": group → [128, 16, 16]
-  const attn = outputBlocks3(w.slice(0, 2), x, skip, emb);
+  const attn = outputBlocks3(w.slice(0, 2), [own[0], own[1], false], x, skip, emb);
   // "output_blocks.4": group → [128, 16, 16]
-  const attn_2 = outputBlocks3(w.slice(2, 4), attn, skip_2, emb);
-  tf.dispose([attn]);
+  const attn_2 = outputBlocks3(w.slice(2, 4), [true, own[3], false], attn, skip_2, emb);
   // "output_blocks.5": group → [128, 32, 32]
-  const up = outputBlocks5(w.slice(4, 7), attn_2, skip_3, emb);
-  tf.dispose([attn_2]);
+  const up = outputBlocks5(w.slice(4, 7), [true, own[4], own[2]], attn_2, skip_3, emb);
   return up;
 }
 
 /**
  * Group "output_blocks.6".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 32, 32].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [64, 32, 32].
  */
-function outputBlocks6(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function outputBlocks6(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "cat": Concat → [192, 32, 32]
   const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) skip.dispose();
   // "0": ResBlock → [64, 32, 32]
   const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
   tf.dispose([cat]);
+  if (own[2]) emb.dispose();
   return resblock;
 }
 
 /**
  * Group definition shared by 2 instances: "output_blocks.7", "output_blocks.8".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 32, 32].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [64, 32, 32].
  */
-function outputBlocks7(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function outputBlocks7(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "cat": Concat → [128, 32, 32]
   const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) skip.dispose();
   // "0": ResBlock → [64, 32, 32]
   const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: false }));
   tf.dispose([cat]);
+  if (own[2]) emb.dispose();
   return resblock;
 }
 
 /**
  * Group "decoder.0".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 32, 32].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [64, 32, 32].
  */
-function decoder0(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor, skip_3: tf.Tensor): tf.Tensor {
+function decoder0(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor, skip_3: tf.Tensor): tf.Tensor {
   // "output_blocks.6": group → [64, 32, 32]
-  const resblock = outputBlocks6(w.slice(0, 1), x, skip, emb);
+  const resblock = outputBlocks6(w.slice(0, 1), [own[0], own[1], false], x, skip, emb);
   // "output_blocks.7": group → [64, 32, 32]
-  const resblock_2 = outputBlocks7(w.slice(1, 2), resblock, skip_2, emb);
-  tf.dispose([resblock]);
+  const resblock_2 = outputBlocks7(w.slice(1, 2), [true, own[3], false], resblock, skip_2, emb);
   // "output_blocks.8": group → [64, 32, 32]
-  const resblock_3 = outputBlocks7(w.slice(2, 3), resblock_2, skip_3, emb);
-  tf.dispose([resblock_2]);
+  const resblock_3 = outputBlocks7(w.slice(2, 3), [true, own[4], own[2]], resblock_2, skip_3, emb);
   return resblock_3;
 }
 
 /**
  * Group "out".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [3, 32, 32].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [3, 32, 32].
  */
-function out_2(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
+function out_2(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor): tf.Tensor {
   // "0": GroupNorm → [64, 32, 32]
   const norm = tf.tidy(() => groupNormForward({ x: x }, w[0], { eps: 0.00001, groups: 32 }));
+  if (own[0]) x.dispose();
   // "1": SiLU → [64, 32, 32]
   const silu_2 = tf.tidy(() => siluForward({ x: norm }, NO_WEIGHTS, {}));
   tf.dispose([norm]);

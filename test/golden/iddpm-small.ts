@@ -219,20 +219,17 @@ export class IddpmSmall {
     const time_embed = tf.tidy(() => timeEmbedMLPForward({ x: timestep_embedding }, at("time_embed"), { dim: 128 }));
     tf.dispose([timestep_embedding]);
     // "encoder.0": group → [32, 16, 16], [32, 16, 16], [32, 8, 8]
-    const [input_blocks_0_0, input_blocks_1_0, input_blocks_2_0] = encoder0([at("input_blocks.0.0"), at("input_blocks.1.0"), at("input_blocks.2.0")], x, time_embed);
+    const [input_blocks_0_0, input_blocks_1_0, input_blocks_2_0] = encoder0([at("input_blocks.0.0"), at("input_blocks.1.0"), at("input_blocks.2.0")], [false, false], x, time_embed);
     // "encoder.1": group → [64, 8, 8]
-    const input_blocks_3_1 = encoder1([at("input_blocks.3.0"), at("input_blocks.3.1")], input_blocks_2_0, time_embed);
+    const input_blocks_3_1 = encoder1([at("input_blocks.3.0"), at("input_blocks.3.1")], [false, false], input_blocks_2_0, time_embed);
     // "middle_block": group → [64, 8, 8]
-    const middle_block_2 = middleBlock([at("middle_block.0"), at("middle_block.1"), at("middle_block.2")], input_blocks_3_1, time_embed);
+    const middle_block_2 = middleBlock([at("middle_block.0"), at("middle_block.1"), at("middle_block.2")], [false, false], input_blocks_3_1, time_embed);
     // "decoder.1": group → [64, 16, 16]
-    const output_blocks_1_2 = decoder1([at("output_blocks.0.0"), at("output_blocks.0.1"), at("output_blocks.1.0"), at("output_blocks.1.1"), at("output_blocks.1.2")], middle_block_2, input_blocks_3_1, time_embed, input_blocks_2_0);
-    tf.dispose([middle_block_2, input_blocks_3_1, input_blocks_2_0]);
+    const output_blocks_1_2 = decoder1([at("output_blocks.0.0"), at("output_blocks.0.1"), at("output_blocks.1.0"), at("output_blocks.1.1"), at("output_blocks.1.2")], [true, true, false, true], middle_block_2, input_blocks_3_1, time_embed, input_blocks_2_0);
     // "decoder.0": group → [32, 16, 16]
-    const output_blocks_3_0 = decoder0([at("output_blocks.2.0"), at("output_blocks.3.0")], output_blocks_1_2, input_blocks_1_0, time_embed, input_blocks_0_0);
-    tf.dispose([output_blocks_1_2, input_blocks_1_0, time_embed, input_blocks_0_0]);
+    const output_blocks_3_0 = decoder0([at("output_blocks.2.0"), at("output_blocks.3.0")], [true, true, true, true], output_blocks_1_2, input_blocks_1_0, time_embed, input_blocks_0_0);
     // "out": group → [3, 16, 16]
-    const out_2_2 = out_2([at("out.0"), at("out.2")], output_blocks_3_0);
-    tf.dispose([output_blocks_3_0]);
+    const out_2_2 = out_2([at("out.0"), at("out.2")], [true], output_blocks_3_0);
     return out_2_2 as tf.Tensor4D;
   }
 
@@ -248,13 +245,15 @@ export class IddpmSmall {
 
 /**
  * Group "encoder.0".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [[32, 16, 16], [32, 16, 16], [32, 8, 8]].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [[32, 16, 16], [32, 16, 16], [32, 8, 8]].
  */
-function encoder0(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {
+function encoder0(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] {
   // member 0: Conv2d → [32, 16, 16]
   const conv = tf.tidy(() => conv2dForward({ x: x }, w[0], { bias: true, kernel_size: 3, out_channels: 32, padding: 1, stride: 1, zero_init: false }));
+  if (own[0]) x.dispose();
   // member 1: ResBlock → [32, 16, 16]
   const resblock = tf.tidy(() => resBlockForward({ x: conv, emb: emb }, w[1], { dropout: 0, out_channels: 32, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  if (own[1]) emb.dispose();
   // member 2: Downsample → [32, 8, 8]
   const down = tf.tidy(() => downsampleForward({ x: resblock }, w[2], { use_conv: true }));
   return [conv, resblock, down];
@@ -262,11 +261,13 @@ function encoder0(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): [tf
 
 /**
  * Group "input_blocks.3".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 8, 8].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [64, 8, 8].
  */
-function inputBlocks3(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function inputBlocks3(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "0": ResBlock → [64, 8, 8]
   const resblock = tf.tidy(() => resBlockForward({ x: x, emb: emb }, w[0], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  if (own[0]) x.dispose();
+  if (own[1]) emb.dispose();
   // "1": Attention → [64, 8, 8]
   const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
   tf.dispose([resblock]);
@@ -275,40 +276,45 @@ function inputBlocks3(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor):
 
 /**
  * Group "encoder.1".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 8, 8].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [64, 8, 8].
  */
-function encoder1(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function encoder1(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "input_blocks.3": group → [64, 8, 8]
-  const attn = inputBlocks3(w, x, emb);
+  const attn = inputBlocks3(w, [own[0], own[1]], x, emb);
   return attn;
 }
 
 /**
  * Group "middle_block".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 8, 8].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [64, 8, 8].
  */
-function middleBlock(w: readonly WeightGetter[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function middleBlock(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "0": ResBlock → [64, 8, 8]
   const resblock = tf.tidy(() => resBlockForward({ x: x, emb: emb }, w[0], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
+  if (own[0]) x.dispose();
   // "1": Attention → [64, 8, 8]
   const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
   tf.dispose([resblock]);
   // "2": ResBlock → [64, 8, 8]
   const resblock_2 = tf.tidy(() => resBlockForward({ x: attn, emb: emb }, w[2], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
   tf.dispose([attn]);
+  if (own[1]) emb.dispose();
   return resblock_2;
 }
 
 /**
  * Group "output_blocks.0".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 8, 8].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [64, 8, 8].
  */
-function outputBlocks0(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function outputBlocks0(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "cat": Concat → [128, 8, 8]
   const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) skip.dispose();
   // "0": ResBlock → [64, 8, 8]
   const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
   tf.dispose([cat]);
+  if (own[2]) emb.dispose();
   // "1": Attention → [64, 8, 8]
   const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
   tf.dispose([resblock]);
@@ -317,14 +323,17 @@ function outputBlocks0(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor
 
 /**
  * Group "output_blocks.1".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [64, 16, 16].
  */
-function outputBlocks1(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function outputBlocks1(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "cat": Concat → [96, 8, 8]
   const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) skip.dispose();
   // "0": ResBlock → [64, 8, 8]
   const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 64, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
   tf.dispose([cat]);
+  if (own[2]) emb.dispose();
   // "1": Attention → [64, 8, 8]
   const attn = tf.tidy(() => attentionForward({ x: resblock }, w[1], { num_head_channels: -1, num_heads: 2, use_new_attention_order: false }));
   tf.dispose([resblock]);
@@ -336,63 +345,68 @@ function outputBlocks1(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor
 
 /**
  * Group "decoder.1".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [64, 16, 16].
  */
-function decoder1(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor): tf.Tensor {
+function decoder1(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor): tf.Tensor {
   // "output_blocks.0": group → [64, 8, 8]
-  const attn = outputBlocks0(w.slice(0, 2), x, skip, emb);
+  const attn = outputBlocks0(w.slice(0, 2), [own[0], own[1], false], x, skip, emb);
   // "output_blocks.1": group → [64, 16, 16]
-  const up = outputBlocks1(w.slice(2, 5), attn, skip_2, emb);
-  tf.dispose([attn]);
+  const up = outputBlocks1(w.slice(2, 5), [true, own[3], own[2]], attn, skip_2, emb);
   return up;
 }
 
 /**
  * Group "output_blocks.2".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [32, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [32, 16, 16].
  */
-function outputBlocks2(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function outputBlocks2(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "cat": Concat → [96, 16, 16]
   const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) skip.dispose();
   // "0": ResBlock → [32, 16, 16]
   const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 32, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
   tf.dispose([cat]);
+  if (own[2]) emb.dispose();
   return resblock;
 }
 
 /**
  * Group "output_blocks.3".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [32, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [32, 16, 16].
  */
-function outputBlocks3(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
+function outputBlocks3(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor): tf.Tensor {
   // "cat": Concat → [64, 16, 16]
   const cat = tf.tidy(() => concatForward({ x: x, skip: skip }, NO_WEIGHTS, { order: "x_first", pad_to_match: false }));
+  if (own[0]) x.dispose();
+  if (own[1]) skip.dispose();
   // "0": ResBlock → [32, 16, 16]
   const resblock = tf.tidy(() => resBlockForward({ x: cat, emb: emb }, w[0], { dropout: 0, out_channels: 32, resample: "none", skip_conv: "1x1", use_scale_shift_norm: true }));
   tf.dispose([cat]);
+  if (own[2]) emb.dispose();
   return resblock;
 }
 
 /**
  * Group "decoder.0".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [32, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [32, 16, 16].
  */
-function decoder0(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor): tf.Tensor {
+function decoder0(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor, emb: tf.Tensor, skip_2: tf.Tensor): tf.Tensor {
   // "output_blocks.2": group → [32, 16, 16]
-  const resblock = outputBlocks2(w.slice(0, 1), x, skip, emb);
+  const resblock = outputBlocks2(w.slice(0, 1), [own[0], own[1], false], x, skip, emb);
   // "output_blocks.3": group → [32, 16, 16]
-  const resblock_2 = outputBlocks3(w.slice(1, 2), resblock, skip_2, emb);
-  tf.dispose([resblock]);
+  const resblock_2 = outputBlocks3(w.slice(1, 2), [true, own[3], own[2]], resblock, skip_2, emb);
   return resblock_2;
 }
 
 /**
  * Group "out".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [3, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [3, 16, 16].
  */
-function out_2(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
+function out_2(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor): tf.Tensor {
   // "0": GroupNorm → [32, 16, 16]
   const norm = tf.tidy(() => groupNormForward({ x: x }, w[0], { eps: 0.00001, groups: 32 }));
+  if (own[0]) x.dispose();
   // "1": SiLU → [32, 16, 16]
   const silu_2 = tf.tidy(() => siluForward({ x: norm }, NO_WEIGHTS, {}));
   tf.dispose([norm]);

@@ -176,20 +176,17 @@ export class VanillaSmall {
     // "inc": DoubleConv → [8, 32, 32]
     const inc = tf.tidy(() => doubleConvForward({ x: x }, at("inc"), { mid_channels: 0, out_channels: 8 }));
     // "down1": group → [16, 16, 16]
-    const down1_maxpool_conv_1 = down1([at("down1.maxpool_conv.1")], inc);
+    const down1_maxpool_conv_1 = down1([at("down1.maxpool_conv.1")], [false], inc);
     // "down2": group → [32, 8, 8]
-    const down2_maxpool_conv_1 = down2([at("down2.maxpool_conv.1")], down1_maxpool_conv_1);
+    const down2_maxpool_conv_1 = down2([at("down2.maxpool_conv.1")], [false], down1_maxpool_conv_1);
     // "down3": group → [64, 4, 4]
-    const down3_maxpool_conv_1 = down3([at("down3.maxpool_conv.1")], down2_maxpool_conv_1);
+    const down3_maxpool_conv_1 = down3([at("down3.maxpool_conv.1")], [false], down2_maxpool_conv_1);
     // "up1": group → [32, 8, 8]
-    const up1_conv = up1([at("up1.up"), at("up1.conv")], down3_maxpool_conv_1, down2_maxpool_conv_1);
-    tf.dispose([down3_maxpool_conv_1, down2_maxpool_conv_1]);
+    const up1_conv = up1([at("up1.up"), at("up1.conv")], [true, true], down3_maxpool_conv_1, down2_maxpool_conv_1);
     // "up2": group → [16, 16, 16]
-    const up2_conv = up2([at("up2.up"), at("up2.conv")], up1_conv, down1_maxpool_conv_1);
-    tf.dispose([up1_conv, down1_maxpool_conv_1]);
+    const up2_conv = up2([at("up2.up"), at("up2.conv")], [true, true], up1_conv, down1_maxpool_conv_1);
     // "up3": group → [8, 32, 32]
-    const up3_conv = up3([at("up3.up"), at("up3.conv")], up2_conv, inc);
-    tf.dispose([up2_conv, inc]);
+    const up3_conv = up3([at("up3.up"), at("up3.conv")], [true, true], up2_conv, inc);
     // "outc.conv": Conv2d → [2, 32, 32]
     const outc_conv = tf.tidy(() => conv2dForward({ x: up3_conv }, at("outc.conv"), { bias: true, kernel_size: 1, out_channels: 2, padding: 0, stride: 1, zero_init: false }));
     tf.dispose([up3_conv]);
@@ -208,11 +205,12 @@ export class VanillaSmall {
 
 /**
  * Group "down1".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [16, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [16, 16, 16].
  */
-function down1(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
+function down1(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor): tf.Tensor {
   // "maxpool_conv.0": MaxPool2d → [8, 16, 16]
   const pool = tf.tidy(() => maxPoolForward({ x: x }, NO_WEIGHTS, { kernel_size: 2 }));
+  if (own[0]) x.dispose();
   // "maxpool_conv.1": DoubleConv → [16, 16, 16]
   const double_conv = tf.tidy(() => doubleConvForward({ x: pool }, w[0], { mid_channels: 0, out_channels: 16 }));
   tf.dispose([pool]);
@@ -221,11 +219,12 @@ function down1(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
 
 /**
  * Group "down2".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [32, 8, 8].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [32, 8, 8].
  */
-function down2(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
+function down2(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor): tf.Tensor {
   // "maxpool_conv.0": MaxPool2d → [16, 8, 8]
   const pool = tf.tidy(() => maxPoolForward({ x: x }, NO_WEIGHTS, { kernel_size: 2 }));
+  if (own[0]) x.dispose();
   // "maxpool_conv.1": DoubleConv → [32, 8, 8]
   const double_conv = tf.tidy(() => doubleConvForward({ x: pool }, w[0], { mid_channels: 0, out_channels: 32 }));
   tf.dispose([pool]);
@@ -234,11 +233,12 @@ function down2(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
 
 /**
  * Group "down3".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [64, 4, 4].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [64, 4, 4].
  */
-function down3(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
+function down3(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor): tf.Tensor {
   // "maxpool_conv.0": MaxPool2d → [32, 4, 4]
   const pool = tf.tidy(() => maxPoolForward({ x: x }, NO_WEIGHTS, { kernel_size: 2 }));
+  if (own[0]) x.dispose();
   // "maxpool_conv.1": DoubleConv → [64, 4, 4]
   const double_conv = tf.tidy(() => doubleConvForward({ x: pool }, w[0], { mid_channels: 0, out_channels: 64 }));
   tf.dispose([pool]);
@@ -247,14 +247,16 @@ function down3(w: readonly WeightGetter[], x: tf.Tensor): tf.Tensor {
 
 /**
  * Group "up1".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [32, 8, 8].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [32, 8, 8].
  */
-function up1(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor): tf.Tensor {
+function up1(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor): tf.Tensor {
   // "up": ConvTranspose2d → [32, 8, 8]
   const up = tf.tidy(() => convTranspose2dForward({ x: x }, w[0], { bias: true, kernel_size: 2, out_channels: 32, stride: 2 }));
+  if (own[0]) x.dispose();
   // "cat": Concat → [64, 8, 8]
   const cat = tf.tidy(() => concatForward({ x: up, skip: skip }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
   tf.dispose([up]);
+  if (own[1]) skip.dispose();
   // "conv": DoubleConv → [32, 8, 8]
   const double_conv = tf.tidy(() => doubleConvForward({ x: cat }, w[1], { mid_channels: 0, out_channels: 32 }));
   tf.dispose([cat]);
@@ -263,14 +265,16 @@ function up1(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor): tf.Tens
 
 /**
  * Group "up2".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [16, 16, 16].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [16, 16, 16].
  */
-function up2(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor): tf.Tensor {
+function up2(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor): tf.Tensor {
   // "up": ConvTranspose2d → [16, 16, 16]
   const up = tf.tidy(() => convTranspose2dForward({ x: x }, w[0], { bias: true, kernel_size: 2, out_channels: 16, stride: 2 }));
+  if (own[0]) x.dispose();
   // "cat": Concat → [32, 16, 16]
   const cat = tf.tidy(() => concatForward({ x: up, skip: skip }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
   tf.dispose([up]);
+  if (own[1]) skip.dispose();
   // "conv": DoubleConv → [16, 16, 16]
   const double_conv = tf.tidy(() => doubleConvForward({ x: cat }, w[1], { mid_channels: 0, out_channels: 16 }));
   tf.dispose([cat]);
@@ -279,14 +283,16 @@ function up2(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor): tf.Tens
 
 /**
  * Group "up3".
- * `w`: the instance's weights, one getter per block that has some, in order. Returns [8, 32, 32].
+ * `w`: the instance's weights, one getter per block that has some, in order. `own`: per input, whether the caller hands it over (freed here after its last use). Returns [8, 32, 32].
  */
-function up3(w: readonly WeightGetter[], x: tf.Tensor, skip: tf.Tensor): tf.Tensor {
+function up3(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor, skip: tf.Tensor): tf.Tensor {
   // "up": ConvTranspose2d → [8, 32, 32]
   const up = tf.tidy(() => convTranspose2dForward({ x: x }, w[0], { bias: true, kernel_size: 2, out_channels: 8, stride: 2 }));
+  if (own[0]) x.dispose();
   // "cat": Concat → [16, 32, 32]
   const cat = tf.tidy(() => concatForward({ x: up, skip: skip }, NO_WEIGHTS, { order: "skip_first", pad_to_match: true }));
   tf.dispose([up]);
+  if (own[1]) skip.dispose();
   // "conv": DoubleConv → [8, 32, 32]
   const double_conv = tf.tidy(() => doubleConvForward({ x: cat }, w[1], { mid_channels: 0, out_channels: 8 }));
   tf.dispose([cat]);

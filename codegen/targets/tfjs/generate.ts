@@ -312,6 +312,12 @@ interface Scope {
   readonly varName: (id: string) => string;
   /** Input and Output blocks (the forward only). */
   readonly io?: (inf: NodeInfo, line: (text: string) => void) => void;
+  /**
+   * A group function's inputs: node id → the expression saying whether the caller handed this
+   * tensor over (`own[k]`), so the function frees it after its last use inside, where the flat
+   * module would. Absent in the forward.
+   */
+  readonly owned?: ReadonlyMap<string, string>;
 }
 
 function hasWeights(inf: NodeInfo): boolean {
@@ -329,14 +335,28 @@ function emitScope(e: Emitter, items: readonly Item[], s: Scope): string[] {
   items.forEach((it, i) => {
     for (const from of uses(it)) lastUse.set(from, i);
   });
+  /** Whether this scope may free `from` (its own local, or a tensor its caller handed over): 'true', 'false' or `own[k]`. */
+  const mayFree = (from: string): string => {
+    const owned = s.owned?.get(from);
+    if (owned !== undefined) return owned;
+    return s.keep.has(from) || s.argVars.has(s.varOf.get(from)!) ? 'false' : 'true';
+  };
   items.forEach((it, i) => {
     let isOutput = false;
+    /** Tensors handed over to a group call at their last use (it frees them). */
+    const handed = new Set<string>();
     if (it.kind === 'group') {
       const g = it.group;
       const fn = e.fnNames.get(g.def!)!;
       const outs = g.outputs.map((id) => s.namer.take(s.varName(id)));
       const w = s.groupWeights(g);
-      const args = [...(w === null ? [] : [w]), ...g.inputs.map((id) => s.varOf.get(id)!)];
+      const own = g.inputs.map((id) => {
+        if (lastUse.get(id) !== i) return 'false';
+        const may = mayFree(id);
+        if (may !== 'false') handed.add(id);
+        return may;
+      });
+      const args = [...(w === null ? [] : [w]), `[${own.join(', ')}]`, ...g.inputs.map((id) => s.varOf.get(id)!)];
       const shapes = g.outputs.map((id) => fmtShape(e.a.info.get(id)!.out!)).join(', ');
       line(`// ${s.groupLabel(g)}: group → ${shapes}`);
       line(`const ${outs.length === 1 ? outs[0] : `[${outs.join(', ')}]`} = ${fn}(${args.join(', ')});`);
@@ -357,12 +377,17 @@ function emitScope(e: Emitter, items: readonly Item[], s: Scope): string[] {
         s.varOf.set(it.id, v);
       }
     }
-    // Free what this item was the last to read (never the caller's own tensors).
-    const free = uses(it)
-      .filter((from) => lastUse.get(from) === i && !isOutput && !s.keep.has(from))
-      .map((from) => s.varOf.get(from)!)
-      .filter((v) => !s.argVars.has(v));
+    // Free what this item was the last to read (never the caller's own tensors; a handed-over one
+    // only when the caller said so).
+    const last = uses(it).filter((from) => lastUse.get(from) === i && !isOutput && !handed.has(from));
+    const free = last
+      .filter((from) => mayFree(from) === 'true')
+      .map((from) => s.varOf.get(from)!);
     if (free.length > 0) line(`tf.dispose([${free.join(', ')}]);`);
+    for (const from of last) {
+      const may = mayFree(from);
+      if (may !== 'true' && may !== 'false') line(`if (${may}) ${s.varOf.get(from)!}.dispose();`);
+    }
   });
   return body;
 }
@@ -379,7 +404,7 @@ function emitFunction(e: Emitter, def: Definition): string {
   const fn = e.fnNames.get(def)!;
   const info = (id: string) => e.a.info.get(id)!;
   // Locals and parameters: no clash with module-level names (the forward's input names are free here).
-  const namer = new Namer([...e.pool.decls.keys(), ...MODULE_LEVEL, e.cls, ...e.fnNames.values(), 'w']);
+  const namer = new Namer([...e.pool.decls.keys(), ...MODULE_LEVEL, e.cls, ...e.fnNames.values(), 'w', 'own']);
   const varOf = new Map<string, string>();
   const params = g.inputs.map((src) => {
     const reader = g.order.find((id) => Object.values(info(id).inputs).some((v) => v.from === src))!;
@@ -403,6 +428,7 @@ function emitFunction(e: Emitter, def: Definition): string {
   const body = emitScope(e, g.items, {
     namer,
     varOf,
+    owned: new Map(g.inputs.map((src, k) => [src, `own[${k}]`])),
     keep: new Set([...g.inputs, ...g.outputs]),
     argVars: new Set(),
     indent: '  ',
@@ -428,12 +454,12 @@ function emitFunction(e: Emitter, def: Definition): string {
     varName: (id) => identifier(info(id).def.nameHint, 'h'),
   });
   const outs = g.outputs.map((id) => varOf.get(id)!);
-  const sig = [...(slots.length > 0 ? ['w: readonly WeightGetter[]'] : []), ...params.map((p) => `${p}: tf.Tensor`)].join(', ');
+  const sig = [...(slots.length > 0 ? ['w: readonly WeightGetter[]'] : []), 'own: readonly boolean[]', ...params.map((p) => `${p}: tf.Tensor`)].join(', ');
   const ret = outs.length === 1 ? 'tf.Tensor' : `[${outs.map(() => 'tf.Tensor').join(', ')}]`;
   const names = def.instances.map((inst) => literal(inst.group.name)).join(', ');
   return `/**
  * Group ${def.instances.length === 1 ? names : `definition shared by ${def.instances.length} instances: ${names}`}.
- * ${slots.length > 0 ? `\`w\`: the instance's weights, one getter per block that has some, in order. ` : ''}Returns ${outs.length === 1 ? fmtShape(info(g.outputs[0]).out!) : `[${g.outputs.map((id) => fmtShape(info(id).out!)).join(', ')}]`}.
+ * ${slots.length > 0 ? `\`w\`: the instance's weights, one getter per block that has some, in order. ` : ''}\`own\`: per input, whether the caller hands it over (freed here after its last use). Returns ${outs.length === 1 ? fmtShape(info(g.outputs[0]).out!) : `[${g.outputs.map((id) => fmtShape(info(id).out!)).join(', ')}]`}.
  */
 function ${fn}(${sig}): ${ret} {
 ${body.join('\n')}
