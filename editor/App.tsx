@@ -23,7 +23,7 @@ import type { Graph } from '../graph/model';
 import { DocumentError, type Document as GraphDocument } from '../graph/document';
 import { documentSizeWarning, WARN_BLOCKS } from '../graph/limits';
 import { readDocumentFile } from './documentFile';
-import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, LodContext, lodSelector, type BlockFlowNode } from './BlockNode';
+import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, LOD_MIN_NODES, LodContext, lodSelector, type BlockFlowNode } from './BlockNode';
 import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
 import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
 import { defaultCollapsed, groupSummary, indexGroups } from '../graph/groups';
@@ -192,9 +192,11 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
     return (drawnRef.current = next);
   }, [big, edges, nodes, viewport, width, height, flow]);
 
-  // Level of detail: a boolean from the zoom, so this re-renders only when the zoom crosses LOD_ZOOM;
-  // the nodes read it from LodContext (memoised, they re-render then too, never per frame).
-  const lod = useStore(lodSelector);
+  // Level of detail: a boolean from the zoom, so this re-renders only when the zoom crosses LOD_ZOOM
+  // (and only from LOD_MIN_NODES nodes on); the nodes read it from LodContext (memoised, they
+  // re-render then too, never per frame).
+  const zoomedOut = useStore(lodSelector);
+  const lod = zoomedOut && nodes.length >= LOD_MIN_NODES;
   const flowEdges = useMemo(() => (lod ? drawnEdges.map(withoutLabel) : drawnEdges), [lod, drawnEdges]);
 
   return (

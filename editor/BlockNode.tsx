@@ -70,6 +70,12 @@ export function estimatedHandles(inputs: readonly PortDef[], output: PortDef | n
  */
 export const LOD_ZOOM = 0.5;
 /**
+ * ...and only while the canvas draws at least this many nodes (blocks, groups, frames): a small
+ * graph costs little either way, and a template opens (fitted, often below LOD_ZOOM) with its
+ * levels' sums and ports shown.
+ */
+export const LOD_MIN_NODES = 50;
+/**
  * The canvas's zoom threshold: LOD_ZOOM, or 0 (never simplified) when the page's address has
  * `?lod=off` (the benchmark compares both ways on the same build).
  */
