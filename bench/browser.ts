@@ -18,8 +18,9 @@ import { transpile } from '../runtime/evaluate';
 import { iddpm } from '../graph/templates';
 import { serializeDocument } from '../graph/document';
 import type { Graph } from '../graph/model';
-import { IDDPM_64, IDDPM_CIFAR10 } from './configs';
+import { IDDPM_64 } from './configs';
 import { largeGraph } from './large-graph';
+import { canvasBench } from './canvas';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CHROMIUM_ARGS = [
@@ -90,38 +91,6 @@ export async function openWith(browser: Browser, url: string, graph: Graph | nul
   return { page, interactiveMs: ms, jsGzip };
 }
 
-/** Drags the first visible node in a circle for ~120 moves, recording requestAnimationFrame intervals. */
-export async function dragFrames(page: Page): Promise<{ median: number; p95: number; frames: number }> {
-  await page.waitForTimeout(500);
-  const node = page.locator('.react-flow__node').first();
-  const box = (await node.boundingBox())!;
-  // A string, not a function: tsx's keepNames would wrap named inner functions in a `__name`
-  // helper that does not exist in the page.
-  await page.evaluate(`(() => {
-    window.__frames = [];
-    window.__stop = false;
-    let last = performance.now();
-    const tick = (t) => {
-      window.__frames.push(t - last);
-      last = t;
-      if (!window.__stop) requestAnimationFrame(tick);
-    };
-    requestAnimationFrame(tick);
-  })()`);
-  const cx = box.x + box.width / 2;
-  const cy = box.y + 12;
-  await page.mouse.move(cx, cy);
-  await page.mouse.down();
-  for (let i = 0; i < 120; i++) {
-    const a = (i / 120) * 2 * Math.PI;
-    await page.mouse.move(cx + 150 * Math.sin(a), cy + 100 * (1 - Math.cos(a)));
-  }
-  await page.mouse.up();
-  const frames = (await page.evaluate('(() => { window.__stop = true; return window.__frames.slice(2); })()')) as number[];
-  const s = [...frames].sort((a, b) => a - b);
-  return { median: s[s.length >> 1], p95: s[Math.min(s.length - 1, Math.floor(s.length * 0.95))], frames: s.length };
-}
-
 /**
  * Open (the file input, as a user would) of a document of about `blocks` blocks, on the app with the
  * default template: the time from the file's arrival to the first frame that shows the new graph,
@@ -166,14 +135,15 @@ export async function openLargeBench(browser: Browser, url: string, blocks: numb
   }
 }
 
-export async function browserBench(log: (s: string) => void): Promise<string[][]> {
+/** `forward: false` skips the generated module's forward times (the editor's rows only: `npm run bench -- --ui`). */
+export async function browserBench(log: (s: string) => void, opts: { forward?: boolean } = {}): Promise<string[][]> {
   const server = await servePreview();
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   const rows: string[][] = [];
   try {
     const mod = generateModule(iddpm(IDDPM_64, 32), readSources());
     const js = transpile(mod.text);
-    for (const [backend, runs] of [['wasm', 20], ['webgl', 5], ['webgpu', 3], ['cpu', 3]] as const) {
+    for (const [backend, runs] of opts.forward === false ? [] : ([['wasm', 20], ['webgl', 5], ['webgpu', 3], ['cpu', 3]] as const)) {
       log(`… browser forward, 64ch 32×32 on ${backend}\n`);
       const r = await forward(browser, server.url, js, mod.className, backend, runs);
       if (r.leaked !== 0) throw new Error(`${backend}: ${r.leaked} tensors leaked`);
@@ -181,8 +151,7 @@ export async function browserBench(log: (s: string) => void): Promise<string[][]
       rows.push([label, r.backend, r.medianMs.toFixed(1), '3.175', (3.175 / (r.medianMs / 1000)).toFixed(1), String(r.runs)]);
       rows.push([`  first run (shaders/compile) ${r.backend}`, r.backend, r.firstMs.toFixed(0), '-', '-', '1']);
     }
-    log('… app start and dragging\n');
-    const cifar = iddpm(IDDPM_CIFAR10, 32);
+    log('… app start\n');
     const start = await openWith(browser, server.url, null);
     rows.push(['app start to interactive (iDDPM template)', 'chromium', start.interactiveMs.toFixed(0), '-', '-', '1']);
     rows.push([`JS before first interaction, gzip kB`, 'chromium', (start.jsGzip / 1024).toFixed(0), '-', '-', '1']);
@@ -194,13 +163,7 @@ export async function browserBench(log: (s: string) => void): Promise<string[][]
     const open = await openLargeBench(browser, server.url, 5000);
     rows.push([`Open ${open.blocks}-block graph → first frame`, 'chromium', open.firstFrameMs.toFixed(0), '-', '-', '1']);
     rows.push([`  longest main-thread task during it`, 'chromium', open.longestTaskMs.toFixed(0), '-', '-', '1']);
-    for (const [label, graph] of [[`drag frame, CIFAR-10 template (${cifar.nodes.length} nodes)`, cifar], ['drag frame, 500-node graph', largeGraph(500)]] as const) {
-      const o = await openWith(browser, server.url, graph);
-      const f = await dragFrames(o.page);
-      rows.push([`${label} median`, 'chromium', f.median.toFixed(1), '-', '-', String(f.frames)]);
-      rows.push([`${label} p95`, 'chromium', f.p95.toFixed(1), '-', '-', String(f.frames)]);
-      await o.page.close();
-    }
+    rows.push(...(await canvasBench(browser, server.url, log)));
   } finally {
     await browser.close();
     await server.close();

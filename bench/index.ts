@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: forward time of the benchmark models on the Node backends (median of ≥10 runs
- * after warm-up), their GFLOP and GFLOP/s, and the time to check a 1,000-node graph.
+ * after warm-up), their GFLOP and GFLOP/s, and the time to check a 1,000-node graph; then the
+ * browser rows (bench/browser.ts, bench/canvas.ts). `--node-only`: no browser; `--ui`: only the
+ * editor's browser rows (start, Open, dragging, groups).
  */
 import * as tf from '@tensorflow/tfjs';
 import { pathToFileURL } from 'node:url';
@@ -79,6 +81,13 @@ export function timeChecking(): { nodes: number; ms: number; runs: number } {
 
 export async function benchCommand(_argv: readonly string[], io: Io): Promise<number> {
   const rows: string[][] = [['benchmark', 'backend', 'median ms', 'GFLOP', 'GFLOP/s', 'runs']];
+  if (_argv.includes('--ui')) {
+    // The editor's rows alone (app start, Open of a big graph, dragging, groups): no forward passes.
+    const { browserBench } = await import('./browser');
+    rows.push(...(await browserBench(io.err, { forward: false })));
+    io.out(`${table(rows)}\n`);
+    return 0;
+  }
   const models: [string, IddpmKwargs, number][] = [
     ['iddpm-small 16×16, batch 1', IDDPM_SMALL, 16],
     ['iDDPM 64ch 32×32, batch 1', IDDPM_64, 32],

@@ -1,6 +1,6 @@
 /** Large valid graphs (hundreds to many thousands of blocks) for benchmarks and tests. */
 import { iddpm, type IddpmKwargs } from '../graph/templates';
-import type { Graph, GraphEdge, GraphNode } from '../graph/model';
+import type { Graph, GraphEdge, GraphGroup, GraphNode } from '../graph/model';
 
 /** One UNet stage: 88 blocks, attention at two levels, time embedding and skip joins. */
 const UNIT: IddpmKwargs = {
@@ -13,8 +13,10 @@ const UNIT: IddpmKwargs = {
  * next one's first conv, all sharing the timesteps input (so every ResBlock takes the time
  * embedding and every decoder level a skip). Ids are `n1`, `n2`, … and names `u3.input_blocks.1.0`,
  * as in a real document. (Templates bound `num_res_blocks`, so size does not come from one UNet.)
+ * With `grouped`, each UNet keeps the template's groups (its levels, and the modules inside them),
+ * named `u3.encoder.1`, `u3.input_blocks.4`, … with ids `g1`, `g2`, …
  */
-export function largeGraph(target = 1000): Graph {
+export function largeGraph(target = 1000, grouped = false): Graph {
   const unit = iddpm(UNIT, 32);
   const byType = (t: string) => unit.nodes.filter((n) => n.type === t);
   const [image] = byType('ImageInput');
@@ -26,6 +28,7 @@ export function largeGraph(target = 1000): Graph {
 
   const nodes: GraphNode[] = [];
   const edges: GraphEdge[] = [];
+  const groups: GraphGroup[] = [];
   const newId = () => `n${nodes.length + 1}`;
   const add = (n: GraphNode, name: string): string => {
     const id = newId();
@@ -48,9 +51,17 @@ export function largeGraph(target = 1000): Graph {
       if (e.to.node === output.id) continue;
       edges.push({ id: `e${edges.length + 1}`, from: { node: ids.get(e.from.node)!, port: e.from.port }, to: { node: ids.get(e.to.node)!, port: e.to.port } });
     }
+    if (grouped) {
+      const gids = new Map<string, string>();
+      for (const g of unit.groups ?? []) gids.set(g.id, `g${groups.length + gids.size + 1}`);
+      for (const g of unit.groups ?? []) {
+        const members = g.nodes.filter((id) => id !== image.id && id !== steps.id && id !== output.id).map((id) => ids.get(id)!);
+        groups.push({ id: gids.get(g.id)!, name: `u${k}.${g.name}`, ...(g.parent !== undefined ? { parent: gids.get(g.parent)! } : {}), nodes: members });
+      }
+    }
     prevLast = ids.get(last)!;
   }
   const outId = add(output, 'output');
   edges.push({ id: `e${edges.length + 1}`, from: { node: prevLast, port: 'out' }, to: { node: outId, port: 'x' } });
-  return { name: `large-${nodes.length}`, nodes, edges };
+  return { name: `large-${nodes.length}`, nodes, edges, ...(grouped ? { groups } : {}) };
 }

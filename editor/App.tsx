@@ -23,7 +23,7 @@ import type { Graph } from '../graph/model';
 import { DocumentError, type Document as GraphDocument } from '../graph/document';
 import { documentSizeWarning, WARN_BLOCKS } from '../graph/limits';
 import { readDocumentFile } from './documentFile';
-import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, type BlockFlowNode } from './BlockNode';
+import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, LOD_MIN_NODES, LodContext, lodSelector, type BlockFlowNode } from './BlockNode';
 import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
 import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
 import { defaultCollapsed, groupSummary, indexGroups } from '../graph/groups';
@@ -100,6 +100,14 @@ const VISIBLE_ONLY_FROM = 300;
 const MAX_DRAWN_EDGES = 300;
 const paneWidth = (s: { width: number }) => s.width;
 const paneHeight = (s: { height: number }) => s.height;
+/** An edge as drawn zoomed out (LOD_ZOOM): without its label; one object per edge, so crossing the threshold again reuses it. */
+const unlabelled = new WeakMap<Edge, Edge>();
+function withoutLabel(e: Edge): Edge {
+  if (e.label === undefined) return e;
+  let u = unlabelled.get(e);
+  if (!u) unlabelled.set(e, (u = { ...e, label: undefined }));
+  return u;
+}
 const onCanvasDragOver = (e: DragEvent) => {
   e.preventDefault();
   e.dataTransfer.dropEffect = 'copy';
@@ -184,11 +192,19 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
     return (drawnRef.current = next);
   }, [big, edges, nodes, viewport, width, height, flow]);
 
+  // Level of detail: a boolean from the zoom, so this re-renders only when the zoom crosses LOD_ZOOM
+  // (and only from LOD_MIN_NODES nodes on); the nodes read it from LodContext (memoised, they
+  // re-render then too, never per frame).
+  const zoomedOut = useStore(lodSelector);
+  const lod = zoomedOut && nodes.length >= LOD_MIN_NODES;
+  const flowEdges = useMemo(() => (lod ? drawnEdges.map(withoutLabel) : drawnEdges), [lod, drawnEdges]);
+
   return (
-    <div className="canvas" ref={wrapper} onDragOver={onCanvasDragOver} onDrop={onDrop} data-testid="canvas">
+    <div className={`canvas${lod ? ' lod' : ''}`} ref={wrapper} onDragOver={onCanvasDragOver} onDrop={onDrop} data-testid="canvas" data-lod={lod}>
+      <LodContext.Provider value={lod}>
       <ReactFlow<CanvasNode, Edge>
         nodes={shown}
-        edges={drawnEdges}
+        edges={flowEdges}
         nodeTypes={canvasNodeTypes}
         onNodeDoubleClick={onNodeDoubleClick}
         zoomOnDoubleClick={false}
@@ -216,6 +232,7 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
         {nodes.length < WARN_BLOCKS && <MiniMap<CanvasNode> pannable zoomable nodeColor={minimapColor} />}
         <Controls />
       </ReactFlow>
+      </LodContext.Provider>
     </div>
   );
 });

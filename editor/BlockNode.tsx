@@ -1,6 +1,6 @@
 /** The one node component: draws any block from its declaration. */
-import { memo, useEffect, useRef } from 'react';
-import { Handle, Position, useStoreApi, useUpdateNodeInternals, type Node, type NodeHandle, type NodeProps } from '@xyflow/react';
+import { createContext, memo, useContext, useEffect, useRef } from 'react';
+import { Handle, Position, useStoreApi, useUpdateNodeInternals, type Node, type NodeHandle, type NodeProps, type ReactFlowState } from '@xyflow/react';
 import type { PortDef, PortKind } from '../blocks/types';
 
 export const KIND_COLOR: Readonly<Record<PortKind, string>> = {
@@ -62,6 +62,35 @@ export function estimatedHandles(inputs: readonly PortDef[], output: PortDef | n
   return handles;
 }
 
+/**
+ * Level of detail. Below this zoom the canvas draws blocks and collapsed groups simplified (name and
+ * colour, handles kept so edges still attach; no parameter summary, shape badge or port labels) and
+ * edges without labels. 0.5 because the details are 10–11 px text, under 5.5 px on screen below it
+ * (unreadable), while a zoomed-out big graph pays for every one of those elements in each frame.
+ */
+export const LOD_ZOOM = 0.5;
+/**
+ * ...and only while the canvas draws at least this many nodes (blocks, groups, frames): a small
+ * graph costs little either way, and a template opens (fitted, often below LOD_ZOOM) with its
+ * levels' sums and ports shown.
+ */
+export const LOD_MIN_NODES = 50;
+/**
+ * The canvas's zoom threshold: LOD_ZOOM, or 0 (never simplified) when the page's address has
+ * `?lod=off` (the benchmark compares both ways on the same build).
+ */
+export function lodThreshold(search: string = typeof location === 'undefined' ? '' : location.search): number {
+  return new URLSearchParams(search).get('lod') === 'off' ? 0 : LOD_ZOOM;
+}
+const LOD_AT = lodThreshold();
+/**
+ * For React Flow's `useStore`: a boolean, so the canvas re-renders when the zoom crosses the
+ * threshold, not on every zoom or pan step.
+ */
+export const lodSelector = (s: ReactFlowState): boolean => s.transform[2] < LOD_AT;
+/** True while the canvas draws simplified nodes (provided by the canvas from {@link lodSelector}). */
+export const LodContext = createContext(false);
+
 type UpdateNodeInternals = ReturnType<typeof useUpdateNodeInternals>;
 /** Nodes whose handles changed in this render, per canvas (its store): measured together, in one frame. */
 const remeasure = new Map<unknown, { readonly update: UpdateNodeInternals; readonly ids: Set<string> }>();
@@ -93,12 +122,28 @@ function BlockNodeView({ id, data, selected }: NodeProps<BlockFlowNode>) {
     drawnHandles.current = handles;
     remeasureSoon(canvas, updateNodeInternals, id);
   }, [id, handles, canvas, updateNodeInternals]);
+  const lod = useContext(LodContext);
   const bad = data.errors.length > 0;
   const tooltip = [...data.errors, ...data.warnings].join('\n');
   const n = data.inputs.length;
+  const className = `block-node${bad ? ' has-error' : ''}${data.warnings.length > 0 ? ' has-warning' : ''}${selected ? ' selected' : ''}`;
+  if (lod) {
+    // Simplified: the name on the block's colour, the handles at the same places (no titles or labels).
+    return (
+      <div className={`${className} lod`} data-testid={`node-${data.name}`} title={tooltip || undefined} style={{ borderTopColor: data.color }}>
+        {data.inputs.map((p, i) => (
+          <Handle key={p.name} id={p.name} type="target" position={Position.Left} className={`port port-${p.kind}`} style={{ top: `${((i + 1) / (n + 1)) * 100}%`, background: KIND_COLOR[p.kind] }} />
+        ))}
+        <div className="lod-name" style={{ background: `color-mix(in srgb, ${data.color} 14%, white)` }}>
+          {data.name}
+        </div>
+        {data.output && <Handle id="out" type="source" position={Position.Right} className={`port port-${data.output.kind}`} style={{ background: KIND_COLOR[data.output.kind] }} />}
+      </div>
+    );
+  }
   return (
     <div
-      className={`block-node${bad ? ' has-error' : ''}${data.warnings.length > 0 ? ' has-warning' : ''}${selected ? ' selected' : ''}`}
+      className={className}
       data-testid={`node-${data.name}`}
       title={tooltip || undefined}
       style={{ borderTopColor: data.color }}

@@ -7,7 +7,7 @@
 import { createContext, memo, useContext } from 'react';
 import { Handle, Position, type Node, type NodeProps } from '@xyflow/react';
 import type { PortKind } from '../blocks/types';
-import { BlockNode, KIND_COLOR } from './BlockNode';
+import { BlockNode, KIND_COLOR, LodContext } from './BlockNode';
 import { groupInHandle, groupOutHandle } from './groupView';
 
 export interface GroupActions {
@@ -65,9 +65,34 @@ export function compactCount(n: number): string {
 
 function GroupNodeView({ id, data, selected }: NodeProps<GroupFlowNode>) {
   const { toggle } = useContext(GroupActionsContext);
+  const lod = useContext(LodContext);
   const rows = Math.max(data.inputs.length, data.outputs.length);
   const at = (i: number, n: number) => `${((i + 1) / (n + 1)) * 100}%`;
   const bad = data.errors > 0;
+  if (lod) {
+    // Simplified (zoomed out, see LOD_ZOOM): the name and the expand button; the handles stay where they were.
+    return (
+      <div
+        className={`group-node lod${bad ? ' has-error' : ''}${data.warnings > 0 ? ' has-warning' : ''}${selected ? ' selected' : ''}`}
+        data-testid={`group-${data.name}`}
+        title={data.problem ?? undefined}
+        style={{ minHeight: 56 + rows * 14 }}
+      >
+        {data.inputs.map((p, i) => (
+          <Handle key={p.name} id={groupInHandle(p.name)} type="target" position={Position.Left} isConnectable={false} className={`port port-${p.kind}`} style={{ top: at(i, data.inputs.length), background: KIND_COLOR[p.kind] }} />
+        ))}
+        {data.outputs.map((p, i) => (
+          <Handle key={p.name} id={groupOutHandle(p.name)} type="source" position={Position.Right} isConnectable={false} className={`port port-${p.kind}`} style={{ top: at(i, data.outputs.length), background: KIND_COLOR[p.kind] }} />
+        ))}
+        <div className="block-title">
+          <button className="icon group-toggle nodrag" onClick={() => toggle(id)} title="Expand (or double-click)" aria-label="Expand" data-testid="group-toggle">
+            ▸
+          </button>
+          <span className="group-name lod-name">{data.name}</span>
+        </div>
+      </div>
+    );
+  }
   return (
     <div
       className={`group-node${bad ? ' has-error' : ''}${data.warnings > 0 ? ' has-warning' : ''}${selected ? ' selected' : ''}`}
