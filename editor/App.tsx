@@ -26,7 +26,7 @@ import { readDocumentFile } from './documentFile';
 import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, LOD_MIN_NODES, LodContext, lodSelector, type BlockFlowNode } from './BlockNode';
 import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
 import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
-import { defaultCollapsed, groupSummary, indexGroups } from '../graph/groups';
+import { defaultCollapsed, groupSummary, indexGroups, type GroupSummary } from '../graph/groups';
 import { Palette, DRAG_MIME } from './Palette';
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
@@ -87,6 +87,16 @@ function typing(e: KeyboardEvent): boolean {
 const FIT_VIEW_OPTIONS = { padding: 0.1, maxZoom: 1 };
 const PRO_OPTIONS = { hideAttribution: true };
 const MULTI_SELECT_KEYS = ['Meta', 'Control', 'Shift'];
+const summaryCache = new WeakMap<Analysis, Map<string, GroupSummary>>();
+/** `groupSummary`, once per analysis and group (analyses are per graph object, so an edit starts afresh). */
+function cachedSummary(graph: Graph, analysis: Analysis, id: string): GroupSummary {
+  let m = summaryCache.get(analysis);
+  if (!m) summaryCache.set(analysis, (m = new Map()));
+  let sum = m.get(id);
+  if (!sum) m.set(id, (sum = groupSummary(graph, analysis, id)));
+  return sum;
+}
+
 /** Everything the canvas draws: blocks, collapsed groups, frames of expanded groups. */
 type CanvasNode = BlockFlowNode | GroupFlowNode | FrameFlowNode;
 const minimapColor = (n: CanvasNode) =>
@@ -265,6 +275,8 @@ function Editor({ store }: { store: EditorStore }) {
 
   // --- nodes and edges, derived from the document (node objects reused while unchanged) ---
   const nodeCache = useRef(new Map<string, { key: unknown[]; node: BlockFlowNode }>());
+  const groupNodeCache = useRef(new Map<string, { key: unknown[]; node: GroupFlowNode }>());
+  const edgeCache = useRef(new Map<string, { key: unknown[]; edge: Edge }>());
   const selectedNodes = useMemo(() => new Set(selection.nodes), [selection.nodes]);
   const selectedEdges = useMemo(() => new Set(selection.edges), [selection.edges]);
   const problemsByNode = useMemo(() => {
@@ -327,7 +339,8 @@ function Editor({ store }: { store: EditorStore }) {
   }), [shownBlocks, layout, analysis, selectedNodes, problemsByNode, estimate, measureTick]);
 
   // Collapsed groups: one node each, with the ports and sums groupSummary derives.
-  const summaries = useMemo(() => new Map(items.collapsed.map((id) => [id, groupSummary(graph, analysis, id)])), [graph, analysis, items]);
+  // Per analysis (a new graph makes a new one), so expanding one group does not sum every other again.
+  const summaries = useMemo(() => new Map(items.collapsed.map((id) => [id, cachedSummary(graph, analysis, id)])), [graph, analysis, items]);
   const groupNodes: GroupFlowNode[] = useMemo(
     () =>
       items.collapsed.map((id) => {
@@ -349,14 +362,21 @@ function Editor({ store }: { store: EditorStore }) {
         handlesById.current.set(id, handles);
         const cached = measured.current.get(id);
         const m = cached?.handles === handles ? cached.size : undefined;
-        return {
+        const position = groupPosition(graph, layout, collapsed, id);
+        // The same object while nothing it shows changed: React Flow then leaves the node alone.
+        const key = [sum, position.x, position.y, selectedNodes.has(id), m];
+        const hit = groupNodeCache.current.get(id);
+        if (hit && hit.key.every((k, i) => k === key[i])) return hit.node;
+        const node: GroupFlowNode = {
           id,
           type: 'group' as const,
-          position: groupPosition(graph, layout, collapsed, id),
+          position,
           selected: selectedNodes.has(id),
           ...(m ? { measured: m } : {}),
           data,
         };
+        groupNodeCache.current.set(id, { key, node });
+        return node;
       }),
     // measureTick: a size measured since is handed back (see `measured`).
     [graph, layout, collapsed, items, summaries, selectedNodes, measureTick],
@@ -425,7 +445,14 @@ function Editor({ store }: { store: EditorStore }) {
         const src = analysis.info.get(e.from)?.out;
         const kind = src?.kind ?? 'feature';
         const bad = e.edges.some((id) => badEdges.has(id));
-        return {
+        // Labels are measured in the page one by one: not for a graph of thousands.
+        const label = graph.nodes.length >= WARN_BLOCKS ? undefined : src ? formatShape(src) : '?';
+        // The same object while nothing it shows changed (expanding one group leaves the others' edges be).
+        const selected = !e.grouped && selectedEdges.has(e.id);
+        const key = [e.source, e.sourceHandle, e.target, e.targetHandle, e.grouped, selected, label, kind, bad];
+        const hit = edgeCache.current.get(e.id);
+        if (hit && hit.key.every((k, i) => k === key[i])) return hit.edge;
+        const edge: Edge = {
           id: e.id,
           source: e.source,
           sourceHandle: e.sourceHandle,
@@ -433,13 +460,14 @@ function Editor({ store }: { store: EditorStore }) {
           targetHandle: e.targetHandle,
           // An edge to a collapsed group stands for several: it is not selected or deleted on its own.
           ...(e.grouped ? { selectable: false, deletable: false } : { selected: selectedEdges.has(e.id) }),
-          // Labels are measured in the page one by one: not for a graph of thousands.
-          label: graph.nodes.length >= WARN_BLOCKS ? undefined : src ? formatShape(src) : '?',
+          label,
           className: `edge-${kind}${bad ? ' edge-bad' : ''}`,
           style: { stroke: KIND_COLOR[kind], strokeWidth: kind === 'feature' ? 1.6 : 1, opacity: kind === 'feature' ? 0.9 : 0.45 },
           labelBgPadding: [4, 2] as [number, number],
           labelBgBorderRadius: 4,
         };
+        edgeCache.current.set(e.id, { key, edge });
+        return edge;
       }),
     [graph, analysis, items, badEdges, selectedEdges],
   );
