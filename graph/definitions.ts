@@ -472,3 +472,16 @@ function subtreeGroups(idx: ReturnType<typeof indexGroups>, groupId: string): Gr
   }
   return out;
 }
+
+/** The group no longer an instance (its definition and overrides dropped; the document keeps the definition). */
+export function detachInstance(graph: Graph, groupId: string): Graph {
+  getGroup(graph, groupId);
+  return {
+    ...graph,
+    groups: (graph.groups ?? []).map((g): GraphGroup => {
+      if (g.id !== groupId) return g;
+      const { definition: _d, overrides: _o, ...rest } = g;
+      return rest;
+    }),
+  };
+}
