@@ -273,6 +273,7 @@ function NumberField({ spec, value, onCommit, name }: { spec: ParamSpec & { type
 
 export function Inspector({ store, graph, nodeId }: { store: EditorStore; graph: Graph; nodeId: string | null }) {
   const [override, setOverride] = useState(false);
+  useEffect(() => setOverride(false), [nodeId]);
   if (nodeId !== null && indexGroups(graph).byId.has(nodeId)) return <GroupInspector store={store} graph={graph} groupId={nodeId} />;
   const node = nodeId === null ? undefined : graph.nodes.find((n) => n.id === nodeId);
   if (!node) {

@@ -149,8 +149,15 @@ export function applyEdit(doc: Doc, edit: Edit): { doc: Doc; created: string[] }
       const edges = new Set(edit.edges);
       const layout: Record<string, Position> = { ...doc.layout };
       for (const id of nodes) delete layout[id];
-      // removeNodes keeps groups consistent (deleted blocks leave them; emptied groups go).
-      const graph = removeNodes(g, nodes, edges);
+      // removeNodes keeps groups consistent (deleted blocks leave them; emptied groups go). An instance
+      // of a block of your own that lost blocks or inner connections no longer matches it: detached.
+      let graph = removeNodes(g, nodes, edges);
+      for (const inst of (graph.groups ?? []).filter((x) => x.definition !== undefined)) {
+        const was = nodesInside(g, inst.id);
+        const inner = new Set(was);
+        const lostEdge = g.edges.some((e) => edges.has(e.id) && inner.has(e.from.node) && inner.has(e.to.node));
+        if (lostEdge || was.some((id) => nodes.has(id))) graph = detachInstance(graph, inst.id);
+      }
       const groups = indexGroups(graph).byId;
       for (const id of indexGroups(g).byId.keys()) if (!groups.has(id)) delete layout[id];
       return { doc: { graph, layout, collapsed: keepCollapsed(graph, doc.collapsed) }, created: [] };
