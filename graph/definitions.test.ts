@@ -245,6 +245,37 @@ describe('repeatGroup', () => {
     expect(repeatGroup(g0, gid, 1).graph).toBe(g0);
   });
 
+  it('copies nested groups too, renamed and re-parented; the copies validate against the shared definition', () => {
+    const b = new GraphBuilder();
+    const x = b.add('ImageInput', 'x', { channels: 8, height: 8, width: 8 });
+    const h = b.group('stage.1', () => {
+      const c = b.group('stage.1.a', () => b.add('Conv2d', 'stage.1.a.conv', { out_channels: 8, kernel_size: 3, stride: 1, padding: 1, bias: true }, { x }));
+      return b.add('SiLU', 'stage.1.act', {}, { x: c });
+    });
+    b.add('Output', 'output', {}, { x: h });
+    const g0 = b.build('nested');
+    const { graph } = repeatGroup(g0, groupNamed(g0, 'stage.1').id, 2);
+    const byId = new Map(graph.groups!.map((x) => [x.id, x]));
+    expect(graph.groups!.map((x) => [x.name, x.parent === undefined ? null : byId.get(x.parent)!.name, x.nodes.map((id) => graph.nodes.find((n) => n.id === id)!.name)])).toEqual([
+      ['stage.1', null, ['stage.1.act']],
+      ['stage.1.a', 'stage.1', ['stage.1.a.conv']],
+      ['stage.2', null, ['stage.2.act']],
+      ['stage.2.a', 'stage.2', ['stage.2.a.conv']],
+    ]);
+    expect(graph.definitions![0].nodes.map((n) => n.name)).toEqual(['a.conv', 'act']);
+    expect(analyze(graph).problems).toEqual([]);
+    // 8·8·9 + 8 parameters per conv (PyTorch's Conv2d(8, 8, 3)): 584 each.
+    expect(countParameters(analyze(graph))).toBe(2 * 584);
+  });
+
+  it('a malformed definition in a document is a DocumentError naming its path', () => {
+    const g0 = small();
+    const { graph } = saveAsDefinition(g0, groupNamed(g0, 'input_blocks.1').id, 'A');
+    const doc = JSON.parse(serializeDocument(graph)) as { graph: { definitions: { nodes: { name: string }[] }[] } };
+    doc.graph.definitions[0].nodes[0].name = 'a..b';
+    expect(() => parseDocument(JSON.stringify(doc))).toThrow('graph.definitions.0.nodes.0.name: the name "a..b" has an empty dotted segment');
+  });
+
   it('refuses a taken name, a group without a number, a group whose output cannot feed its input, and bad counts', () => {
     const g0 = small();
     const gid = groupNamed(g0, 'input_blocks.1').id;
