@@ -27,7 +27,7 @@ import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, LOD_MIN_NODES,
 import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
 import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
 import { defaultCollapsed, groupSummary, indexGroups, type GroupSummary } from '../graph/groups';
-import { Palette, DRAG_MIME } from './Palette';
+import { Palette, DRAG_MIME, DEFINITION_DRAG_MIME, findMyBlock } from './Palette';
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
 import { TemplatesDialog } from './TemplatesDialog';
@@ -590,11 +590,13 @@ function Editor({ store }: { store: EditorStore }) {
   const onDrop = useCallback(
     (e: DragEvent) => {
       const type = e.dataTransfer.getData(DRAG_MIME);
+      const mine = findMyBlock(store.graph, e.dataTransfer.getData(DEFINITION_DRAG_MIME));
+      if (mine) return void (e.preventDefault(), store.apply({ kind: 'instantiate', definition: mine, position: rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }) }));
       if (!isBlockType(type)) return;
       e.preventDefault();
       addAt(type, rf.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
     },
-    [rf, addAt],
+    [rf, addAt, store],
   );
 
   const onPaneClick = useCallback(() => store.select({ nodes: [], edges: [] }), [store]);
@@ -786,7 +788,7 @@ function Editor({ store }: { store: EditorStore }) {
         </div>
       )}
       <main className="workspace">
-        <Palette onAdd={addAtCentre} />
+        <Palette onAdd={addAtCentre} store={store} graph={graph} />
         <GroupActionsContext.Provider value={groupActions}>
         <Canvas
           store={store}

@@ -5,8 +5,78 @@ import { checkParam } from '../graph/params';
 import { analyze, formatShape } from '../graph/analyze';
 import type { Graph } from '../graph/model';
 import { groupNameProblem, groupSummary, indexGroups } from '../graph/groups';
+import { findDefinition, instanceOf, relativeName } from '../graph/definitions';
+import { definitionLabelProblem } from '../graph/definitions-format';
 import { EditError, nameProblem, type EditorStore } from './store';
 import { compactCount } from './GroupNode';
+import { addToMyBlocks } from './Palette';
+
+/** Runs a store edit; an EditError goes to the banner (cleared by the next edit that works). True when applied. */
+function tryEdit(store: EditorStore, f: () => unknown): boolean {
+  try {
+    f();
+    if (store.getState().message !== null) store.setMessage(null);
+    return true;
+  } catch (e) {
+    if (e instanceof EditError) {
+      store.setMessage(e.message);
+      return false;
+    }
+    throw e;
+  }
+}
+
+/** "Save as block" and "Repeat ×N" for a selected group, and which block it is an instance of. */
+function GroupBlockActions({ store, graph, groupId }: { store: EditorStore; graph: Graph; groupId: string }) {
+  const group = indexGroups(graph).byId.get(groupId)!;
+  const def = group.definition !== undefined ? findDefinition(graph, group.definition) : undefined;
+  const [label, setLabel] = useState(group.name);
+  const [count, setCount] = useState(2);
+  useEffect(() => setLabel(group.name), [group.name, groupId]);
+  const labelProblem = definitionLabelProblem(label) ?? ((graph.definitions ?? []).some((d) => d.name === label) ? 'is already used by another block' : null);
+  const save = () =>
+    tryEdit(store, () => {
+      store.apply({ kind: 'save-as-block', group: groupId, label });
+      const saved = (store.graph.definitions ?? []).find((d) => d.name === label);
+      if (saved) addToMyBlocks([saved]);
+    });
+  return (
+    <div className="inspector-blocks">
+      {def && (
+        <p className="muted small" data-testid="inspector-instance-of">
+          Instance of block “{def.name}”{group.overrides ? ` (overrides: ${Object.entries(group.overrides).map(([n, ps]) => `${n}: ${Object.keys(ps).join(', ')}`).join('; ')})` : ''}
+        </p>
+      )}
+      <label className="field">
+        <span>Save as block</span>
+        <input data-testid="inspector-block-label" value={label} className={labelProblem ? 'invalid' : ''} onChange={(e) => setLabel(e.target.value)} />
+        {labelProblem && label !== '' && <em className="field-error">the name {labelProblem}</em>}
+      </label>
+      <p>
+        <button disabled={labelProblem !== null} onClick={save} data-testid="inspector-save-block">
+          Save as block
+        </button>
+      </p>
+      <label className="field">
+        <span>Repeat ×N</span>
+        <input
+          type="number"
+          min={1}
+          max={256}
+          step={1}
+          data-testid="inspector-repeat-count"
+          value={count}
+          onChange={(e) => setCount(Number(e.target.value))}
+        />
+      </label>
+      <p>
+        <button disabled={!Number.isInteger(count) || count < 2} onClick={() => tryEdit(store, () => store.apply({ kind: 'repeat', group: groupId, count }))} data-testid="inspector-repeat">
+          Repeat ×{Number.isInteger(count) ? count : '?'}
+        </button>
+      </p>
+    </div>
+  );
+}
 
 const fmtInt = new Intl.NumberFormat('en-US');
 
@@ -103,6 +173,7 @@ function GroupInspector({ store, graph, groupId }: { store: EditorStore; graph: 
           Ungroup
         </button>
       </p>
+      <GroupBlockActions store={store} graph={graph} groupId={groupId} />
       {sum.problems.length > 0 && (
         <>
           <h3>Problems inside</h3>
@@ -201,6 +272,8 @@ function NumberField({ spec, value, onCommit, name }: { spec: ParamSpec & { type
 }
 
 export function Inspector({ store, graph, nodeId }: { store: EditorStore; graph: Graph; nodeId: string | null }) {
+  const [override, setOverride] = useState(false);
+  useEffect(() => setOverride(false), [nodeId]);
   if (nodeId !== null && indexGroups(graph).byId.has(nodeId)) return <GroupInspector store={store} graph={graph} groupId={nodeId} />;
   const node = nodeId === null ? undefined : graph.nodes.find((n) => n.id === nodeId);
   if (!node) {
@@ -239,8 +312,13 @@ export function Inspector({ store, graph, nodeId }: { store: EditorStore; graph:
   const a = analyze(graph);
   const info = a.info.get(node.id);
   const problems = a.problems.filter((p) => p.nodeId === node.id);
+  const inst = instanceOf(graph, node.id);
+  const instDef = inst?.definition !== undefined ? findDefinition(graph, inst.definition) : undefined;
+  const overridden = inst ? (inst.overrides?.[relativeName(inst.name, node.name)] ?? {}) : {};
   const set = (param: string, value: ParamValue) =>
-    store.apply({ kind: 'set-param', node: node.id, param, value }, { coalesce: `param:${node.id}:${param}` });
+    tryEdit(store, () =>
+      store.apply({ kind: 'set-param', node: node.id, param, value, ...(inst && override ? { override: true } : {}) }, { coalesce: `param:${node.id}:${param}:${override}` }),
+    );
   return (
     <aside className="inspector" data-testid="inspector">
       <div className="inspector-head" style={{ borderLeftColor: def.view.color }}>
@@ -248,12 +326,27 @@ export function Inspector({ store, graph, nodeId }: { store: EditorStore; graph:
         <p className="muted small">{def.description}</p>
       </div>
       <NameField store={store} graph={graph} nodeId={node.id} name={node.name} />
+      {inst && (
+        <div className="inspector-instance" data-testid="inspector-instance">
+          <p className="muted small">
+            Part of “{inst.name}”, an instance of block “{instDef?.name ?? inst.definition}”: a change applies to every instance
+            {override ? ' — unless overridden here' : ''}.
+          </p>
+          <label className="field checkbox">
+            <input type="checkbox" checked={override} onChange={(e) => setOverride(e.target.checked)} data-testid="inspector-override" />
+            <span>Override for this instance</span>
+          </label>
+        </div>
+      )}
       {Object.entries(def.params).map(([name, spec]) => {
         const value = Object.prototype.hasOwnProperty.call(node.params, name) ? node.params[name] : spec.default;
         const flagged = problems.some((p) => p.param === name);
         return (
           <label key={name} className={`field${flagged ? ' flagged' : ''}`} title={spec.help}>
-            <span>{spec.label}</span>
+            <span>
+              {spec.label}
+              {Object.prototype.hasOwnProperty.call(overridden, name) && <em className="muted small" data-testid={`overridden-${name}`}> (overridden)</em>}
+            </span>
             {spec.type === 'bool' ? (
               <input type="checkbox" data-testid={`param-${name}`} checked={value === true} onChange={(e) => set(name, e.target.checked)} />
             ) : spec.type === 'enum' ? (

@@ -7,12 +7,13 @@
 import type { ParamValue } from '../blocks/types';
 import type { BlockType } from '../blocks/registry';
 import { blockDef } from '../blocks/registry';
-import type { Graph, GraphEdge, GraphNode, PortRef } from '../graph/model';
+import type { BlockDefinition, Graph, GraphEdge, GraphNode, PortRef } from '../graph/model';
 import { OUTPUT_PORT } from '../graph/model';
 import { DocumentError, parseDocument, serializeDocument } from '../graph/document';
 import { buildDefaults, DEFAULT_TEMPLATE } from '../graph/templates';
 import { removeNodes } from '../graph/edit';
 import { defaultCollapsed, GroupError, groupChain, groupNodes, indexGroups, renameGroup, ungroup } from '../graph/groups';
+import { DefinitionError, detachInstance, instanceOf, instantiate, repeatGroup, saveAsDefinition, setInstanceParam, suggestInstanceName } from '../graph/definitions';
 import { completeLayout, templateLayout, type Layout, type Position } from './layout';
 import { membersTopLeft, moveItems, nodesInside, normaliseCollapsed } from './groupView';
 
@@ -54,7 +55,9 @@ export type Edit =
   | { readonly kind: 'delete'; readonly nodes: readonly string[]; readonly edges: readonly string[] }
   /** Connects an output to an input; an edge already feeding that input is replaced. */
   | { readonly kind: 'connect'; readonly from: string; readonly to: PortRef }
-  | { readonly kind: 'set-param'; readonly node: string; readonly param: string; readonly value: ParamValue }
+  /** Sets a block's parameter. Inside an instance of a block of your own the definition changes and every
+   * instance follows; with `override`, only this instance (refused where shapes would not allow it). */
+  | { readonly kind: 'set-param'; readonly node: string; readonly param: string; readonly value: ParamValue; readonly override?: boolean }
   | { readonly kind: 'rename'; readonly node: string; readonly name: string }
   | { readonly kind: 'move'; readonly positions: Readonly<Record<string, Position>> }
   | { readonly kind: 'paste'; readonly clip: Clip; readonly offset: Position }
@@ -65,7 +68,13 @@ export type Edit =
   | { readonly kind: 'ungroup'; readonly group: string }
   | { readonly kind: 'collapse'; readonly groups: readonly string[] }
   | { readonly kind: 'expand'; readonly groups: readonly string[] }
-  | { readonly kind: 'rename-group'; readonly group: string; readonly name: string };
+  | { readonly kind: 'rename-group'; readonly group: string; readonly name: string }
+  /** "Save as block": the group becomes instance 1 of a new block definition labelled `label`. */
+  | { readonly kind: 'save-as-block'; readonly group: string; readonly label: string }
+  /** Adds an instance of a block definition (collapsed, at `position`; named after it unless `name`). */
+  | { readonly kind: 'instantiate'; readonly definition: BlockDefinition; readonly position: Position; readonly name?: string }
+  /** "Repeat ×N": the group followed by count − 1 chained copies (see `repeatGroup`). */
+  | { readonly kind: 'repeat'; readonly group: string; readonly count: number };
 
 export class EditError extends Error {
   override name = 'EditError';
@@ -140,8 +149,15 @@ export function applyEdit(doc: Doc, edit: Edit): { doc: Doc; created: string[] }
       const edges = new Set(edit.edges);
       const layout: Record<string, Position> = { ...doc.layout };
       for (const id of nodes) delete layout[id];
-      // removeNodes keeps groups consistent (deleted blocks leave them; emptied groups go).
-      const graph = removeNodes(g, nodes, edges);
+      // removeNodes keeps groups consistent (deleted blocks leave them; emptied groups go). An instance
+      // of a block of your own that lost blocks or inner connections no longer matches it: detached.
+      let graph = removeNodes(g, nodes, edges);
+      for (const inst of (graph.groups ?? []).filter((x) => x.definition !== undefined)) {
+        const was = nodesInside(g, inst.id);
+        const inner = new Set(was);
+        const lostEdge = g.edges.some((e) => edges.has(e.id) && inner.has(e.from.node) && inner.has(e.to.node));
+        if (lostEdge || was.some((id) => nodes.has(id))) graph = detachInstance(graph, inst.id);
+      }
       const groups = indexGroups(graph).byId;
       for (const id of indexGroups(g).byId.keys()) if (!groups.has(id)) delete layout[id];
       return { doc: { graph, layout, collapsed: keepCollapsed(graph, doc.collapsed) }, created: [] };
@@ -154,12 +170,18 @@ export function applyEdit(doc: Doc, edit: Edit): { doc: Doc; created: string[] }
       return { doc: { ...doc, graph: { ...g, edges: [...kept, edge] } }, created: [id] };
     }
     case 'set-param': {
+      if (instanceOf(g, edit.node)) {
+        const graph = asEditError(() => setInstanceParam(g, edit.node, edit.param, edit.value, { override: edit.override === true }));
+        return { doc: { ...doc, graph }, created: [] };
+      }
       const nodes = g.nodes.map((n) => (n.id === edit.node ? { ...n, params: { ...n.params, [edit.param]: edit.value } } : n));
       return { doc: { ...doc, graph: { ...g, nodes } }, created: [] };
     }
     case 'rename': {
       const problem = nameProblem(g, edit.node, edit.name);
       if (problem) throw new EditError(problem);
+      const inst = instanceOf(g, edit.node);
+      if (inst) throw new EditError(`block names inside an instance of a block of your own follow the group's name ("${inst.name}"); ungroup it to rename its blocks`);
       const nodes = g.nodes.map((n) => (n.id === edit.node ? { ...n, name: edit.name } : n));
       return { doc: { ...doc, graph: { ...g, nodes } }, created: [] };
     }
@@ -227,9 +249,62 @@ export function applyEdit(doc: Doc, edit: Edit): { doc: Doc; created: string[] }
       for (const id of open) delete layout[id];
       return { doc: { graph: g, layout, collapsed: doc.collapsed.filter((id) => !open.has(id)) }, created: [] };
     }
-    case 'rename-group':
-      return { doc: { ...doc, graph: asEditError(() => renameGroup(g, edit.group, edit.name)) }, created: [] };
+    case 'rename-group': {
+      // An instance's blocks keep their names, so a renamed instance no longer matches its block: detached.
+      const renamed = asEditError(() => renameGroup(g, edit.group, edit.name));
+      const was = indexGroups(g).byId.get(edit.group);
+      const graph = renamed !== g && was?.definition !== undefined ? detachInstance(renamed, edit.group) : renamed;
+      return { doc: { ...doc, graph }, created: [] };
+    }
+    case 'save-as-block': {
+      const { graph } = asEditError(() => saveAsDefinition(g, edit.group, edit.label));
+      return { doc: { ...doc, graph }, created: [] };
+    }
+    case 'instantiate': {
+      const name = edit.name ?? suggestInstanceName(g, edit.definition);
+      const r = asEditError(() => instantiate(g, edit.definition, name));
+      const layout: Record<string, Position> = { ...doc.layout, [r.groupId]: edit.position };
+      r.nodeIds.forEach((id, i) => {
+        layout[id] = { x: edit.position.x, y: edit.position.y + i * 110 };
+      });
+      return { doc: { graph: r.graph, layout, collapsed: normaliseCollapsed(r.graph, [...doc.collapsed, r.groupId]) }, created: [r.groupId] };
+    }
+    case 'repeat': {
+      const r = asEditError(() => repeatGroup(g, edit.group, edit.count));
+      if (r.graph === g) return { doc, created: [] };
+      return { doc: repeatLayout(doc, r.graph, r.groupIds), created: r.groupIds.slice(1) };
+    }
   }
+}
+
+/**
+ * Positions for the copies "Repeat ×N" made: each copy's blocks where the original's are, shifted
+ * right by the original's width plus a gap per copy; a copy is collapsed when the original is.
+ */
+function repeatLayout(doc: Doc, graph: Graph, groupIds: readonly string[]): Doc {
+  const [first, ...copies] = groupIds;
+  const orig = nodesInside(graph, first);
+  let minX = Infinity;
+  let maxX = -Infinity;
+  for (const id of orig) {
+    const p = doc.layout[id];
+    if (!p) continue;
+    minX = Math.min(minX, p.x);
+    maxX = Math.max(maxX, p.x);
+  }
+  const step = (Number.isFinite(minX) ? maxX - minX : 0) + 260;
+  const layout: Record<string, Position> = { ...doc.layout };
+  const shut = doc.collapsed.includes(first);
+  const at = shut ? (doc.layout[first] ?? membersTopLeft(graph, doc.layout, first)) : undefined;
+  copies.forEach((gid, k) => {
+    const members = nodesInside(graph, gid);
+    members.forEach((id, i) => {
+      const p = doc.layout[orig[i]] ?? { x: 0, y: 0 };
+      layout[id] = { x: p.x + (k + 1) * step, y: p.y };
+    });
+    if (at) layout[gid] = { x: at.x + (k + 1) * step, y: at.y };
+  });
+  return { graph, layout: completeLayout(graph, layout), collapsed: shut ? normaliseCollapsed(graph, [...doc.collapsed, ...copies]) : doc.collapsed };
 }
 
 /** Runs a graph edit, turning its GroupError into an EditError (one error type for the editor). */
@@ -237,7 +312,7 @@ function asEditError<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof GroupError) throw new EditError(e.message);
+    if (e instanceof GroupError || e instanceof DefinitionError) throw new EditError(e.message);
     throw e;
   }
 }
@@ -340,7 +415,7 @@ export class EditorStore {
     if (edit.kind === 'delete') selection = NO_SELECTION;
     if ((edit.kind === 'add-node' || edit.kind === 'paste') && created.length > 0) selection = { nodes: created, edges: [] };
     if (edit.kind === 'replace') selection = NO_SELECTION;
-    if (edit.kind === 'group' || edit.kind === 'ungroup') selection = { nodes: created, edges: [] };
+    if (edit.kind === 'group' || edit.kind === 'ungroup' || edit.kind === 'instantiate') selection = { nodes: created, edges: [] };
     this.set({ ...this.state, doc, past, future: [], selection: this.pruneSelection(selection, doc.graph) });
     return created;
   }

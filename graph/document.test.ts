@@ -87,7 +87,7 @@ describe('serializeDocument / parseDocument round trip', () => {
       [
         '{',
         '  "format": "unet-studio-graph",',
-        '  "version": 3,',
+        '  "version": 4,',
         '  "graph": {',
         '    "name": "g",',
         '    "nodes": [',
@@ -133,7 +133,7 @@ describe('serializeDocument / parseDocument round trip', () => {
         '',
       ].join('\n'),
     );
-    expect(CURRENT_VERSION).toBe(3);
+    expect(CURRENT_VERSION).toBe(4);
   });
 
   it('a missing description stays missing; an empty one stays empty', () => {
@@ -231,7 +231,7 @@ describe('bad files: always a DocumentError that names the problem', () => {
     expect(m).toContain('newer');
     expect(m).toContain('99');
     expect(m).toContain(String(CURRENT_VERSION));
-    expect(m).toBe('graph file was saved by a newer UNet Studio (format version 99; this one reads up to 3): update the app to open it');
+    expect(m).toBe('graph file was saved by a newer UNet Studio (format version 99; this one reads up to 4): update the app to open it');
   });
 
   it('a node without id names the path', () => {
@@ -311,10 +311,10 @@ describe('version 1 → 2 migration', () => {
     expect(validate(doc.graph)).toEqual([]);
   });
 
-  it('re-saves as the current version (3), and that file reads back the same', () => {
+  it('re-saves as the current version (4), and that file reads back the same', () => {
     const doc = parseDocument(JSON.stringify(V1));
     const text = serializeDocument(doc.graph, doc.layout);
-    expect(JSON.parse(text)).toMatchObject({ format: FORMAT, version: 3, collapsed: [] });
+    expect(JSON.parse(text)).toMatchObject({ format: FORMAT, version: 4, collapsed: [] });
     expect(text).not.toContain('targetHandle');
     expect(text).not.toContain('"position"');
     expect(parseDocument(text)).toEqual(doc);
@@ -372,7 +372,7 @@ describe('version 3: groups and collapsed groups', () => {
     const layout = { n1: { x: 0, y: 0 }, g1: { x: 10, y: 20 } };
     const text = serializeDocument(g, layout, undefined, ['g2']);
     const saved = JSON.parse(text) as { version: number; graph: { groups: unknown }; collapsed: unknown };
-    expect(saved.version).toBe(3);
+    expect(saved.version).toBe(4);
     expect(saved.graph.groups).toEqual([
       { id: 'g1', name: 'stem', nodes: ['n2'] },
       { id: 'g2', name: 'head', parent: 'g1', nodes: ['n3', 'n4'] },

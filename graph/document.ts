@@ -10,14 +10,15 @@
  * by a newer block, or one whose migration fails, is refused with a `DocumentError` naming it.
  */
 import { z } from 'zod';
-import type { Graph, GraphGroup } from './model';
+import type { BlockDefinition, Graph, GraphGroup } from './model';
+import { DocumentDefinitions, plainDefinition, toDefinition } from './definitions-format';
 import type { BlockType } from '../blocks/registry';
 import { blockDef, isBlockType } from '../blocks/registry';
 import { paramsVersion, type ParamMigration, type SavedParams } from '../blocks/types';
 import { documentSizeProblem, MAX_BLOCKS, MAX_GROUPS } from './limits';
 
 export const FORMAT = 'unet-studio-graph';
-export const CURRENT_VERSION = 3;
+export const CURRENT_VERSION = 4;
 
 export class DocumentError extends Error {
   override name = 'DocumentError';
@@ -92,6 +93,42 @@ export const DocumentV3 = z
   })
   .strict();
 
+/**
+ * Version 4: version 3, plus block definitions (`graph.definitions`, "My blocks" the document uses)
+ * and instances (a group's `definition` and `overrides`). A new version rather than optional keys in
+ * version 3: an app that reads only version 3 refuses unknown keys as "malformed", while a version
+ * number tells its user "saved by a newer UNet Studio: update", and an instance edited by an old app
+ * that ignored the keys would silently lose its link to the definition.
+ */
+const GroupV4 = GroupV3.extend({
+  definition: z.string().min(1).optional(),
+  overrides: z.record(z.string(), z.record(z.string(), ParamValue)).optional(),
+}).strict();
+
+export const DocumentV4 = DocumentV3.extend({
+  version: z.literal(4),
+  graph: DocumentV3.shape.graph.extend({
+    groups: z.array(GroupV4).max(MAX_GROUPS, { error: `at most ${MAX_GROUPS} groups` }).optional(),
+    definitions: DocumentDefinitions.optional(),
+  }).strict(),
+}).strict();
+
+/** Version 4's new keys, refused in a version-3 file (as any unknown key would be). */
+const V4KeysAbsent = z
+  .object({
+    graph: z
+      .unknown()
+      .refine((g) => g === null || typeof g !== 'object' || !('definitions' in g), { error: '"definitions" is not part of version 3 (blocks of your own came with version 4)' })
+      .refine(
+        (g) => {
+          const groups = g !== null && typeof g === 'object' ? (g as { groups?: unknown }).groups : undefined;
+          return !Array.isArray(groups) || groups.every((x: unknown) => x === null || typeof x !== 'object' || (!('definition' in x) && !('overrides' in x)));
+        },
+        { error: 'a group\'s "definition" and "overrides" are not part of version 3 (instances came with version 4)' },
+      ),
+  })
+  .loose();
+
 /** Version 3's new keys, refused in a version-2 file (as any unknown key would be). */
 const V3KeysAbsent = z
   .object({
@@ -152,6 +189,8 @@ const migrations: Record<number, (doc: unknown) => unknown> = {
   // Version 3 adds groups and collapsed groups: a version-2 graph is flat, nothing collapsed. The rest
   // is version 3's own check (so a malformed version-2 file reads as before, with the same paths).
   2: (raw) => ({ ...V3KeysAbsent.parse(raw), version: 3, collapsed: [] }),
+  // Version 4 adds block definitions and instances: a version-3 document has none.
+  3: (raw) => ({ ...V4KeysAbsent.parse(raw), version: 4 }),
 };
 
 /**
@@ -251,10 +290,18 @@ export function readDocument(raw: unknown, source = 'graph file', blocks: BlockM
     if (e instanceof z.ZodError) throw new DocumentError(`${source} (version ${head.version}) is malformed:\n${describe(e)}`);
     throw e;
   }
-  const r = DocumentV3.safeParse(doc);
+  const r = DocumentV4.safeParse(doc);
   if (!r.success) throw new DocumentError(`${source} is malformed:\n${describe(r.error)}`);
   const g = r.data.graph;
-  const groups: GraphGroup[] = (g.groups ?? []).map((x) => ({ id: x.id, name: x.name, ...(x.parent !== undefined ? { parent: x.parent } : {}), nodes: x.nodes }));
+  const groups: GraphGroup[] = (g.groups ?? []).map((x) => ({
+    id: x.id,
+    name: x.name,
+    ...(x.parent !== undefined ? { parent: x.parent } : {}),
+    nodes: x.nodes,
+    ...(x.definition !== undefined ? { definition: x.definition } : {}),
+    ...(x.overrides !== undefined ? { overrides: x.overrides } : {}),
+  }));
+  const definitions: BlockDefinition[] = (g.definitions ?? []).map(toDefinition);
   const groupIds = new Set(groups.map((x) => x.id));
   // Collapsed ids of groups that do not exist say nothing (as positions of missing nodes); each once.
   const collapsed = [...new Set(r.data.collapsed)].filter((id) => groupIds.has(id));
@@ -266,6 +313,7 @@ export function readDocument(raw: unknown, source = 'graph file', blocks: BlockM
       nodes: g.nodes.map((n) => ({ id: n.id, name: n.name, type: n.type as BlockType, params: upgradeParams(n, blocks, source) })),
       edges: g.edges,
       ...(groups.length > 0 ? { groups } : {}),
+      ...(definitions.length > 0 ? { definitions } : {}),
     },
     layout: r.data.layout,
     collapsed,
@@ -297,8 +345,18 @@ export function serializeDocument(
       }),
       edges: graph.edges.map((e) => ({ id: e.id, from: e.from, to: e.to })),
       ...(graph.groups && graph.groups.length > 0
-        ? { groups: graph.groups.map((x) => ({ id: x.id, name: x.name, ...(x.parent !== undefined ? { parent: x.parent } : {}), nodes: x.nodes })) }
+        ? {
+            groups: graph.groups.map((x) => ({
+              id: x.id,
+              name: x.name,
+              ...(x.parent !== undefined ? { parent: x.parent } : {}),
+              nodes: x.nodes,
+              ...(x.definition !== undefined ? { definition: x.definition } : {}),
+              ...(x.overrides !== undefined ? { overrides: x.overrides } : {}),
+            })),
+          }
         : {}),
+      ...(graph.definitions && graph.definitions.length > 0 ? { definitions: graph.definitions.map(plainDefinition) } : {}),
     },
     layout,
     collapsed,

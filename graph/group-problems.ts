@@ -3,7 +3,10 @@
  * `analyze` can report them without an import cycle; `./groups` re-exports this). Each problem names
  * the group (and the node, where there is one) and says how to fix it.
  */
-import type { Graph, GraphGroup } from './model';
+import { isBlockType } from '../blocks/registry';
+import type { ParamValue } from '../blocks/types';
+import type { BlockDefinition, Graph, GraphGroup, GraphNode } from './model';
+import { defaultParams } from './params';
 
 export interface GroupProblem {
   /** The group at fault (id and name). */
@@ -100,7 +103,142 @@ export function groupProblems(graph: Graph): GroupProblem[] {
   for (const g of groups) {
     if (g.nodes.length === 0 && !children.has(g.id)) at(g, 'is empty', 'delete the group, or put blocks in it');
   }
+  if (groups.some((g) => g.definition !== undefined)) instanceProblems(graph, at);
   return out;
+}
+
+/** A member's name relative to its instance group: without the `${group}.` prefix when it has it, else whole. */
+export function relativeName(groupName: string, nodeName: string): string {
+  return nodeName.startsWith(`${groupName}.`) ? nodeName.slice(groupName.length + 1) : nodeName;
+}
+
+/** A node's parameters with the block's defaults filled in (as saved for an unknown type). */
+export function fullParams(type: string, params: Readonly<Record<string, ParamValue>>): Record<string, ParamValue> {
+  return isBlockType(type) ? { ...defaultParams(type), ...params } : { ...params };
+}
+
+/** `block "My res"`: how messages name a definition. */
+export const definitionLabel = (d: Pick<BlockDefinition, 'name'>): string => `block ${JSON.stringify(d.name)}`;
+
+type Report = (g: GraphGroup, message: string, fix: string, node?: { id: string; name?: string }) => void;
+
+/**
+ * Instances (groups with `definition`): the definition exists; the members at any depth, by relative
+ * name, are exactly the definition's nodes, with its types, its parameters (defaults filled in) except
+ * where the instance overrides them (then the override's value), and exactly its internal edges;
+ * overrides name nodes and parameters of the definition.
+ */
+function instanceProblems(graph: Graph, at: Report): void {
+  const groups = graph.groups ?? [];
+  const defs = new Map<string, BlockDefinition>();
+  for (const d of graph.definitions ?? []) if (!defs.has(d.id)) defs.set(d.id, d);
+  const byId = new Map<string, GraphNode>();
+  for (const n of graph.nodes) if (!byId.has(n.id)) byId.set(n.id, n);
+  const kids = new Map<string, GraphGroup[]>();
+  for (const g of groups) if (g.parent !== undefined) kids.set(g.parent, [...(kids.get(g.parent) ?? []), g]);
+  const members = (g: GraphGroup): GraphNode[] => {
+    const out: GraphNode[] = [];
+    const seen = new Set<string>();
+    const stack = [g];
+    while (stack.length > 0) {
+      const h = stack.pop()!;
+      if (seen.has(h.id)) continue;
+      seen.add(h.id);
+      for (const id of h.nodes) {
+        const n = byId.get(id);
+        if (n) out.push(n);
+      }
+      stack.push(...(kids.get(h.id) ?? []));
+    }
+    return out;
+  };
+  const fix = (d: BlockDefinition) => `make it match ${definitionLabel(d)} again (undo the edit), or ungroup it to detach it from the block`;
+  for (const g of groups) {
+    if (g.definition === undefined) continue;
+    const def = defs.get(g.definition);
+    if (!def) {
+      at(g, `is an instance of block definition ${JSON.stringify(g.definition)}, which the document does not hold`, 'ungroup it, or open the document with its blocks');
+      continue;
+    }
+    const inst = `instance of ${definitionLabel(def)}`;
+    const mine = members(g);
+    const rel = new Map<string, GraphNode>();
+    const relOf = new Map<string, string>();
+    for (const n of mine) {
+      const r = relativeName(g.name, n.name);
+      rel.set(r, n);
+      relOf.set(n.id, r);
+    }
+    const defNodes = new Map(def.nodes.map((n) => [n.name, n]));
+    const overrides = g.overrides ?? {};
+    let broken = false;
+    for (const n of mine) {
+      const r = relOf.get(n.id)!;
+      const dn = defNodes.get(r);
+      if (!dn) {
+        at(g, `${inst}: block ${JSON.stringify(n.name)} is not part of the block (it has no node ${JSON.stringify(r)})`, fix(def), n);
+        broken = true;
+        continue;
+      }
+      if (dn.type !== n.type) {
+        at(g, `${inst}: block ${JSON.stringify(n.name)} is a ${n.type}, the block's node ${JSON.stringify(r)} a ${dn.type}`, fix(def), n);
+        broken = true;
+        continue;
+      }
+      const want = { ...fullParams(dn.type, dn.params), ...(Object.prototype.hasOwnProperty.call(overrides, r) ? overrides[r] : {}) };
+      const have = fullParams(n.type, n.params);
+      const keys = new Set([...Object.keys(want), ...Object.keys(have)]);
+      for (const k of [...keys].sort()) {
+        if (want[k] !== have[k]) {
+          const o = Object.prototype.hasOwnProperty.call(overrides, r) && Object.prototype.hasOwnProperty.call(overrides[r], k);
+          at(
+            g,
+            `${inst}: block ${JSON.stringify(n.name)} has ${k} = ${JSON.stringify(have[k]) ?? 'nothing'}, the ${o ? 'override' : 'block'} says ${JSON.stringify(want[k]) ?? 'nothing'}`,
+            fix(def),
+            n,
+          );
+          broken = true;
+        }
+      }
+    }
+    for (const dn of def.nodes) {
+      if (!rel.has(dn.name)) {
+        at(g, `${inst}: the block's node ${JSON.stringify(dn.name)} (${dn.type}) is missing (no member named ${JSON.stringify(`${g.name}.${dn.name}`)})`, fix(def));
+        broken = true;
+      }
+    }
+    for (const [r, params] of Object.entries(overrides)) {
+      const dn = defNodes.get(r);
+      if (!dn) {
+        at(g, `${inst}: overrides parameters of ${JSON.stringify(r)}, which is not a node of the block`, 'remove the override');
+        continue;
+      }
+      const known = fullParams(dn.type, dn.params);
+      for (const k of Object.keys(params)) {
+        if (!Object.prototype.hasOwnProperty.call(known, k)) at(g, `${inst}: overrides ${JSON.stringify(k)} of ${JSON.stringify(r)}, which ${dn.type} does not have`, 'remove the override');
+      }
+    }
+    if (broken) continue;
+    // Internal edges, by relative names.
+    const key = (a: string, ap: string, b: string, bp: string) => `${a}\u0000${ap}\u0000${b}\u0000${bp}`;
+    const wanted = new Set(def.edges.map((e) => key(e.from.node, e.from.port, e.to.node, e.to.port)));
+    const found = new Set<string>();
+    for (const e of graph.edges) {
+      const a = relOf.get(e.from.node);
+      const b = relOf.get(e.to.node);
+      if (a === undefined || b === undefined) continue;
+      const k = key(a, e.from.port, b, e.to.port);
+      found.add(k);
+      if (!wanted.has(k)) {
+        at(g, `${inst}: the connection ${JSON.stringify(`${a}.${e.from.port}`)} → ${JSON.stringify(`${b}.${e.to.port}`)} is not part of the block`, fix(def));
+      }
+    }
+    for (const e of def.edges) {
+      if (!found.has(key(e.from.node, e.from.port, e.to.node, e.to.port))) {
+        at(g, `${inst}: the block's connection ${JSON.stringify(`${e.from.node}.${e.from.port}`)} → ${JSON.stringify(`${e.to.node}.${e.to.port}`)} is missing`, fix(def));
+      }
+    }
+  }
 }
 
 /** The names along a cycle of parents through group `i`, or null when its parents end at the top. */

@@ -125,7 +125,7 @@ describe('a block that renamed a parameter and added one', () => {
     const doc = parseDocument(oldDocument(), 'stage.json', withHistory());
     const text = serializeDocument(doc.graph, doc.layout, withHistory());
     const saved = JSON.parse(text) as { version: number; graph: { nodes: Record<string, unknown>[] } };
-    expect(saved.version).toBe(3);
+    expect(saved.version).toBe(4);
     expect(saved.graph.nodes.map((n) => n.paramsVersion)).toEqual([undefined, 3, undefined]);
     expect(Object.keys(saved.graph.nodes[1])).toEqual(['id', 'name', 'type', 'paramsVersion', 'params']);
     const again = parseDocument(text, 'stage.json', withHistory());

@@ -1,5 +1,5 @@
 /** The document: nodes, typed edges. Canvas positions live in the editor, not here. */
-import type { ParamValue } from '../blocks/types';
+import type { ParamValue, PortKind } from '../blocks/types';
 import type { BlockType } from '../blocks/registry';
 
 export interface PortRef {
@@ -42,6 +42,53 @@ export interface GraphGroup {
   readonly parent?: string;
   /** Direct member node ids (a node belongs to at most one group: its innermost). */
   readonly nodes: readonly string[];
+  /** Set when the group is an instance of a block definition ({@link BlockDefinition}, by id in
+   * `Graph.definitions`): its members (at any depth) match the definition's nodes and edges. */
+  readonly definition?: string;
+  /** Per-instance parameter values that differ from the definition: relative node name → param → value. */
+  readonly overrides?: Readonly<Record<string, Readonly<Record<string, ParamValue>>>>;
+}
+
+/** A node of a block definition: its name relative to the instance (`0` for `input_blocks.4.0` in `input_blocks.4`). */
+export interface DefinitionNode {
+  readonly name: string;
+  readonly type: BlockType;
+  readonly params: Readonly<Record<string, ParamValue>>;
+}
+
+/** A port of a node inside a definition, by relative node name. */
+export interface DefinitionPortRef {
+  readonly node: string;
+  readonly port: string;
+}
+
+export interface DefinitionEdge {
+  readonly from: DefinitionPortRef;
+  readonly to: DefinitionPortRef;
+}
+
+/** A definition's port: what `groupPorts` derives for the saved group (shapes are not part of it). */
+export interface DefinitionPort {
+  readonly name: string;
+  readonly kind: PortKind;
+  /** An input: the inner inputs it feeds. An output: the one inner output it carries (one entry). */
+  readonly targets: readonly DefinitionPortRef[];
+}
+
+/**
+ * A block of the user's own ("Save as block"): a saved group, reusable as one. Instances are groups
+ * whose `definition` is this id; editing the definition updates every instance.
+ */
+export interface BlockDefinition {
+  /** Stable id, unique among a document's (and a library's) definitions. */
+  readonly id: string;
+  /** Its label in "My blocks". */
+  readonly name: string;
+  readonly nodes: readonly DefinitionNode[];
+  /** Edges between its nodes. */
+  readonly edges: readonly DefinitionEdge[];
+  readonly inputs: readonly DefinitionPort[];
+  readonly outputs: readonly DefinitionPort[];
 }
 
 export interface Graph {
@@ -51,6 +98,8 @@ export interface Graph {
   readonly edges: readonly GraphEdge[];
   /** Groups (see {@link GraphGroup}); absent or empty: a flat graph. Parents come before children. */
   readonly groups?: readonly GraphGroup[];
+  /** The block definitions its instances use (see {@link BlockDefinition}); absent or empty: none. */
+  readonly definitions?: readonly BlockDefinition[];
 }
 
 export const OUTPUT_PORT = 'out';
