@@ -169,7 +169,6 @@ const result = (id: string): Result => {
 describe('grouped model.py against the same graph without groups', () => {
   it('every template: the flat state_dict (keys, order, shapes, fresh values), bit-equal outputs and gradients', () => {
     expect(jobs.filter((j) => j.train).length).toBe(6);
-    console.log(jobs.map((j) => `${j.id} ${String(results.get(j.id)?.seconds)} s`).join(', '));
     for (const j of jobs) {
       const r = result(j.id);
       expect(r.keys_equal, j.id).toBe(true);
