@@ -57,6 +57,8 @@ interface Result {
   readonly max_out?: number;
   readonly out_shape?: number[];
   readonly grads_equal?: boolean;
+  /** Parameters without a gradient after the training step. */
+  readonly no_grad?: string[];
   readonly ref_worst?: number;
   readonly ref_max_abs?: number;
   readonly pwned?: boolean;
@@ -122,6 +124,50 @@ function hostileGrouped(graphName: string, names: readonly string[]): Graph {
   return b.build(graphName);
 }
 
+/**
+ * The corners: a module group holding a block that does not lead to the output; one that cannot run
+ * as one call (a path leaves it and comes back); one not named by a module path (`group_1`); one
+ * whose prefix a block outside it shares; a module group nested in another.
+ */
+function corners(): Graph {
+  const b = new GraphBuilder();
+  const x = b.add('ImageInput', 'x', { channels: 32, height: 8, width: 8 });
+  const t = b.add('TimestepsInput', 't');
+  const sin = b.add('TimestepEmbedding', 'sin', { dim: 32 }, { x: t });
+  const emb = b.add('TimeEmbedMLP', 'emb', { dim: 32 }, { x: sin });
+  let h = x;
+  b.group('blk', () => {
+    h = b.add('ResBlock', 'blk.0', { out_channels: 32 }, { x: h, emb });
+    b.add('Conv2d', 'blk.dead', { out_channels: 32, kernel_size: 3, padding: 1 }, { x: h });
+    h = b.add('AttentionBlock', 'blk.1', { num_heads: 2 }, { x: h });
+  });
+  let mid = '';
+  b.group('cyc', () => {
+    const a = b.add('Conv2d', 'cyc.a', { out_channels: 32, kernel_size: 3, padding: 1 }, { x: h });
+    mid = b.add('SiLU', 'mid', {}, { x: a }); // moved out of the group below
+    h = b.add('Add', 'cyc.b', {}, { a, b: mid });
+  });
+  b.group('group_1', () => {
+    h = b.add('Conv2d', 'p.0', { out_channels: 32, kernel_size: 1 }, { x: h });
+    h = b.add('SiLU', 'p.1', {}, { x: h });
+  });
+  b.group('q', () => {
+    h = b.add('GroupNorm', 'q.0', {}, { x: h });
+  });
+  h = b.add('Conv2d', 'q.1', { out_channels: 32, kernel_size: 1 }, { x: h });
+  b.group('n', () => {
+    h = b.add('ResBlock', 'n.0', { out_channels: 32 }, { x: h, emb });
+    b.group('n.s', () => {
+      h = b.add('GroupNorm', 'n.s.0', {}, { x: h });
+      h = b.add('SiLU', 'n.s.1', {}, { x: h });
+    });
+    h = b.add('Conv2d', 'n.2', { out_channels: 32, kernel_size: 3, padding: 1 }, { x: h });
+  });
+  b.add('Output', 'out', {}, { x: h });
+  const g = b.build('corners');
+  return { ...g, groups: g.groups!.map((gr) => (gr.name === 'cyc' ? { ...gr, nodes: gr.nodes.filter((id) => id !== mid) } : gr)) };
+}
+
 beforeAll(() => {
   // The iDDPM defaults on 16×16 images (the same modules; a quarter of the work of 32×32).
   addJob('iddpm-default', iddpm(IDDPM_DEFAULTS, 16));
@@ -143,6 +189,7 @@ beforeAll(() => {
   addJob('fixture-vanilla-small', withImageSize(fixtureGraph('vanilla-small'), xs.shape[2], xs.shape[3]), {
     weights: `${FIXTURES}vanilla-small/weights.safetensors`, io: ioPath, inputs: { x: 'x' }, out: 'out', atol: 1e-5, rtol: 1e-5,
   });
+  addJob('corners', corners(), { train: true });
   const plain = join(dir, 'hostile-plain.py');
   writeFileSync(plain, generatePytorchModel(hostileGrouped('plain', ['g0', 'g1', 'g2'])).text);
   HOSTILE_GROUPS.forEach((names, k) => addJob(`hostile-${k}`, hostileGrouped(`hostile ${k}`, names), { plain, train: true }));
@@ -168,7 +215,7 @@ const result = (id: string): Result => {
 
 describe('grouped model.py against the same graph without groups', () => {
   it('every template: the flat state_dict (keys, order, shapes, fresh values), bit-equal outputs and gradients', () => {
-    expect(jobs.filter((j) => j.train).length).toBe(6);
+    expect(jobs.filter((j) => j.train).length).toBe(7);
     for (const j of jobs) {
       const r = result(j.id);
       expect(r.keys_equal, j.id).toBe(true);
@@ -177,7 +224,11 @@ describe('grouped model.py against the same graph without groups', () => {
       expect(r.init_equal, j.id).toBe(true);
       expect(r.bit_equal, `${j.id}: max |d| ${String(r.max_abs_diff)}`).toBe(true);
       expect(r.max_out!, j.id).toBeGreaterThan(0.01);
-      if (j.train) expect(r.grads_equal, j.id).toBe(true);
+      if (j.train) {
+        expect(r.grads_equal, j.id).toBe(true);
+        // Only the block that does not lead to the output gets no gradient.
+        expect(r.no_grad, j.id).toEqual(j.id === 'corners' ? ['blk.dead.weight', 'blk.dead.bias'] : []);
+      }
       expect(r.flat_has_groups, j.id).toBe(false);
     }
   });
@@ -221,6 +272,13 @@ describe('grouped model.py against the same graph without groups', () => {
     expect(texts.get('diffusers-cifar10-like')!.grouped).toContain('    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:\n');
     expect(Object.values(result('vanilla-small').groups!).length).toBeGreaterThan(0);
     expect(Object.keys(result('iddpm-64x64-updown').groups!)).toContain('middle_block');
+  });
+
+  it('groups that cannot be modules are flattened: a shared prefix, no module path, a path that leaves and comes back', () => {
+    expect(result('corners').groups).toEqual({ blk: 'Blk', n: 'N', 'n.s': 'NS' });
+    const { grouped } = texts.get('corners')!;
+    expect(grouped).toContain('        # "dead" Conv2d does not lead to the output: not run (its module stays, for the state_dict)\n');
+    for (const flat of ['"cyc.a"', '"cyc.b"', '"p.0"', '"q.0"']) expect(grouped).toContain(`        attach(self, ${flat}, `);
   });
 
   it('both versions pass pyflakes', () => {

@@ -95,7 +95,9 @@ def train_step(r, g, f, args):
     torch.manual_seed(3)
     f(*args).pow(2).mean().backward()
     fp = dict(f.named_parameters())
-    r["grads_equal"] = all(p.grad is not None and torch.equal(p.grad, fp[k].grad) for k, p in g.named_parameters())
+    same = lambda a, b: (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))  # noqa: E731
+    r["grads_equal"] = all(same(p.grad, fp[k].grad) for k, p in g.named_parameters())
+    r["no_grad"] = [k for k, p in g.named_parameters() if p.grad is None]
     g.eval()
 
 
