@@ -11,6 +11,8 @@ import { GraphBuilder } from '../graph/builder';
 import { analyze, type Analysis } from '../graph/analyze';
 import type { Graph } from '../graph/model';
 import { generateModule } from './targets/tfjs/generate';
+import { generatePytorchModel } from './targets/pytorch/model';
+import { pyStr } from './targets/pytorch/python';
 import { literal } from './targets/tfjs/text';
 import { readSources } from './targets/tfjs/sources-node';
 import { typecheckModule } from './targets/tfjs/typecheck';
@@ -517,4 +519,80 @@ describe('hostile group names', () => {
     expect(pwned()).toBeUndefined();
     expect(PWNED in globalThis).toBe(false);
   }, 60_000);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The PyTorch export's groups (test/pytorch/groups.test.ts runs such files in PyTorch)
+
+/** A small Python lexer: comments, strings (triple-quoted too), identifiers, numbers, newlines and other characters. */
+function pythonTokens(text: string): { kind: string; text: string }[] {
+  const re = /(#[^\n]*)|("""[\s\S]*?"""|'''[\s\S]*?'''|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|([A-Za-z_][A-Za-z0-9_]*)|([0-9][A-Za-z0-9_.]*)|(\n)|([ \t]+)|([\s\S])/g;
+  const out: { kind: string; text: string }[] = [];
+  for (const m of text.matchAll(re)) {
+    if (m[1] !== undefined) out.push({ kind: 'comment', text: m[1] });
+    else if (m[2] !== undefined) out.push({ kind: 'string', text: m[2] });
+    else if (m[3] !== undefined) out.push({ kind: 'name', text: m[3] });
+    else if (m[4] !== undefined) out.push({ kind: 'number', text: m[4] });
+    else if (m[5] !== undefined) out.push({ kind: 'newline', text: m[5] });
+    else if (m[6] === undefined) out.push({ kind: m[7], text: m[7] });
+  }
+  return out;
+}
+
+/**
+ * Module-path groups named by `names`: `names[0]` holding the time embedding, `names[1]` a
+ * ResBlock and a nested module group `${names[1]}.${names[2]}` (an AttentionBlock), both inside a
+ * level `names[3]` (not a module path: flattened, so its name appears nowhere).
+ */
+function pytorchGrouped(graphName: string, names: readonly string[]): Graph {
+  const b = new GraphBuilder();
+  const x = b.add('ImageInput', 'x', { channels: 32, height: 8, width: 8 });
+  const t = b.add('TimestepsInput', 't');
+  let emb = '';
+  b.group(names[0], () => {
+    const sin = b.add('TimestepEmbedding', `${names[0]}.a`, { dim: 16 }, { x: t });
+    emb = b.add('TimeEmbedMLP', `${names[0]}.b`, { dim: 32 }, { x: sin });
+  });
+  let h = x;
+  b.group(names[3], () => {
+    b.group(names[1], () => {
+      h = b.add('ResBlock', `${names[1]}.0`, { out_channels: 32 }, { x: h, emb });
+      b.group(`${names[1]}.${names[2]}`, () => {
+        h = b.add('AttentionBlock', `${names[1]}.${names[2]}.a`, { num_heads: 2 }, { x: h });
+        h = b.add('SiLU', `${names[1]}.${names[2]}.b`, {}, { x: h });
+      });
+    });
+  });
+  b.add('Output', 'out', {}, { x: h });
+  return b.build(graphName);
+}
+
+describe('hostile group names in the PyTorch export', () => {
+  it('become sanitised class names and escaped literals only: the token structure of plain names', () => {
+    const plain = generatePytorchModel(pytorchGrouped('plain', ['g0', 'g1', 'g2', 'level'])).text;
+    const plainKinds = pythonTokens(plain).map((tk) => tk.kind);
+    expect(plain).toContain('        silu = self.node("g2")(resblock)\n');
+    expect(plain).not.toContain('level');
+    const sets = [...GROUP_NAME_SETS, ['"""); __import__("builtins").__pwned = 1; ("""', "p\n__import__('builtins').__pwned = 1\n#c", '\\', 'GroupModule']];
+    sets.forEach((names, k) => {
+      const graph = pytorchGrouped(`hostile ${k}`, names);
+      expect(analyze(graph).ok, String(k)).toBe(true);
+      const text = generatePytorchModel(graph).text;
+      expect(/^[\x20-\x7e\n]*$/.test(text), String(k)).toBe(true);
+      const toks = pythonTokens(text);
+      expect(toks.map((tk) => tk.kind), String(k)).toEqual(plainKinds);
+      // Three group classes with identifiers of [A-Za-z0-9], the groups' paths as escaped literals.
+      const classes = [...text.matchAll(/^class (\S+)\(GroupModule\):$/gm)].map((m) => m[1]);
+      expect(classes.length, String(k)).toBe(3);
+      for (const c of classes) expect(c).toMatch(/^[A-Za-z][A-Za-z0-9]*$/);
+      for (const path of [names[0], names[1]]) expect(text).toContain(`attach(self, ${pyStr(path)}, `);
+      expect(text).toContain(`attach(self, ${pyStr(names[2])}, `);
+      expect(text).not.toContain(pyStr(names[3])); // the level is no module
+      // Whatever is not a literal or a comment is the plain file's, token for token, but for identifiers.
+      const plainToks = pythonTokens(plain);
+      toks.forEach((tk, i) => {
+        if (tk.kind !== 'string' && tk.kind !== 'comment' && tk.kind !== 'name') expect(tk.text).toBe(plainToks[i].text);
+      });
+    });
+  });
 });

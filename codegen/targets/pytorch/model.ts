@@ -13,6 +13,8 @@ import { analyze, countParameters, inputShapes, nodeWeights, type NodeInfo } fro
 import type { Graph } from '../../../graph/model';
 import { pyClassName, pyIdentifier, PyNamer, pyStr } from './python';
 import { INPUT_ROLES } from '../../../blocks/roles';
+import type { Item } from '../tfjs/hierarchy';
+import { planModules, type ModuleClass, type ModuleTree } from './modules';
 
 /** An invalid graph, or one whose names cannot all be PyTorch module paths: `problems` lists why. */
 /** A graph the PyTorch export cannot write: a `CodegenError`, so the CLI and the code panel show it as it stands. */
@@ -47,6 +49,7 @@ const MODULE_NAMES = [
   'build_model',
   'zero_module',
   'GroupNorm32',
+  'GroupModule',
 ] as const;
 
 const HELPER_ORDER: readonly PytorchHelper[] = ['zero_module', 'GroupNorm32'];
@@ -119,6 +122,90 @@ function pathProblems(modules: readonly NodeInfo[]): string[] {
   return problems;
 }
 
+const GROUP_MODULE = `class GroupModule(Container):
+    """A group of the graph as a module: its blocks and nested groups sit at their names relative to
+    the group's, so the state_dict keys are those of the same graph without groups."""
+
+    def node(self, name: str) -> nn.Module:
+        """The module at this dotted path under the group."""
+        module: nn.Module = self
+        for segment in name.split("."):
+            module = module._modules[segment]
+        return module`;
+
+/** A block's forward call as two lines (a comment, the call); records its local. */
+function blockCall(inf: NodeInfo, label: string, v: string, local: Map<string, string>): string[] {
+  const ins = pytorchOf(inf.def)!.forwardInputs.map((port) => inf.inputs[port]);
+  const shapes = ins.map((i) => shapeText(i.shape)).join(', ');
+  const args = ins.map((i) => local.get(i.from)!).join(', ');
+  local.set(inf.node.id, v);
+  return [`        # ${label} ${inf.def.type}: ${shapes} -> ${shapeText(inf.out)}`, `        ${v} = self.node(${label})(${args})`];
+}
+
+/** `64x16x16, 256 -> 64x16x16` for a group's inputs and outputs. */
+function groupShapes(inputs: readonly string[], outputs: readonly string[], byId: ReadonlyMap<string, NodeInfo>): string {
+  const text = (ids: readonly string[]) => ids.map((id) => shapeText(byId.get(id)!.out)).join(', ');
+  return `${text(inputs)} -> ${text(outputs)}`;
+}
+
+/**
+ * A group class, written from its first instance: `__init__` registers its blocks and nested
+ * groups at their relative names (in the order the flat model registers them), `forward` takes
+ * the tensors the group reads from outside (named after the port that first reads each) and
+ * returns those read outside it (a tuple when several).
+ */
+function groupClass(c: ModuleClass, tree: ModuleTree, classNames: ReadonlyMap<ModuleClass, string>, byId: ReadonlyMap<string, NodeInfo>, moduleLevel: readonly string[]): string {
+  const s = c.scopes[0];
+  const g = s.inst;
+  const namer = new PyNamer(moduleLevel);
+  const local = new Map<string, string>();
+  const params = g.inputs.map((src) => {
+    const reader = g.order.find((id) => Object.values(byId.get(id)!.inputs).some((v) => v.from === src))!;
+    const port = Object.entries(byId.get(reader)!.inputs).find(([, v]) => v.from === src)![0];
+    const p = namer.take(pyIdentifier(port, 'input'));
+    local.set(src, p);
+    return p;
+  });
+  const init: string[] = [];
+  const body: string[] = [];
+  for (const e of s.entries) {
+    if (e.kind === 'group') {
+      init.push(`        attach(self, ${pyStr(e.rel)}, ${classNames.get(e.scope.cls!)!}())`);
+      continue;
+    }
+    const p = pytorchOf(e.inf.def)!;
+    init.push(`        attach(self, ${pyStr(e.rel)}, ${p.className}(${p.ctorArgs(inputShapes(e.inf), e.inf.params).map(([k, v]) => `${k}=${v}`).join(', ')}))`);
+    if (!e.live) body.push(`        # ${pyStr(e.rel)} ${e.inf.def.type} does not lead to the output: not run (its module stays, for the state_dict)`);
+  }
+  const rel = (name: string) => name.slice(s.path.length + 1);
+  for (const it of g.items as readonly Item[]) {
+    if (it.kind === 'group') {
+      const child = tree.scopeOf.get(it.group)!;
+      const outs = it.group.outputs.map((id) => namer.take(pyIdentifier(byId.get(id)!.def.nameHint, 'h')));
+      body.push(`        # ${pyStr(rel(child.path))} ${classNames.get(child.cls!)!}: ${groupShapes(it.group.inputs, it.group.outputs, byId)}`);
+      body.push(`        ${outs.join(', ')} = self.node(${pyStr(rel(child.path))})(${it.group.inputs.map((id) => local.get(id)!).join(', ')})`);
+      it.group.outputs.forEach((id, k) => local.set(id, outs[k]));
+      continue;
+    }
+    const inf = byId.get(it.id)!;
+    body.push(...blockCall(inf, pyStr(rel(inf.node.name)), namer.take(pyIdentifier(inf.def.nameHint, 'h')), local));
+  }
+  const outs = g.outputs.map((id) => local.get(id)!);
+  const ret = outs.length === 1 ? 'torch.Tensor' : `Tuple[${outs.map(() => 'torch.Tensor').join(', ')}]`;
+  const others = c.scopes.slice(1).map((o) => pyStr(o.path));
+  const sig = ['self', ...params.map((p) => `${p}: torch.Tensor`)].join(', ');
+  return `class ${classNames.get(c)!}(GroupModule):
+    # Group ${pyStr(s.path)}${others.length > 0 ? `; the same module also at ${others.join(', ')}` : ''}.
+
+    def __init__(self) -> None:
+        super().__init__()
+${init.join('\n')}
+
+    def forward(${sig}) -> ${ret}:
+${body.join('\n')}
+        return ${outs.join(', ')}`;
+}
+
 export function generatePytorchModel(graph: Graph): PytorchModel {
   const a = analyze(graph);
   if (!a.ok) {
@@ -169,11 +256,31 @@ export function generatePytorchModel(graph: Graph): PytorchModel {
   const local = new Map<string, string>();
   for (const r of roles) local.set(byRole.get(r)!.node.id, r);
 
-  const init: string[] = [];
-  for (const inf of modules) {
+  const ctor = (inf: NodeInfo): string => {
     const p = pytorchOf(inf.def)!;
-    const args = p.ctorArgs(inputShapes(inf), inf.params).map(([k, v]) => `${k}=${v}`);
-    init.push(`        attach(self, ${pyStr(inf.node.name)}, ${p.className}(${args.join(', ')}))`);
+    return `${p.className}(${p.ctorArgs(inputShapes(inf), inf.params).map(([k, v]) => `${k}=${v}`).join(', ')})`;
+  };
+  // Groups that are module paths become modules of their own (modules.ts); else the flat tree.
+  const tree = planModules(graph, a, infos.filter((inf) => live.has(inf.node.id)), ctor);
+  const classNames = new Map<ModuleClass, string>();
+  if (tree) {
+    const taken = new Set([...MODULE_NAMES, ...allClassNames, cls]);
+    for (const c of tree.classes) {
+      const name = pyClassName(c.scopes[0].path, taken);
+      taken.add(name);
+      classNames.set(c, name);
+    }
+    for (const name of classNames.values()) namer.reserve(name);
+  }
+
+  const init: string[] = [];
+  if (tree) {
+    for (const e of tree.root) {
+      if (e.kind === 'node') init.push(`        attach(self, ${pyStr(e.inf.node.name)}, ${ctor(e.inf)})`);
+      else init.push(`        attach(self, ${pyStr(e.scope.path)}, ${classNames.get(e.scope.cls!)!}())`);
+    }
+  } else {
+    for (const inf of modules) init.push(`        attach(self, ${pyStr(inf.node.name)}, ${ctor(inf)})`);
   }
 
   const body: string[] = [];
@@ -181,26 +288,42 @@ export function generatePytorchModel(graph: Graph): PytorchModel {
   for (const r of roleDefs.filter((d) => d.pytorch.optional && live.has(byRole.get(d.role)!.node.id))) {
     body.push(`        if ${r.role} is None:`, `            raise ValueError(${pyStr(`this model reads the ${r.label}: pass ${r.role}`)})`);
   }
+  const notRun = (label: string, inf: NodeInfo) => `# ${label} ${inf.def.type} does not lead to the output: not run (its module stays, for the state_dict)`;
   let result = 'x';
-  for (const inf of infos) {
-    if (inf.def.io === 'output') {
-      result = local.get(inf.inputs.x.from)!;
-      continue;
+  if (tree) {
+    for (const e of tree.root) if (e.kind === 'node' && !e.live) body.push(`        ${notRun(pyStr(e.inf.node.name), e.inf)}`);
+    for (const it of tree.items) {
+      if (it.kind === 'group') {
+        const s = tree.scopeOf.get(it.group)!;
+        const outs = it.group.outputs.map((id) => namer.take(pyIdentifier(byId.get(id)!.node.name, 'h')));
+        body.push(`        # ${pyStr(s.path)} ${classNames.get(s.cls!)!}: ${groupShapes(it.group.inputs, it.group.outputs, byId)}`);
+        body.push(`        ${outs.join(', ')} = self.node(${pyStr(s.path)})(${it.group.inputs.map((id) => local.get(id)!).join(', ')})`);
+        it.group.outputs.forEach((id, k) => local.set(id, outs[k]));
+        continue;
+      }
+      const inf = byId.get(it.id)!;
+      if (inf.def.io === 'output') result = local.get(inf.inputs.x.from)!;
+      if (inf.def.io) continue;
+      const v = namer.take(pyIdentifier(inf.node.name, 'h'));
+      body.push(...blockCall(inf, pyStr(inf.node.name), v, local));
     }
-    if (inf.def.io) continue;
-    const p = pytorchOf(inf.def)!;
-    const ins = p.forwardInputs.map((port) => inf.inputs[port]);
-    const shapes = ins.map((v) => shapeText(v.shape)).join(', ');
-    if (!live.has(inf.node.id)) {
-      body.push(`        # ${pyStr(inf.node.name)} ${inf.def.type} does not lead to the output: not run (its module stays, for the state_dict)`);
-      continue;
+  } else {
+    for (const inf of infos) {
+      if (inf.def.io === 'output') {
+        result = local.get(inf.inputs.x.from)!;
+        continue;
+      }
+      if (inf.def.io) continue;
+      if (!live.has(inf.node.id)) {
+        body.push(`        ${notRun(pyStr(inf.node.name), inf)}`);
+        continue;
+      }
+      const v = namer.take(pyIdentifier(inf.node.name, 'h'));
+      body.push(...blockCall(inf, pyStr(inf.node.name), v, local));
     }
-    const v = namer.take(pyIdentifier(inf.node.name, 'h'));
-    local.set(inf.node.id, v);
-    body.push(`        # ${pyStr(inf.node.name)} ${inf.def.type}: ${shapes} -> ${shapeText(inf.out)}`);
-    body.push(`        ${v} = self.node(${pyStr(inf.node.name)})(${ins.map((i) => local.get(i.from)!).join(', ')})`);
   }
   body.push(`        return ${result}`);
+  const groupClasses = tree ? tree.classes.map((c) => groupClass(c, tree, classNames, byId, [...MODULE_NAMES, ...allClassNames, cls, ...classNames.values()])) : [];
 
   const params = roleDefs.map((r) => (r.pytorch.optional ? `${r.role}: Optional[torch.Tensor] = None` : `${r.role}: torch.Tensor`));
   const inShape = image.out!.dims;
@@ -215,6 +338,7 @@ export function generatePytorchModel(graph: Graph): PytorchModel {
     ...kinds.map((k) => k.source),
     CONTAINER,
     ATTACH,
+    ...(tree ? [GROUP_MODULE, ...groupClasses] : []),
     `class ${cls}(nn.Module):
     """The graph as a PyTorch module (MODEL_NAME). Each block sits at its node's name, so the
     state_dict keys are the graph's weight names."""

@@ -51,6 +51,10 @@ export class PyNamer {
   constructor(taken: Iterable<string>) {
     this.used = new Set([...PY_RESERVED, ...taken]);
   }
+  /** Marks a name as used (one declared elsewhere). */
+  reserve(name: string): void {
+    this.used.add(name);
+  }
   take(base: string): string {
     let name = base;
     for (let i = 2; this.used.has(name); i++) name = `${base}_${i}`;
