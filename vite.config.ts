@@ -76,6 +76,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two test files run at once on 2 cores: PyTorch in the tests' child processes takes one thread each.
+    env: { OMP_NUM_THREADS: '1' },
     // Two groups, one after the other. First every file but the browser ones, two files at a time:
     // vitest's default on a 2-core machine is one (cores − 1), and many of these files spend their
     // time waiting on PyTorch, torchrun or a GPU emulator. Then the browser (e2e) files, one at a

@@ -22,7 +22,7 @@ import tokenize
 
 import torch
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # vitest runs two test files at once on 2 cores: more threads oversubscribe (measured up to 10x slower)
 
 DTYPES = {"F32": (torch.float32, 4), "I64": (torch.int64, 8), "I32": (torch.int32, 4)}
 
