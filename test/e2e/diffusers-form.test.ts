@@ -8,6 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { diffusersUNet2D } from '../../graph/templates';
+import { defaultCollapsed } from '../../graph/groups';
+import { canvasItems } from '../../editor/groupView';
 import { REFERENCE } from '../util';
 import { tid, useAppPage } from './harness';
 
@@ -56,7 +58,11 @@ describe('New… → diffusers UNet2DModel', () => {
     await page.click(tid('tpl-create'));
     const want = diffusersUNet2D(c.config);
     await expect.poll(() => page.locator(tid('templates-dialog')).count()).toBe(0);
-    await expect.poll(blocks).toBe(want.nodes.length);
+    // Every block is in the document; the canvas draws them with the levels collapsed (as New… opens a template).
+    await expect.poll(async () => Number(await page.locator(tid('summary-blocks')).textContent())).toBe(want.nodes.length);
+    const items = canvasItems(want, defaultCollapsed(want));
+    expect(items.collapsed.length).toBeGreaterThan(0);
+    await expect.poll(blocks).toBe(want.nodes.filter((n) => !items.hiddenIn.has(n.id)).length + items.collapsed.length);
     const names = await page.locator('.react-flow__node').allTextContents();
     expect(names.some((t) => t.includes('center_input_sample'))).toBe(true);
   }, TIMEOUT);
