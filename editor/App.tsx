@@ -477,8 +477,11 @@ function Editor({ store }: { store: EditorStore }) {
   const big = graph.nodes.length >= VISIBLE_ONLY_FROM;
   const lateNodes = useDeferredValue(nodes);
   const lateEdges = useDeferredValue(edges);
-  const canvasNodes = big ? lateNodes : nodes;
-  const canvasEdges = big ? lateEdges : edges;
+  // The canvas by what it draws (a big graph with its levels collapsed draws few nodes: expanding one
+  // then shows in the same render, not a deferred one).
+  const bigCanvas = nodes.length >= VISIBLE_ONLY_FROM;
+  const canvasNodes = bigCanvas ? lateNodes : nodes;
+  const canvasEdges = bigCanvas ? lateEdges : edges;
   const lateSummary = useDeferredValue(useMemo(() => ({ graph, analysis }), [graph, analysis]));
   const summaryGraph = big ? lateSummary.graph : graph;
   const summaryAnalysis = big ? lateSummary.analysis : analysis;
