@@ -7,7 +7,7 @@ import type { Graph } from '../graph/model';
 import { groupNameProblem, groupSummary, indexGroups } from '../graph/groups';
 import { findDefinition, instanceOf, relativeName } from '../graph/definitions';
 import { definitionLabelProblem } from '../graph/definitions-format';
-import { EditError, nameProblem, type EditorStore } from './store';
+import { EditError, nameProblem, type Edit, type EditorStore } from './store';
 import { compactCount } from './GroupNode';
 import { addToMyBlocks } from './Palette';
 
@@ -80,53 +80,6 @@ function GroupBlockActions({ store, graph, groupId }: { store: EditorStore; grap
 
 const fmtInt = new Intl.NumberFormat('en-US');
 
-function GroupNameField({ store, graph, groupId, name }: { store: EditorStore; graph: Graph; groupId: string; name: string }) {
-  const [text, setText] = useState(name);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    setText(name);
-    setError(null);
-  }, [name, groupId]);
-  const commit = () => {
-    if (text === name) return;
-    const problem = groupNameProblem(graph, text, groupId);
-    if (problem) {
-      setError(problem);
-      return;
-    }
-    try {
-      store.apply({ kind: 'rename-group', group: groupId, name: text });
-      setError(null);
-    } catch (e) {
-      if (e instanceof EditError) setError(e.message);
-      else throw e;
-    }
-  };
-  return (
-    <label className="field">
-      <span>Name</span>
-      <input
-        data-testid="inspector-group-name"
-        value={text}
-        className={error ? 'invalid' : ''}
-        onChange={(e) => {
-          setText(e.target.value);
-          setError(groupNameProblem(graph, e.target.value, groupId));
-        }}
-        onBlur={commit}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter') commit();
-          if (e.key === 'Escape') {
-            setText(name);
-            setError(null);
-          }
-        }}
-      />
-      {error && <em className="field-error" data-testid="inspector-group-name-error">{error}</em>}
-    </label>
-  );
-}
-
 /** A selected group: its name (editable), what it sums to, its ports' shapes and the problems inside, by block. */
 function GroupInspector({ store, graph, groupId }: { store: EditorStore; graph: Graph; groupId: string }) {
   const a = analyze(graph);
@@ -140,7 +93,14 @@ function GroupInspector({ store, graph, groupId }: { store: EditorStore; graph: 
         <h2>Group</h2>
         <p className="muted small">Groups organise the canvas: blocks keep their full names and weights.</p>
       </div>
-      <GroupNameField store={store} graph={graph} groupId={groupId} name={sum.name} />
+      <NameField
+        store={store}
+        id={groupId}
+        name={sum.name}
+        problem={(text) => groupNameProblem(graph, text, groupId)}
+        rename={(text) => ({ kind: 'rename-group', group: groupId, name: text })}
+        testid="inspector-group-name"
+      />
       <div className="inspector-facts" data-testid="inspector-group-summary">
         <div>
           <span>Blocks</span>
@@ -194,22 +154,40 @@ function GroupInspector({ store, graph, groupId }: { store: EditorStore; graph: 
   );
 }
 
-function NameField({ store, graph, nodeId, name }: { store: EditorStore; graph: Graph; nodeId: string; name: string }) {
+/**
+ * A name field checked as it is typed (`problem`) and committed on Enter or blur (`rename`): a
+ * block's or a group's. Escape puts the name back.
+ */
+function NameField({
+  store,
+  id,
+  name,
+  problem,
+  rename,
+  testid,
+}: {
+  store: EditorStore;
+  id: string;
+  name: string;
+  problem: (text: string) => string | null;
+  rename: (text: string) => Edit;
+  testid: string;
+}) {
   const [text, setText] = useState(name);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     setText(name);
     setError(null);
-  }, [name, nodeId]);
+  }, [name, id]);
   const commit = () => {
     if (text === name) return;
-    const problem = nameProblem(graph, nodeId, text);
-    if (problem) {
-      setError(problem);
+    const p = problem(text);
+    if (p) {
+      setError(p);
       return;
     }
     try {
-      store.apply({ kind: 'rename', node: nodeId, name: text });
+      store.apply(rename(text));
       setError(null);
     } catch (e) {
       if (e instanceof EditError) setError(e.message);
@@ -220,12 +198,12 @@ function NameField({ store, graph, nodeId, name }: { store: EditorStore; graph: 
     <label className="field">
       <span>Name</span>
       <input
-        data-testid="inspector-name"
+        data-testid={testid}
         value={text}
         className={error ? 'invalid' : ''}
         onChange={(e) => {
           setText(e.target.value);
-          setError(nameProblem(graph, nodeId, e.target.value));
+          setError(problem(e.target.value));
         }}
         onBlur={commit}
         onKeyDown={(e) => {
@@ -236,7 +214,7 @@ function NameField({ store, graph, nodeId, name }: { store: EditorStore; graph: 
           }
         }}
       />
-      {error && <em className="field-error">{error}</em>}
+      {error && <em className="field-error" data-testid={`${testid}-error`}>{error}</em>}
     </label>
   );
 }
@@ -325,7 +303,14 @@ export function Inspector({ store, graph, nodeId }: { store: EditorStore; graph:
         <h2>{def.displayName}</h2>
         <p className="muted small">{def.description}</p>
       </div>
-      <NameField store={store} graph={graph} nodeId={node.id} name={node.name} />
+      <NameField
+        store={store}
+        id={node.id}
+        name={node.name}
+        problem={(text) => nameProblem(graph, node.id, text)}
+        rename={(text) => ({ kind: 'rename', node: node.id, name: text })}
+        testid="inspector-name"
+      />
       {inst && (
         <div className="inspector-instance" data-testid="inspector-instance">
           <p className="muted small">

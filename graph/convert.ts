@@ -418,6 +418,7 @@ const same = (v: ParamValue, w: ParamValue): boolean => v === w;
 
 /** OpenAI block → diffusers counterpart (or the reason there is none). */
 function toDiffusers(info: NodeInfo): Counterpart | string {
+  if (SAME_IN_BOTH.has(info.node.type)) return identity(info);
   const p = info.params;
   const c = info.inputs.x?.shape?.dims[0] ?? 0;
   switch (info.node.type) {
@@ -467,20 +468,13 @@ function toDiffusers(info: NodeInfo): Counterpart | string {
     case 'Conv2d':
       // OpenAI zero-initialises its output conv; diffusers does not (initialisation only).
       return { type: 'Conv2d', params: { ...p, zero_init: false }, weights: renames([['weight', 'weight'], ['bias', 'bias']]) };
-    case 'Upsample':
-    case 'LabelEmbedding':
-    case 'GroupNorm':
-    case 'SiLU':
-    case 'Concat':
-    case 'ImageInput':
-    case 'TimestepsInput':
-    case 'ClassLabelInput':
-    case 'Output':
-      return identity(info);
     default:
       return `a ${info.node.type} has no counterpart in ${NAMING_LABEL.diffusers}`;
   }
 }
+
+/** Blocks both worlds use as they are (Conv2d too, but its zero_init follows each world's convention). */
+const SAME_IN_BOTH: ReadonlySet<BlockType> = new Set(['Upsample', 'LabelEmbedding', 'GroupNorm', 'SiLU', 'Concat', 'ImageInput', 'TimestepsInput', 'ClassLabelInput', 'Output']);
 
 /** The same block in both worlds: parameters and weights unchanged. */
 function identity(info: NodeInfo): Counterpart {
@@ -498,6 +492,7 @@ function identity(info: NodeInfo): Counterpart {
 
 /** diffusers block → OpenAI counterpart (or the reason there is none). */
 function toOpenai(info: NodeInfo, newName: string): Counterpart | string {
+  if (SAME_IN_BOTH.has(info.node.type)) return identity(info);
   const p = info.params;
   const c = info.inputs.x?.shape?.dims[0] ?? 0;
   const why: string[] = [];
@@ -561,16 +556,6 @@ function toOpenai(info: NodeInfo, newName: string): Counterpart | string {
       return { type: 'Downsample', params: { use_conv: p.use_conv }, weights: renames(swap(both('op', 'conv'))) };
     case 'Conv2d':
       return { type: 'Conv2d', params: { ...p, zero_init: newName === 'out.2' }, weights: renames([['weight', 'weight'], ['bias', 'bias']]) };
-    case 'Upsample':
-    case 'LabelEmbedding':
-    case 'GroupNorm':
-    case 'SiLU':
-    case 'Concat':
-    case 'ImageInput':
-    case 'TimestepsInput':
-    case 'ClassLabelInput':
-    case 'Output':
-      return identity(info);
     default:
       return `a ${info.node.type} has no counterpart in ${NAMING_LABEL.openai}`;
   }
