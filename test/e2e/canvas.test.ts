@@ -116,7 +116,7 @@ describe('canvas (browser)', { timeout: TIMEOUT }, () => {
     await waitDrawn(first.nodes, first.edges);
     // Saved with nothing collapsed: every block and edge drawn, each group a frame.
     await openText('iddpm-small.json', serializeDocument(g));
-    await expect.poll(() => blocks()).toBe(g.nodes.length);
+    await expect.poll(() => blocks(), { timeout: 30_000 }).toBe(g.nodes.length);
     expect(await waitDrawn(g.nodes.length + (g.groups?.length ?? 0), g.edges.length)).toEqual({ nodes: g.nodes.length + (g.groups?.length ?? 0), edges: 37 });
     // Every one of them, the time-embedding and skip edges included.
     const ids = await page.evaluate(() => [...document.querySelectorAll('.react-flow__edge')].map((e) => e.getAttribute('data-id')));
@@ -177,7 +177,7 @@ describe('canvas (browser)', { timeout: TIMEOUT }, () => {
       await page.click(tid('templates'));
       await c.pick();
       await page.click(tid('tpl-create'));
-      await expect.poll(() => blocks()).toBe(c.graph.nodes.length);
+      await expect.poll(() => blocks(), { timeout: 30_000 }).toBe(c.graph.nodes.length);
       if (c.graph.nodes.length >= 300) {
         // Every edge between two drawn blocks is drawn (React Flow culls the rest).
         const missing = await page
