@@ -602,6 +602,12 @@ function Editor({ store }: { store: EditorStore }) {
     [rf, addAt, store],
   );
 
+  // Centres the view on a flow position at the present zoom, at once (an animation would move what is about to be clicked).
+  const revealAt = useCallback(
+    (at: Position) => void setTimeout(() => void rf.setCenter(at.x + 100, at.y + 40, { zoom: rf.getZoom(), duration: 0 }), 0),
+    [rf],
+  );
+
   const onPaneClick = useCallback(() => store.select({ nodes: [], edges: [] }), [store]);
 
   const fitSoon = useCallback(() => {
@@ -791,7 +797,7 @@ function Editor({ store }: { store: EditorStore }) {
         </div>
       )}
       <main className="workspace">
-        <Palette onAdd={addAtCentre} store={store} graph={graph} />
+        <Palette onAdd={addAtCentre} store={store} graph={graph} reveal={revealAt} />
         <GroupActionsContext.Provider value={groupActions}>
         <Canvas
           store={store}

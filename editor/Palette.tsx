@@ -45,13 +45,16 @@ function freeSpot(store: EditorStore): { x: number; y: number } {
   return Number.isFinite(maxX) ? { x: maxX + 320, y: minY } : { x: 0, y: 0 };
 }
 
-function MyBlocks({ store, graph }: { store: EditorStore; graph: Graph }) {
+function MyBlocks({ store, graph, reveal }: { store: EditorStore; graph: Graph; reveal?: (at: { x: number; y: number }) => void }) {
   const stored = useSyncExternalStore(subscribeMyBlocks, readMyBlocks);
   const list = useMemo(() => listedBlocks(stored, graph), [stored, graph]);
   const file = useRef<HTMLInputElement>(null);
   const add = (definition: BlockDefinition) => {
     try {
-      store.apply({ kind: 'instantiate', definition, position: freeSpot(store) });
+      const at = freeSpot(store);
+      store.apply({ kind: 'instantiate', definition, position: at });
+      // Right of everything may be out of view: the canvas pans there, so the new instance is seen.
+      reveal?.(at);
     } catch (e) {
       if (e instanceof EditError) store.setMessage(e.message);
       else throw e;
@@ -115,7 +118,18 @@ function MyBlocks({ store, graph }: { store: EditorStore; graph: Graph }) {
 }
 const CATEGORIES: readonly BlockCategory[] = ['Inputs & outputs', 'Diffusion', 'Layers', 'Classic UNet'];
 
-export function Palette({ onAdd, store, graph }: { onAdd: (type: BlockType) => void; store?: EditorStore; graph?: Graph }) {
+export function Palette({
+  onAdd,
+  store,
+  graph,
+  reveal,
+}: {
+  onAdd: (type: BlockType) => void;
+  store?: EditorStore;
+  graph?: Graph;
+  /** Pans the canvas so that this flow position is in view. */
+  reveal?: (at: { x: number; y: number }) => void;
+}) {
   const [query, setQuery] = useState('');
   const groups = useMemo(() => {
     const q = query.trim().toLowerCase();
@@ -156,7 +170,7 @@ export function Palette({ onAdd, store, graph }: { onAdd: (type: BlockType) => v
         </section>
       ))}
       {groups.length === 0 && <p className="muted">No block matches “{query}”.</p>}
-      {store && graph && <MyBlocks store={store} graph={graph} />}
+      {store && graph && <MyBlocks store={store} graph={graph} reveal={reveal} />}
     </aside>
   );
 }

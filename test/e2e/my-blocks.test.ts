@@ -48,6 +48,13 @@ describe('my blocks (browser)', { timeout: TIMEOUT }, () => {
     // Add an instance from My blocks; open it and change its attention's heads.
     await page.click(tid('my-block-block_middle'));
     await group('middle_1').waitFor();
+    // It goes right of everything, and the canvas pans there: the new instance is in view.
+    await expect
+      .poll(async () => {
+        const [b, c] = await Promise.all([group('middle_1').boundingBox(), page.locator(tid('canvas')).boundingBox()]);
+        return b !== null && c !== null && b.x >= c.x && b.y >= c.y && b.x + b.width <= c.x + c.width && b.y + b.height <= c.y + c.height;
+      })
+      .toBe(true);
     // Its ▸ button (one click): a double-click's second press can land on the pane once the group has opened.
     await group('middle_1').locator(tid('group-toggle')).click();
     await page.locator(tid('frame-middle_1')).waitFor();
