@@ -110,14 +110,20 @@ class BasicTransformerBlock(nn.Module):
     """latent-diffusion's BasicTransformerBlock: x = attn1(norm1(x)) + x; x = attn2(norm2(x), context) + x;
     x = ff(norm3(x)) + x (LayerNorm eps 1e-5, GEGLU feed-forward)."""
 
-    def __init__(self, dim: int, n_heads: int, d_head: int, context_dim: Optional[int] = None) -> None:
+    def __init__(self, dim: int, n_heads: int, d_head: int, context_dim: Optional[int] = None, diffusers_order: bool = False) -> None:
         super().__init__()
-        self.attn1 = CrossAttention(query_dim=dim, heads=n_heads, dim_head=d_head)
-        self.ff = FeedForward(dim)
-        self.attn2 = CrossAttention(query_dim=dim, context_dim=context_dim, heads=n_heads, dim_head=d_head)
-        self.norm1 = nn.LayerNorm(dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.norm3 = nn.LayerNorm(dim)
+        # Registration order is the state_dict order: ldm's attn1, ff, attn2, norm1-3; diffusers' norm1, attn1, norm2, attn2, norm3, ff.
+        order = ("norm1", "attn1", "norm2", "attn2", "norm3", "ff") if diffusers_order else ("attn1", "ff", "attn2", "norm1", "norm2", "norm3")
+        make = {
+            "attn1": lambda: CrossAttention(query_dim=dim, heads=n_heads, dim_head=d_head),
+            "ff": lambda: FeedForward(dim),
+            "attn2": lambda: CrossAttention(query_dim=dim, context_dim=context_dim, heads=n_heads, dim_head=d_head),
+            "norm1": lambda: nn.LayerNorm(dim),
+            "norm2": lambda: nn.LayerNorm(dim),
+            "norm3": lambda: nn.LayerNorm(dim),
+        }
+        for name in order:
+            self.add_module(name, make[name]())
 
     def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None) -> torch.Tensor:
         x = self.attn1(self.norm1(x)) + x

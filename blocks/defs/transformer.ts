@@ -180,7 +180,7 @@ function transformerShape(inputs: InputShapes): ShapeResult {
   }
   const issues: BlockIssue[] = [];
   const g = groupsIssue(x.dims[0], 32);
-  if (g) issues.push({ ...g, message: `${g.message} (its GroupNorm "norm" uses 32 groups)`, fix: `give x a channel count that is ${g.fix}` });
+  if (g) issues.push({ ...g, message: `${g.message} (its GroupNorm "norm" uses 32 groups)`, fix: `${g.fix} channels for x` });
   return issues.length > 0 ? failWith(x, issues) : ok(x);
 }
 
@@ -211,12 +211,12 @@ const TRANSFORMER_HELP = {
 } as const;
 
 /** The PyTorch side shared by both declarations (the classes are in blocks/pytorch.ts' `ldm_transformer` helper). */
-const PYTORCH_TRANSFORMER_BODY = `        self.in_channels = in_channels
+const pytorchTransformerBody = (order: 'ldm' | 'diffusers'): string => `        self.in_channels = in_channels
         inner_dim = n_heads * d_head
         self.norm = nn.GroupNorm(num_groups=32, num_channels=in_channels, eps=1e-6, affine=True)
         self.proj_in = nn.Linear(in_channels, inner_dim) if use_linear else nn.Conv2d(in_channels, inner_dim, kernel_size=1, stride=1, padding=0)
         self.transformer_blocks = nn.ModuleList(
-            [BasicTransformerBlock(inner_dim, n_heads, d_head, context_dim=context_dim) for _ in range(depth)]
+            [BasicTransformerBlock(inner_dim, n_heads, d_head, context_dim=context_dim${order === 'diffusers' ? ', diffusers_order=True' : ''}) for _ in range(depth)]
         )
         self.proj_out = nn.Linear(inner_dim, in_channels) if use_linear else nn.Conv2d(inner_dim, in_channels, kernel_size=1, stride=1, padding=0)
         self.use_linear = use_linear`;
@@ -289,7 +289,7 @@ export const SpatialTransformer = defineBlock({
 
     def __init__(self, in_channels: int, n_heads: int, d_head: int, depth: int, context_dim: int, use_linear: bool) -> None:
         super().__init__()
-${PYTORCH_TRANSFORMER_BODY}
+${pytorchTransformerBody('ldm')}
         zero_module(self.proj_out)
 
 ${PYTORCH_TRANSFORMER_FORWARD}`,
@@ -366,7 +366,7 @@ export const Transformer2DModel = defineBlock({
 
     def __init__(self, in_channels: int, n_heads: int, d_head: int, depth: int, context_dim: int, use_linear: bool) -> None:
         super().__init__()
-${PYTORCH_TRANSFORMER_BODY}
+${pytorchTransformerBody('diffusers')}
 
 ${PYTORCH_TRANSFORMER_FORWARD}`,
   },
