@@ -213,9 +213,9 @@ const CASES: { readonly [K in BlockType]: readonly ShapeCase[] } = {
 };
 
 describe('registry', () => {
-  it('declares 28 block types, each registered once under its own type name', () => {
+  it('declares 31 block types, each registered once under its own type name', () => {
     expect(BLOCK_TYPES).toHaveLength(31);
-    expect(new Set(BLOCK_TYPES).size).toBe(28);
+    expect(new Set(BLOCK_TYPES).size).toBe(31);
     expect(Object.keys(BLOCKS).sort()).toEqual([...BLOCK_TYPES].sort());
     for (const t of BLOCK_TYPES) {
       expect(isBlockType(t)).toBe(true);
@@ -244,7 +244,7 @@ describe.each(BLOCK_TYPES)('%s declaration', (type) => {
     expect(new Set(def.inputs.map((p) => p.name)).size).toBe(def.inputs.length);
     if (def.output !== null) expect(def.output.name).toBe('out');
     // Only graph inputs lack inputs; only the Output lacks an output.
-    expect(def.inputs.length === 0).toBe(def.io === 'x' || def.io === 'timesteps' || def.io === 'y');
+    expect(def.inputs.length === 0).toBe(def.io === 'x' || def.io === 'timesteps' || def.io === 'y' || def.io === 'context');
     expect(def.output === null).toBe(type === 'Output');
   });
 

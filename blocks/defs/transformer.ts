@@ -120,27 +120,27 @@ export function spatialTransformerForward(inputs: KernelInputs, w: WeightGetter,
 // ---------------------------------------------------------------------------------------------
 // Declarations
 
-const uniform = (fanIn: number) => ({ kind: 'uniform', bound: 1 / Math.sqrt(fanIn) }) as const;
-const zeros = { kind: 'const', value: 0 } as const;
-const ones = { kind: 'const', value: 1 } as const;
-const spec = (key: string, shape: number[], layout: WeightSpec['layout'], init: WeightSpec['init']): WeightSpec => ({
+const stUniform = (fanIn: number) => ({ kind: 'uniform', bound: 1 / Math.sqrt(fanIn) }) as const;
+const stZeros = { kind: 'const', value: 0 } as const;
+const stOnes = { kind: 'const', value: 1 } as const;
+const stSpec = (key: string, shape: number[], layout: WeightSpec['layout'], init: WeightSpec['init']): WeightSpec => ({
   key, shape, layout, init, role: 'param', dtype: 'float32',
 });
-const norm = (key: string, n: number): WeightSpec[] => [spec(`${key}.weight`, [n], 'same', ones), spec(`${key}.bias`, [n], 'same', zeros)];
-const lin = (key: string, out: number, inF: number, bias: boolean): WeightSpec[] => [
-  spec(`${key}.weight`, [out, inF], 'linear', uniform(inF)),
-  ...(bias ? [spec(`${key}.bias`, [out], 'same', uniform(inF))] : []),
+const stNorm = (key: string, n: number): WeightSpec[] => [stSpec(`${key}.weight`, [n], 'same', stOnes), stSpec(`${key}.bias`, [n], 'same', stZeros)];
+const stLinear = (key: string, out: number, inF: number, bias: boolean): WeightSpec[] => [
+  stSpec(`${key}.weight`, [out, inF], 'linear', stUniform(inF)),
+  ...(bias ? [stSpec(`${key}.bias`, [out], 'same', stUniform(inF))] : []),
 ];
 /** proj_in / proj_out: a 1×1 Conv2d `[out, in, 1, 1]`, or a Linear `[out, in]`; ldm zero-initialises proj_out. */
-const proj = (key: string, out: number, inF: number, linearProj: boolean, zeroInit: boolean): WeightSpec[] => [
-  spec(`${key}.weight`, linearProj ? [out, inF] : [out, inF, 1, 1], linearProj ? 'linear' : 'conv2d', zeroInit ? zeros : uniform(inF)),
-  spec(`${key}.bias`, [out], 'same', zeroInit ? zeros : uniform(inF)),
+const stProj = (key: string, out: number, inF: number, linearProj: boolean, zeroInit: boolean): WeightSpec[] => [
+  stSpec(`${key}.weight`, linearProj ? [out, inF] : [out, inF, 1, 1], linearProj ? 'linear' : 'conv2d', zeroInit ? stZeros : stUniform(inF)),
+  stSpec(`${key}.bias`, [out], 'same', zeroInit ? stZeros : stUniform(inF)),
 ];
-const attnWeights = (key: string, inner: number, ctxDim: number): WeightSpec[] => [
-  ...lin(`${key}.to_q`, inner, inner, false),
-  ...lin(`${key}.to_k`, inner, ctxDim, false),
-  ...lin(`${key}.to_v`, inner, ctxDim, false),
-  ...lin(`${key}.to_out.0`, inner, inner, true),
+const stAttnWeights = (key: string, inner: number, ctxDim: number): WeightSpec[] => [
+  ...stLinear(`${key}.to_q`, inner, inner, false),
+  ...stLinear(`${key}.to_k`, inner, ctxDim, false),
+  ...stLinear(`${key}.to_v`, inner, ctxDim, false),
+  ...stLinear(`${key}.to_out.0`, inner, inner, true),
 ];
 
 /**
@@ -154,17 +154,17 @@ function transformerWeights(inputs: InputShapes, p: SpatialTransformerParams, or
   const blocks: WeightSpec[] = [];
   for (let k = 0; k < p.depth; k++) {
     const at = `transformer_blocks.${k}`;
-    const ff = [...lin(`${at}.ff.net.0.proj`, 8 * inner, inner, true), ...lin(`${at}.ff.net.2`, inner, 4 * inner, true)];
-    const a1 = attnWeights(`${at}.attn1`, inner, inner);
-    const a2 = attnWeights(`${at}.attn2`, inner, d);
-    const [n1, n2, n3] = [1, 2, 3].map((i) => norm(`${at}.norm${i}`, inner));
+    const ff = [...stLinear(`${at}.ff.net.0.proj`, 8 * inner, inner, true), ...stLinear(`${at}.ff.net.2`, inner, 4 * inner, true)];
+    const a1 = stAttnWeights(`${at}.attn1`, inner, inner);
+    const a2 = stAttnWeights(`${at}.attn2`, inner, d);
+    const [n1, n2, n3] = [1, 2, 3].map((i) => stNorm(`${at}.norm${i}`, inner));
     blocks.push(...(order === 'ldm' ? [...a1, ...ff, ...a2, ...n1, ...n2, ...n3] : [...n1, ...a1, ...n2, ...a2, ...n3, ...ff]));
   }
   return [
-    ...norm('norm', c),
-    ...proj('proj_in', inner, c, p.use_linear, false),
+    ...stNorm('norm', c),
+    ...stProj('proj_in', inner, c, p.use_linear, false),
     ...blocks,
-    ...proj('proj_out', c, inner, p.use_linear, order === 'ldm'),
+    ...stProj('proj_out', c, inner, p.use_linear, order === 'ldm'),
   ];
 }
 
