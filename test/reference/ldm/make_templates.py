@@ -2,14 +2,16 @@
 """Reference data for `template ldm` from the REAL latent-diffusion UNetModel of Stable Diffusion.
 
 Two source trees are run (none of their code is in this repository):
-  LDM_SD1_SRC  a checkout of https://github.com/CompVis/stable-diffusion   (the dir CONTAINING ldm/)
-  LDM_SD2_SRC  a checkout of https://github.com/Stability-AI/stablediffusion (the dir CONTAINING ldm/)
+  LDM_SRC  a checkout of https://github.com/CompVis/stable-diffusion   (the dir CONTAINING ldm/)
+  SD2_SRC  a checkout of https://github.com/Stability-AI/stablediffusion (the dir CONTAINING ldm/)
+(the same variables as make_blocks.py beside it).
 Only ldm/modules/diffusionmodules/{openaimodel,util}.py, ldm/modules/attention.py and ldm/util.py
 are imported. Both trees name their package `ldm`; the script imports one, keeps its classes, and
 drops it from sys.modules before importing the other.
 
-Import-time stand-ins (no numerics): `einops` (not installed here) is a small module with exactly
-the rearrange/repeat patterns these files use (an einops.py beside this script, if present, wins);
+Import-time stand-ins: `einops` (not installed here) is standins/einops beside this script (shared
+with make_blocks.py: exactly the rearrange patterns these files use, each a hand-written
+reshape/permute);
 `omegaconf.listconfig.ListConfig` (SD2's UNetModel imports it when context_dim is given) is an empty
 class. xformers is absent, so SD2 uses its plain CrossAttention (its documented fallback).
 
@@ -23,7 +25,7 @@ Outputs (in this folder, deterministic: two runs give byte-identical files):
   <case>.json                     kwargs, source, seeds, the (key, shape) list, counts, floor.
 
 Usage (Debian bookworm's torch 1.13, in /usr/bin/python3):
-  LDM_SD1_SRC=/tmp/ldm-src/sd1 LDM_SD2_SRC=/tmp/ldm-src/sd2 /usr/bin/python3 test/reference/ldm/make_templates.py
+  LDM_SRC=/tmp/ldm-src/sd1 SD2_SRC=/tmp/ldm-src/sd2 /usr/bin/python3 test/reference/ldm/make_templates.py
 """
 
 import sys
@@ -42,12 +44,11 @@ import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 torch.set_num_threads(2)
 
 SOURCES = {
     "sd1": {
-        "env": "LDM_SD1_SRC",
+        "env": "LDM_SRC",
         "repo": "CompVis/stable-diffusion",
         "commit": "21f890f9da3cfbeaba8e2ac3c425ee9e998d5229",
         "files": {
@@ -58,7 +59,7 @@ SOURCES = {
         },
     },
     "sd2": {
-        "env": "LDM_SD2_SRC",
+        "env": "SD2_SRC",
         "repo": "Stability-AI/stablediffusion",
         "commit": "cf1d67a6fd5ea1aa600c4df58e5b47da45f6bdbf",
         "files": {
@@ -75,40 +76,10 @@ SOURCES = {
 # --------------------------------------------------------------------------------------
 
 
-def _einops_standin():
-    """rearrange/repeat for exactly the patterns the imported files use; anything else raises."""
-    m = types.ModuleType("einops")
-
-    def rearrange(t, pattern, **kw):
-        p = " ".join(pattern.split())
-        if p == "b c h w -> b (h w) c":
-            b, c, h, w = t.shape
-            return t.reshape(b, c, h * w).permute(0, 2, 1)
-        if p == "b (h w) c -> b c h w":
-            b, n, c = t.shape
-            return t.permute(0, 2, 1).reshape(b, c, kw["h"], kw["w"])
-        if p == "b n (h d) -> (b h) n d":
-            b, n, hd = t.shape
-            h = kw["h"]
-            return t.reshape(b, n, h, hd // h).permute(0, 2, 1, 3).reshape(b * h, n, hd // h)
-        if p == "(b h) n d -> b n (h d)":
-            bh, n, d = t.shape
-            h = kw["h"]
-            return t.reshape(bh // h, h, n, d).permute(0, 2, 1, 3).reshape(bh // h, n, h * d)
-        raise NotImplementedError(f"einops stand-in: pattern {pattern!r} is not implemented")
-
-    def repeat(t, pattern, **kw):
-        raise NotImplementedError(f"einops stand-in: repeat {pattern!r} is not implemented (unused by these models)")
-
-    m.rearrange = rearrange
-    m.repeat = repeat
-    return m
-
-
-try:
-    import einops  # noqa: F401  (a real einops, or an einops.py beside this script)
-except ImportError:
-    sys.modules["einops"] = _einops_standin()
+# einops is not installed here: the shared stand-in standins/einops (beside this script, also used
+# by make_blocks.py) has exactly the rearrange patterns these files call; anything else raises.
+sys.path.insert(0, os.path.join(HERE, "standins"))
+import einops  # noqa: E402,F401
 
 _omegaconf = types.ModuleType("omegaconf")
 _listconfig = types.ModuleType("omegaconf.listconfig")
