@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: forward time of the benchmark models on the Node backends (median of ≥10 runs
  * after warm-up), their GFLOP and GFLOP/s, and the time to check a 1,000-node graph; then the
- * browser rows (bench/browser.ts, bench/canvas.ts). `--node-only`: no browser; `--ui`: only the
- * editor's browser rows (start, Open, dragging, groups).
+ * browser rows (bench/browser.ts, bench/canvas.ts), and Stable Diffusion 1.x's UNet on wasm
+ * (bench/sd.ts). `--node-only`: no browser; `--ui`: only the editor's browser rows (start, Open,
+ * dragging, groups); `--sd`: only the Stable Diffusion rows; `--no-sd`: all but them.
  */
 import * as tf from '@tensorflow/tfjs';
 import { pathToFileURL } from 'node:url';
@@ -88,6 +89,12 @@ export async function benchCommand(_argv: readonly string[], io: Io): Promise<nu
     io.out(`${table(rows)}\n`);
     return 0;
   }
+  if (_argv.includes('--sd')) {
+    const { sdBench } = await import('./sd');
+    rows.push(...(await sdBench(io.err)));
+    io.out(`${table(rows)}\n`);
+    return 0;
+  }
   const models: [string, IddpmKwargs, number][] = [
     ['iddpm-small 16×16, batch 1', IDDPM_SMALL, 16],
     ['iDDPM 64ch 32×32, batch 1', IDDPM_64, 32],
@@ -102,6 +109,10 @@ export async function benchCommand(_argv: readonly string[], io: Io): Promise<nu
   const c = timeChecking();
   rows.push([`validate + inferShapes, ${c.nodes} nodes`, '-', c.ms.toFixed(2), '-', '-', String(c.runs)]);
   for (const r of await codegenBench()) rows.push(r);
+  if (!_argv.includes('--no-sd')) {
+    const { sdBench } = await import('./sd');
+    rows.push(...(await sdBench(io.err)));
+  }
   if (!_argv.includes('--node-only')) {
     const { browserBench } = await import('./browser');
     rows.push(...(await browserBench(io.err)));

@@ -7,7 +7,6 @@ import type { Trace } from '../blocks/types';
 import { analyze, graphInputs, type Analysis } from '../graph/analyze';
 import { inputRole, isInputRole, toPytorchShape, type InputRole } from '../blocks/roles';
 import type { Graph } from '../graph/model';
-import type { WeightStore } from './weights';
 
 export class GraphError extends Error {
   override name = 'GraphError';
@@ -67,6 +66,15 @@ function feeds(a: Analysis, inputs: GraphInputs): Map<string, tf.Tensor> {
 }
 
 /** One block has run: its index in `a.order`, its node id and its output (owned by the run). */
+/**
+ * Where the interpreter reads a block's weights (tfjs layout, by full PyTorch key): resident tensors
+ * (a `WeightStore`), or host memory that makes each tensor inside the block's `tf.tidy`, which frees
+ * it when the block returns (`HostWeights`, runtime/host-weights.ts).
+ */
+export interface WeightSource {
+  get(key: string): tf.Tensor | undefined;
+}
+
 export interface BlockStep {
   readonly index: number;
   readonly id: string;
@@ -81,7 +89,7 @@ export interface BlockStep {
  * cannot wait synchronously). Intermediates are freed after their last consumer has run; a run
  * abandoned midway (`return()` or an error) frees what it made.
  */
-export function* runGraphSteps(a: Analysis, weights: WeightStore, inputs: GraphInputs, opts: RunOptions = {}): Generator<BlockStep, RunResult, void> {
+export function* runGraphSteps(a: Analysis, weights: WeightSource, inputs: GraphInputs, opts: RunOptions = {}): Generator<BlockStep, RunResult, void> {
   const fed = feeds(a, inputs);
   // How many consumers each node still has: an intermediate is freed after its last one runs.
   const uses = new Map<string, number>();
@@ -157,7 +165,7 @@ export function* runGraphSteps(a: Analysis, weights: WeightStore, inputs: GraphI
   }
 }
 
-export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs, opts: RunOptions = {}): RunResult {
+export function runGraph(a: Analysis, weights: WeightSource, inputs: GraphInputs, opts: RunOptions = {}): RunResult {
   return tf.tidy(() => {
     const steps = runGraphSteps(a, weights, inputs, opts);
     for (let s = steps.next(); ; s = steps.next()) {
@@ -168,6 +176,6 @@ export function runGraph(a: Analysis, weights: WeightStore, inputs: GraphInputs,
 }
 
 /** Convenience: plan once, then run with a fixed set of weights. */
-export function runOnce(graph: Graph, weights: WeightStore, inputs: GraphInputs, opts: RunOptions = {}): RunResult {
+export function runOnce(graph: Graph, weights: WeightSource, inputs: GraphInputs, opts: RunOptions = {}): RunResult {
   return runGraph(planGraph(graph), weights, inputs, opts);
 }

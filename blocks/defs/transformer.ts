@@ -51,7 +51,9 @@ export function crossAttend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scal
   const qs = tf.unstack(tf.reshape(q, [b * heads, t, d])) as tf.Tensor2D[];
   const kts = tf.unstack(tf.transpose(tf.reshape(k, [b * heads, s, d]), [0, 2, 1])) as tf.Tensor2D[];
   const vs = tf.unstack(tf.reshape(v, [b * heads, s, d])) as tf.Tensor2D[];
-  const outs = qs.map((qi, i) => tf.matMul(tf.softmax(tf.mul(tf.matMul(qi, kts[i]), scale)), vs[i]));
+  // Each head's t×s scores are freed before the next head's are made: at 64×64 latents one head's
+  // are 64 MB, and Stable Diffusion's 860M weights leave little of wasm's 4 GB heap.
+  const outs = qs.map((qi, i) => tf.tidy(() => tf.matMul(tf.softmax(tf.mul(tf.matMul(qi, kts[i]), scale)), vs[i])));
   return tf.reshape(tf.stack(outs), [b, heads, t, d]);
 }
 
