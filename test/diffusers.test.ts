@@ -212,10 +212,10 @@ describe('config.json as the Hub has it', () => {
     expect(() => diffusersUNet2D({ ...base, sample_size: null })).toThrow('UNet2DModel: image size missing: put sample_size in the config or pass it (--image-size)');
   });
 
-  it('is registered as "diffusers" with the two presets, and builds through the registry', () => {
+  it('is registered as "diffusers" with the two UNet2DModel presets and sd15 (a UNet2DConditionModel), and builds through the registry', () => {
     const t = templateById('diffusers')!;
     expect(t.label).toBe('diffusers UNet2DModel');
-    expect(t.presets.map((p) => p.name)).toEqual(['google/ddpm-cifar10-32', 'google/ddpm-celebahq-256']);
+    expect(t.presets.map((p) => p.name)).toEqual(['google/ddpm-cifar10-32', 'google/ddpm-celebahq-256', 'sd15']);
     expect(t.build(DDPM_CIFAR10_32)).toEqual(diffusersUNet2D(DDPM_CIFAR10_32));
   });
 

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
 import { defineTemplate, hw, int, list, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
+import { DIFFUSERS_COND_PRESETS, diffusersUNet2DCondition, isCondConfig } from './diffusers-cond';
 
 const DOWN_BLOCK_TYPES = ['DownBlock2D', 'AttnDownBlock2D', 'ResnetDownsampleBlock2D'] as const;
 const UP_BLOCK_TYPES = ['UpBlock2D', 'AttnUpBlock2D', 'ResnetUpsampleBlock2D'] as const;
@@ -325,13 +326,30 @@ function withMidBlockLast(g: Graph, count: number): Graph {
   return { ...g, nodes: [...rest.slice(0, at), ...mid, ...rest.slice(at)] };
 }
 
+/**
+ * `template diffusers`: a UNet2DConditionModel config (its `_class_name`) builds that model
+ * (graph/templates/diffusers-cond.ts), anything else a UNet2DModel.
+ */
+export function diffusersUNet(config: unknown, imageSize?: ImageSize): Graph {
+  return isCondConfig(config) ? diffusersUNet2DCondition(config, imageSize) : diffusersUNet2D(config, imageSize);
+}
+
+/**
+ * Every preset `template diffusers --preset NAME` offers: the UNet2DModel ones, then Stable Diffusion's
+ * UNet2DConditionModel. The form New… generates from the schema has UNet2DModel's keys only, so a
+ * UNet2DConditionModel preset is typed against its own schema and listed here through `unknown`
+ * (build dispatches on `_class_name`).
+ */
+const ALL_PRESETS = [...DIFFUSERS_PRESETS, ...(DIFFUSERS_COND_PRESETS as unknown as readonly TemplatePreset<DiffusersConfig>[])];
+
 export const diffusersTemplate = defineTemplate({
   id: 'diffusers',
   label: 'diffusers UNet2DModel',
-  description: "Hugging Face diffusers' UNet2DModel from its config.json (as on the Hub), with diffusers' module names (its diffusion_pytorch_model.safetensors loads as it is).",
+  description:
+    "Hugging Face diffusers' UNet2DModel, or UNet2DConditionModel (Stable Diffusion) when _class_name says so, from its config.json (as on the Hub), with diffusers' module names (its diffusion_pytorch_model.safetensors loads as it is).",
   schema: DiffusersConfig,
   defaults: { label: 'google/ddpm-cifar10-32', kwargs: DDPM_CIFAR10_32 },
-  presets: DIFFUSERS_PRESETS,
+  presets: ALL_PRESETS,
   // Every key of the config (a config.json read into the form comes back out whole).
   formFields: [
     'sample_size', 'in_channels', 'out_channels', 'block_out_channels', 'down_block_types', 'up_block_types', 'mid_block_type', 'layers_per_block',
@@ -340,5 +358,5 @@ export const diffusersTemplate = defineTemplate({
     'dropout', 'num_class_embeds', 'class_embed_type', '_class_name', '_diffusers_version', '_name_or_path',
     'flip_sin_to_cos', 'center_input_sample', 'add_attention',
   ],
-  build: diffusersUNet2D,
+  build: diffusersUNet,
 });

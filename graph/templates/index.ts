@@ -44,6 +44,7 @@ export { iddpm, IddpmKwargs, IDDPM_DEFAULTS, iddpmTemplate } from './iddpm';
 export { IDDPM_PRESETS } from './iddpm-presets';
 export { vanilla, VanillaKwargs, vanillaTemplate } from './vanilla';
 export { emptyGraph, EmptyKwargs, emptyTemplate } from './empty';
-export { diffusersUNet2D, DiffusersConfig, diffusersConfigNotes, diffusersTemplate, DIFFUSERS_PRESETS, DDPM_CIFAR10_32, DDPM_CELEBAHQ_256 } from './diffusers';
+export { diffusersUNet, diffusersUNet2D, DiffusersConfig, diffusersConfigNotes, diffusersTemplate, DIFFUSERS_PRESETS, DDPM_CIFAR10_32, DDPM_CELEBAHQ_256 } from './diffusers';
+export { diffusersUNet2DCondition, DiffusersCondConfig, diffusersCondConfigNotes, DIFFUSERS_COND_PRESETS, SD15_UNET, CONTEXT_TOKENS } from './diffusers-cond';
 export { ldm, ldmKwargsOf, LdmKwargs, LDM_DEFAULTS, ldmTemplate } from './ldm';
 export { LDM_PRESETS, SD1_UNET, SD2_UNET } from './ldm-presets';
