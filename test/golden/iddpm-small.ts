@@ -405,11 +405,11 @@ function decoder0(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Ten
  */
 function out_2(w: readonly WeightGetter[], own: readonly boolean[], x: tf.Tensor): tf.Tensor {
   // "0": GroupNorm → [32, 16, 16]
-  const norm_2 = tf.tidy(() => groupNormForward({ x: x }, w[0], { eps: 0.00001, groups: 32 }));
+  const norm = tf.tidy(() => groupNormForward({ x: x }, w[0], { eps: 0.00001, groups: 32 }));
   if (own[0]) x.dispose();
   // "1": SiLU → [32, 16, 16]
-  const silu_2 = tf.tidy(() => siluForward({ x: norm_2 }, NO_WEIGHTS, {}));
-  tf.dispose([norm_2]);
+  const silu_2 = tf.tidy(() => siluForward({ x: norm }, NO_WEIGHTS, {}));
+  tf.dispose([norm]);
   // "2": Conv2d → [3, 16, 16]
   const conv = tf.tidy(() => conv2dForward({ x: silu_2 }, w[1], { bias: true, kernel_size: 3, out_channels: 3, padding: 1, stride: 1, zero_init: true }));
   tf.dispose([silu_2]);
