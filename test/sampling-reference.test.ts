@@ -44,9 +44,9 @@ const fake =
   (learned: boolean, seen: number[][]): ConditionalModel =>
   (x, t, cond) => {
     seen.push(Array.from(t.dataSync()));
-    let eps = tf.add(tf.mul(x, 0.1), tf.mul(tf.reshape(t, [-1, 1, 1, 1]), 5e-4));
+    let eps: tf.Tensor = tf.add(tf.mul(x, 0.1), tf.mul(tf.reshape(t, [-1, 1, 1, 1]), 5e-4));
     if (cond.y) eps = tf.add(eps, tf.mul(tf.reshape(cond.y, [-1, 1, 1, 1]), 0.05));
-    return (learned ? tf.concat([eps, tf.fill(eps.shape, 0.3)], 3) : eps) as tf.Tensor4D;
+    return (learned ? tf.concat([eps, tf.mul(tf.onesLike(eps), 0.3)], 3) : eps) as tf.Tensor4D;
   };
 
 describe('samplers vs improved-diffusion (reference.json)', () => {
