@@ -199,12 +199,23 @@ const CASES: { readonly [K in BlockType]: readonly ShapeCase[] } = {
     { name: '10 rows of 7', inputs: { x: timesteps }, params: { num_embeddings: 10, num_channels: 7 }, out: emb(7) },
   ],
   Rescale: [{ name: 'keeps the shape', inputs: { x: f(3, 7, 5) }, out: f(3, 7, 5) }],
+  ContextInput: [
+    { name: 'defaults give 77 tokens × 768', inputs: {}, out: { kind: 'context', dims: [77, 768] } },
+    { name: 'tokens and dim as given', inputs: {}, params: { tokens: 8, dim: 48 }, out: { kind: 'context', dims: [8, 48] } },
+  ],
+  SpatialTransformer: [
+    { name: 'keeps x: 64×8×8 with 77×768 context', inputs: { x: f(64, 8, 8), context: { kind: 'context', dims: [77, 768] } }, out: f(64, 8, 8) },
+    { name: 'inner ≠ C, linear, depth 2', inputs: { x: f(32, 5, 3), context: { kind: 'context', dims: [4, 16] } }, params: { n_heads: 3, d_head: 8, depth: 2, use_linear: true }, out: f(32, 5, 3) },
+  ],
+  Transformer2DModel: [
+    { name: 'keeps x: 320×8×8 with 77×768 context', inputs: { x: f(320, 8, 8), context: { kind: 'context', dims: [77, 768] } }, params: { num_attention_heads: 8, attention_head_dim: 40 }, out: f(320, 8, 8) },
+  ],
 };
 
 describe('registry', () => {
-  it('declares 28 block types, each registered once under its own type name', () => {
-    expect(BLOCK_TYPES).toHaveLength(28);
-    expect(new Set(BLOCK_TYPES).size).toBe(28);
+  it('declares 31 block types, each registered once under its own type name', () => {
+    expect(BLOCK_TYPES).toHaveLength(31);
+    expect(new Set(BLOCK_TYPES).size).toBe(31);
     expect(Object.keys(BLOCKS).sort()).toEqual([...BLOCK_TYPES].sort());
     for (const t of BLOCK_TYPES) {
       expect(isBlockType(t)).toBe(true);
@@ -218,7 +229,7 @@ describe('registry', () => {
   it('the shape-case table covers every block type with at least one case', () => {
     expect(Object.keys(CASES).sort()).toEqual([...BLOCK_TYPES].sort());
     const covered = BLOCK_TYPES.filter((t) => CASES[t].length > 0);
-    expect(covered).toHaveLength(28);
+    expect(covered).toHaveLength(31);
   });
 });
 
@@ -233,7 +244,7 @@ describe.each(BLOCK_TYPES)('%s declaration', (type) => {
     expect(new Set(def.inputs.map((p) => p.name)).size).toBe(def.inputs.length);
     if (def.output !== null) expect(def.output.name).toBe('out');
     // Only graph inputs lack inputs; only the Output lacks an output.
-    expect(def.inputs.length === 0).toBe(def.io === 'x' || def.io === 'timesteps' || def.io === 'y');
+    expect(def.inputs.length === 0).toBe(def.io === 'x' || def.io === 'timesteps' || def.io === 'y' || def.io === 'context');
     expect(def.output === null).toBe(type === 'Output');
   });
 

@@ -17,7 +17,7 @@ export type PyInputShapes = Readonly<Record<string, { readonly dims: readonly nu
 export type PyArg = readonly [keyword: string, literal: string];
 
 /** Classes and functions several blocks' classes use, emitted before them when needed. */
-export type PytorchHelper = 'zero_module' | 'GroupNorm32';
+export type PytorchHelper = 'zero_module' | 'GroupNorm32' | 'ldm_transformer';
 
 export interface PytorchBlock<P> {
   /** The nn.Module class (the block's type name). */
@@ -47,6 +47,89 @@ export const PYTORCH_HELPERS: Readonly<Record<PytorchHelper, string>> = {
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.float()).type(x.dtype)`,
+  ldm_transformer: `class GEGLU(nn.Module):
+    """latent-diffusion's GEGLU: one Linear to twice the width, value half times the exact (erf) GELU of the gate half."""
+
+    def __init__(self, dim_in: int, dim_out: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(dim_in, dim_out * 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, gate = self.proj(x).chunk(2, dim=-1)
+        return x * F.gelu(gate)
+
+
+class FeedForward(nn.Module):
+    """latent-diffusion's FeedForward(dim, glu=True): net = [GEGLU(dim, 4 dim), Dropout (kept for its index), Linear(4 dim, dim)]."""
+
+    def __init__(self, dim: int, mult: int = 4) -> None:
+        super().__init__()
+        inner_dim = int(dim * mult)
+        self.net = nn.Sequential(GEGLU(dim, inner_dim), nn.Dropout(0.0), nn.Linear(inner_dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CrossAttention(nn.Module):
+    """latent-diffusion's CrossAttention: q from x, k and v from the context (x when None), no biases;
+    scores q.k^T * dim_head^-0.5, softmax over keys; heads split the inner dim as (h d); to_out.0 with bias."""
+
+    def __init__(self, query_dim: int, context_dim: Optional[int] = None, heads: int = 8, dim_head: int = 64) -> None:
+        super().__init__()
+        inner_dim = dim_head * heads
+        context_dim = query_dim if context_dim is None else context_dim
+        self.scale = dim_head ** -0.5
+        self.heads = heads
+        self.to_q = nn.Linear(query_dim, inner_dim, bias=False)
+        self.to_k = nn.Linear(context_dim, inner_dim, bias=False)
+        self.to_v = nn.Linear(context_dim, inner_dim, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner_dim, query_dim), nn.Dropout(0.0))
+
+    def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None) -> torch.Tensor:
+        h = self.heads
+        q = self.to_q(x)
+        context = x if context is None else context
+        k = self.to_k(context)
+        v = self.to_v(context)
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            b, n, _ = t.shape
+            return t.reshape(b, n, h, -1).permute(0, 2, 1, 3).reshape(b * h, n, -1)
+
+        q, k, v = split(q), split(k), split(v)
+        sim = torch.einsum("b i d, b j d -> b i j", q.float(), k.float()) * self.scale
+        attn = sim.softmax(dim=-1)
+        out = torch.einsum("b i j, b j d -> b i d", attn, v)
+        bh, n, d = out.shape
+        out = out.reshape(bh // h, h, n, d).permute(0, 2, 1, 3).reshape(bh // h, n, h * d)
+        return self.to_out(out)
+
+
+class BasicTransformerBlock(nn.Module):
+    """latent-diffusion's BasicTransformerBlock: x = attn1(norm1(x)) + x; x = attn2(norm2(x), context) + x;
+    x = ff(norm3(x)) + x (LayerNorm eps 1e-5, GEGLU feed-forward)."""
+
+    def __init__(self, dim: int, n_heads: int, d_head: int, context_dim: Optional[int] = None, diffusers_order: bool = False) -> None:
+        super().__init__()
+        # Registration order is the state_dict order: ldm's attn1, ff, attn2, norm1-3; diffusers' norm1, attn1, norm2, attn2, norm3, ff.
+        order = ("norm1", "attn1", "norm2", "attn2", "norm3", "ff") if diffusers_order else ("attn1", "ff", "attn2", "norm1", "norm2", "norm3")
+        make = {
+            "attn1": lambda: CrossAttention(query_dim=dim, heads=n_heads, dim_head=d_head),
+            "ff": lambda: FeedForward(dim),
+            "attn2": lambda: CrossAttention(query_dim=dim, context_dim=context_dim, heads=n_heads, dim_head=d_head),
+            "norm1": lambda: nn.LayerNorm(dim),
+            "norm2": lambda: nn.LayerNorm(dim),
+            "norm3": lambda: nn.LayerNorm(dim),
+        }
+        for name in order:
+            self.add_module(name, make[name]())
+
+    def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None) -> torch.Tensor:
+        x = self.attn1(self.norm1(x)) + x
+        x = self.attn2(self.norm2(x), context=context) + x
+        x = self.ff(self.norm3(x)) + x
+        return x`,
 };
 
 /** A Python int literal. */

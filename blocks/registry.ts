@@ -1,6 +1,7 @@
 /** Every block type, registered once. A type missing a declaration is a compile error. */
 import type { BlockDef, ParamValues } from './types';
-import { ClassLabelInput, ImageInput, Output, TimestepsInput } from './defs/io';
+import { ClassLabelInput, ContextInput, ImageInput, Output, TimestepsInput } from './defs/io';
+import { SpatialTransformer, Transformer2DModel } from './defs/transformer';
 import { LabelEmbedding, TimeEmbedMLP, TimestepEmbedding } from './defs/timestep';
 import { Add, BatchNorm2d, Concat, Conv2d, ConvTranspose2d, GroupNorm, MaxPool2d, ReLU, SiLU } from './defs/layers';
 import { ResBlock } from './defs/resblock';
@@ -13,6 +14,7 @@ export const BLOCK_TYPES = [
   'ImageInput',
   'TimestepsInput',
   'ClassLabelInput',
+  'ContextInput',
   'Output',
   'TimestepEmbedding',
   'TimeEmbedMLP',
@@ -38,6 +40,8 @@ export const BLOCK_TYPES = [
   'Downsample2D',
   'LearnedTimesteps',
   'Rescale',
+  'SpatialTransformer',
+  'Transformer2DModel',
 ] as const;
 
 export type BlockType = (typeof BLOCK_TYPES)[number];
@@ -46,6 +50,7 @@ export const BLOCKS = {
   ImageInput,
   TimestepsInput,
   ClassLabelInput,
+  ContextInput,
   Output,
   TimestepEmbedding,
   TimeEmbedMLP,
@@ -71,6 +76,8 @@ export const BLOCKS = {
   Downsample2D,
   LearnedTimesteps,
   Rescale,
+  SpatialTransformer,
+  Transformer2DModel,
 } satisfies Record<BlockType, BlockDef<never>>;
 
 export function isBlockType(t: string): t is BlockType {

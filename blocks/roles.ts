@@ -9,13 +9,14 @@
  */
 
 /** What flows along an edge. */
-export type PortKind = 'feature' | 'temb' | 'timesteps' | 'label';
+export type PortKind = 'feature' | 'temb' | 'timesteps' | 'label' | 'context';
 
 export const PORT_KIND_LABEL: Readonly<Record<PortKind, string>> = {
   feature: 'feature map',
   temb: 'embedding',
   timesteps: 'timesteps',
   label: 'class label',
+  context: 'context (tokens × dim)',
 };
 
 export interface InputRoleDef<R extends string = string> {
@@ -66,6 +67,12 @@ export const INPUT_ROLES = [
     role: 'y', aliases: ['class_labels'], label: 'class label y', kind: 'label', rank: 1, dtype: 'float32', castOnEntry: true,
     toTfjs: null, pytorchLayout: null, tfjsLayout: null, fallback: 'value',
     pytorch: { example: 'torch.randint(0, NUM_CLASSES, (batch,))', optional: true },
+  },
+  {
+    // A sequence per sample (`[tokens, dim]`, text-encoder states): cross-attention's keys and values.
+    role: 'context', aliases: ['encoder_hidden_states', 'cond'], label: 'context', kind: 'context', rank: 3, dtype: 'float32', castOnEntry: false,
+    toTfjs: null, pytorchLayout: null, tfjsLayout: null, fallback: 'noise',
+    pytorch: { example: 'torch.randn(batch, CONTEXT_TOKENS, CONTEXT_DIM)', optional: false },
   },
 ] as const satisfies readonly InputRoleDef[];
 

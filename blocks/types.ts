@@ -22,7 +22,7 @@ export interface PortDef {
 
 /**
  * A tensor's shape per sample (the batch dimension is never part of a graph's shapes):
- * feature maps are `[C, H, W]` (as PyTorch people read them), embeddings `[D]`, timesteps and labels `[]`.
+ * feature maps are `[C, H, W]` (as PyTorch people read them), embeddings `[D]`, timesteps and labels `[]`, a context `[tokens, dim]`.
  */
 export interface TensorShape {
   readonly kind: PortKind;

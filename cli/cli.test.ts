@@ -48,7 +48,7 @@ describe('unet-studio CLI', () => {
   it('template --list and the usage come from the registry; the empty canvas needs no config', async () => {
     const list = await cli('template', '--list');
     expect(list.code).toBe(0);
-    expect(list.out.split('\n').filter((l) => /^\S/.test(l))).toEqual(['iddpm      iDDPM UNetModel', 'vanilla    Classic UNet', 'diffusers  diffusers UNet2DModel', 'empty      Empty canvas']);
+    expect(list.out.split('\n').filter((l) => /^\S/.test(l))).toEqual(['iddpm      iDDPM UNetModel', 'vanilla    Classic UNet', 'diffusers  diffusers UNet2DModel', 'ldm        latent-diffusion UNetModel', 'empty      Empty canvas']);
     expect(list.out).toContain('           An image input wired to the output; build from there.\n');
     const help = await cli('help');
     expect(help.code).toBe(0);

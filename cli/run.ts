@@ -9,7 +9,7 @@ import { openSafetensors, writeSafetensorsFile, type SafetensorsReader } from '.
 import { disposeWeights, loadWeights } from '../runtime/weights';
 import { expectedWeights } from '../graph/weights';
 import { checkStateDict } from '../weights/pytorch';
-import { legacyKeyRenames, withLegacyNames } from '../weights/legacy';
+import { checkpointNote, legacyKeyRenames, withLegacyNames } from '../weights/legacy';
 import { describeKind, existingTarget, FileError } from '../runtime/file-node';
 import { loadGraph } from './check';
 import type { Graph } from '../graph/model';
@@ -70,8 +70,11 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   const weightsFile = openSafetensors(values.weights, { source: values.weights });
   try {
     const expected = expectedWeights(plan);
-    // Legacy names (diffusers' old attention keys) count as today's, as every loader reads them (weights/legacy.ts).
+    // Legacy names (diffusers' old attention keys) count as today's, and a whole checkpoint's UNet is
+    // read from under its prefix, as every loader reads them (weights/legacy.ts).
     checkStateDict(expected, withLegacyNames(expected.map((w) => w.fullKey), new Map([...weightsFile.lazy().tensors].map(([k, t]) => [k, t.shape]))), values.weights);
+    const note = checkpointNote(expected.map((w) => w.fullKey), weightsFile.lazy().tensors.keys());
+    if (note !== null) io.err(`${values.weights}: ${note}\n`);
     await useBackend(backend);
     const est = await announce(plan, inputs.batch, backend, io);
     if (via === 'codegen') return await runGenerated(graph, plan, weightsFile, inputs, backend, values.out, io);

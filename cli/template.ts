@@ -1,6 +1,6 @@
 /**
- * `unet-studio template <id> [--config FILE] [--image-size N|HxW] [-o graph.json]` for any template
- * in the registry (graph/templates), and `template --list`.
+ * `unet-studio template <id> [--config FILE | --preset NAME] [--image-size N|HxW] [-o graph.json]` for
+ * any template in the registry (graph/templates), and `template --list`.
  */
 import { analyze } from '../graph/analyze';
 import { serializeDocument } from '../graph/document';
@@ -26,20 +26,22 @@ const needsConfig = (t: Template): boolean => !t.schema.safeParse({}).success;
 export function templateUsage(): string {
   const rows = TEMPLATES.map((t) => [`template ${t.id}${needsConfig(t) ? ' --config FILE' : ''} [--image-size N] [-o graph.json]`, t.label] as const);
   const width = Math.max(64, ...rows.map(([cmd]) => cmd.length + 3)); // the column of main's USAGE
-  return `templates (template --list describes them):\n${rows.map(([cmd, label]) => `  ${cmd.padEnd(width)}${label}\n`).join('')}`;
+  return `templates (template --list describes them):\n${rows.map(([cmd, label]) => `  ${cmd.padEnd(width)}${label}\n`).join('')}  (--preset NAME instead of --config FILE: one of the template's presets, which template --list names)\n`;
 }
 
 /** `template --list`: each template's id, label and description. */
 export function templateList(): string {
   const width = Math.max(...TEMPLATES.map((t) => t.id.length)) + 2;
-  return TEMPLATES.map((t) => `${t.id.padEnd(width)}${t.label}\n${' '.repeat(width)}${t.description}\n`).join('');
+  const pad = ' '.repeat(width);
+  const presets = (t: Template) => (t.presets.length > 0 ? `${pad}presets (--preset NAME): ${t.presets.map((p) => p.name).join(', ')}\n` : '');
+  return TEMPLATES.map((t) => `${t.id.padEnd(width)}${t.label}\n${pad}${t.description}\n${presets(t)}`).join('');
 }
 
 export function templateCommand(argv: readonly string[], io: Io): number {
   const { values, positionals } = args({
     args: [...argv],
     allowPositionals: true,
-    options: { list: { type: 'boolean' }, config: { type: 'string' }, 'image-size': { type: 'string' }, output: { type: 'string', short: 'o' } },
+    options: { list: { type: 'boolean' }, config: { type: 'string' }, preset: { type: 'string' }, 'image-size': { type: 'string' }, output: { type: 'string', short: 'o' } },
   });
   if (values.list) {
     if (positionals.length > 0) throw new UsageError(`template --list takes no template (got ${JSON.stringify(positionals[0])})`);
@@ -50,11 +52,23 @@ export function templateCommand(argv: readonly string[], io: Io): number {
   const template = templateById(id);
   if (!template) throw new UsageError(`template: say which: ${quoted(TEMPLATES.map((t) => t.id))} (got ${JSON.stringify(id)}; template --list describes them)`);
   if (positionals.length > 1) throw new UsageError(`template: unexpected argument ${JSON.stringify(positionals[1])}`);
-  if (!values.config && needsConfig(template)) throw new UsageError(`template ${template.id}: --config FILE is required (${template.label} kwargs as JSON, bare or under "kwargs")`);
+  if (values.config !== undefined && values.preset !== undefined) throw new UsageError(`template ${template.id}: give --config or --preset, not both`);
+  if (!values.config && values.preset === undefined && needsConfig(template)) {
+    const presets = template.presets.length > 0 ? ` or --preset NAME (${quoted(template.presets.map((p) => p.name))})` : '';
+    throw new UsageError(`template ${template.id}: --config FILE is required (${template.label} kwargs as JSON, bare or under "kwargs")${presets}`);
+  }
   refuseOverwritingInputs('-o', values.output, [['--config', values.config]]);
   let kwargs: unknown = {};
-  let imageSize: number | undefined;
-  if (values.config) {
+  let imageSize: ImageSize | undefined;
+  if (values.preset !== undefined) {
+    const preset = template.presets.find((p) => p.name === values.preset);
+    if (!preset) {
+      const names = template.presets.length > 0 ? `its presets: ${quoted(template.presets.map((p) => p.name))}` : 'it has no presets';
+      throw new UsageError(`template ${template.id}: no preset ${JSON.stringify(values.preset.slice(0, 80))} (${names})`);
+    }
+    kwargs = preset.kwargs;
+    imageSize = preset.imageSize;
+  } else if (values.config) {
     const text = readText(values.config, 'config');
     let json: unknown;
     try {

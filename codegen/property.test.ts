@@ -53,7 +53,10 @@ describe('generated modules equal the interpreter on random valid graphs (cpu)',
         const x = tf.randomNormal([b, xShape[1], xShape[2], xShape[0]], 0, 1, 'float32', recipe.dataSeed) as tf.Tensor4D;
         const timesteps = tf.tensor1d(timestepValues(recipe));
         const y = tf.tensor1d(labelValues(c));
-        const byRole = { x, timesteps, y };
+        const ctxNode = graph.nodes.find((n) => n.type === 'ContextInput');
+        const ctxDims = ctxNode ? a.info.get(ctxNode.id)!.out!.dims : [1, 1];
+        const context = tf.randomNormal([b, ctxDims[0], ctxDims[1]], 0, 1, 'float32', recipe.dataSeed + 1) as tf.Tensor3D;
+        const byRole = { x, timesteps, y, context };
 
         const model = Cls.random(recipe.weightSeed);
         const before = tf.memory().numTensors;
@@ -61,14 +64,14 @@ describe('generated modules equal the interpreter on random valid graphs (cpu)',
         expect(tf.memory().numTensors).toBe(before + 1);
 
         const w = randomWeights(plan, recipe.weightSeed);
-        const want = runGraph(plan, w, { x, ...(mod.inputs.includes('timesteps') ? { timesteps } : {}), ...(mod.inputs.includes('y') ? { y } : {}) }).out;
+        const want = runGraph(plan, w, { x, ...(mod.inputs.includes('timesteps') ? { timesteps } : {}), ...(mod.inputs.includes('y') ? { y } : {}), ...(mod.inputs.includes('context') ? { context } : {}) }).out;
         expect(got.shape).toEqual(want.shape);
         const gv = got.dataSync();
         const wv = want.dataSync();
         const i = firstMismatch(gv, wv);
         expect(i, i < 0 ? '' : `element ${i}: generated ${gv[i]}, interpreter ${wv[i]}`).toBe(-1);
 
-        tf.dispose([got, want, x, timesteps, y]);
+        tf.dispose([got, want, x, timesteps, y, context]);
         disposeWeights(w);
         model.dispose();
         expect(tf.memory().numTensors).toBe(start);

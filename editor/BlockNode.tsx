@@ -8,6 +8,7 @@ export const KIND_COLOR: Readonly<Record<PortKind, string>> = {
   temb: '#d97706',
   timesteps: '#7c3aed',
   label: '#db2777',
+  context: '#0d9488',
 };
 
 export interface BlockNodeData extends Record<string, unknown> {

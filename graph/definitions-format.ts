@@ -60,7 +60,7 @@ const Label = z.string().superRefine((s, ctx) => {
 });
 const ParamValue = z.union([z.number(), z.boolean(), z.string()]);
 const Ref = z.object({ node: SafeName, port: z.string().min(1).max(MAX_NAME_LENGTH) }).strict();
-const Kind = z.enum(['feature', 'temb', 'timesteps', 'label']);
+const Kind = z.enum(['feature', 'temb', 'timesteps', 'label', 'context']);
 const Port = z.object({ name: SafeName, kind: Kind, targets: z.array(Ref).min(1).max(MAX_BLOCKS) }).strict();
 
 /** A definition's structure; `type` is any string here (see {@link LibraryDefinition} for the strict one). */

@@ -66,6 +66,26 @@ export const ClassLabelInput = defineBlock({
   forward: passThrough,
 });
 
+export const ContextInput = defineBlock({
+  type: 'ContextInput',
+  displayName: 'Context input',
+  category: 'Inputs & outputs',
+  description: "A sequence per sample, tokens × dim (a text encoder's hidden states): the keys and values of cross-attention.",
+  nameHint: 'context',
+  io: 'context',
+  inputs: [],
+  output: { name: 'out', kind: 'context', label: 'context' },
+  params: {
+    tokens: int('Tokens', 77, 1, 4096),
+    dim: int('Dim', 768, 1, 8192),
+  },
+  view: { color: '#64748b', summary: (p) => `${p.tokens} tokens × ${p.dim}` },
+  shape: (_in, p) => ok({ kind: 'context', dims: [p.tokens, p.dim] }),
+  weights: () => [],
+  flops: () => 0,
+  forward: passThrough,
+});
+
 export const Output = defineBlock({
   type: 'Output',
   displayName: 'Output',

@@ -40,6 +40,10 @@ export const TEMPLATE_LIMITS = {
   num_classes: blockLimit('ClassLabelInput', 'num_classes'),
   num_heads: blockLimit('AttentionBlock', 'num_heads'),
   num_head_channels: blockLimit('AttentionBlock', 'num_head_channels'),
+  /** Width of the context tokens: the Context input block's limit. */
+  context_dim: blockLimit('ContextInput', 'dim'),
+  /** Transformer blocks per SpatialTransformer (published: 1). */
+  transformer_depth: blockLimit('SpatialTransformer', 'depth'),
 } as const;
 const L = TEMPLATE_LIMITS;
 

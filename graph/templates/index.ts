@@ -10,6 +10,7 @@ import { iddpmTemplate } from './iddpm';
 import { vanillaTemplate } from './vanilla';
 import { emptyTemplate } from './empty';
 import { diffusersTemplate } from './diffusers';
+import { ldmTemplate } from './ldm';
 import type { Template } from './common';
 import type { Graph } from '../model';
 
@@ -17,6 +18,7 @@ export const TEMPLATES = [
   iddpmTemplate,
   vanillaTemplate,
   diffusersTemplate,
+  ldmTemplate,
   emptyTemplate,
 ] as const satisfies readonly Template[];
 
@@ -43,3 +45,5 @@ export { IDDPM_PRESETS } from './iddpm-presets';
 export { vanilla, VanillaKwargs, vanillaTemplate } from './vanilla';
 export { emptyGraph, EmptyKwargs, emptyTemplate } from './empty';
 export { diffusersUNet2D, DiffusersConfig, diffusersConfigNotes, diffusersTemplate, DIFFUSERS_PRESETS, DDPM_CIFAR10_32, DDPM_CELEBAHQ_256 } from './diffusers';
+export { ldm, ldmKwargsOf, LdmKwargs, LDM_DEFAULTS, ldmTemplate } from './ldm';
+export { LDM_PRESETS, SD1_UNET, SD2_UNET } from './ldm-presets';

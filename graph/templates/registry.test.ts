@@ -16,8 +16,8 @@ const published = (JSON.parse(readFileSync(`${REFERENCE}published-configs.json`,
 
 describe('template registry', () => {
   it('ids are unique and found by templateById; labels are the tabs of New…', () => {
-    expect(TEMPLATES.map((t) => t.id)).toEqual(['iddpm', 'vanilla', 'diffusers', 'empty']);
-    expect(TEMPLATES.map((t) => t.label)).toEqual(['iDDPM UNetModel', 'Classic UNet', 'diffusers UNet2DModel', 'Empty canvas']);
+    expect(TEMPLATES.map((t) => t.id)).toEqual(['iddpm', 'vanilla', 'diffusers', 'ldm', 'empty']);
+    expect(TEMPLATES.map((t) => t.label)).toEqual(['iDDPM UNetModel', 'Classic UNet', 'diffusers UNet2DModel', 'latent-diffusion UNetModel', 'Empty canvas']);
     for (const t of TEMPLATES) expect(templateById(t.id)).toBe(t);
     expect(templateById('nope')).toBeUndefined();
     expect(DEFAULT_TEMPLATE.id).toBe('iddpm');

@@ -7,7 +7,7 @@
  */
 import { CodegenError } from '../../errors';
 import type { BlockDef, ParamValues, PytorchBlock, TensorShape } from '../../../blocks/types';
-import { PYTORCH_HELPERS, type PytorchHelper } from '../../../blocks/pytorch';
+import { PYTORCH_HELPERS, pyInt, type PytorchHelper } from '../../../blocks/pytorch';
 import { BLOCK_TYPES, blockDef } from '../../../blocks/registry';
 import { analyze, countParameters, inputShapes, nodeWeights, type NodeInfo } from '../../../graph/analyze';
 import type { Graph } from '../../../graph/model';
@@ -50,9 +50,15 @@ const MODULE_NAMES = [
   'zero_module',
   'GroupNorm32',
   'GroupModule',
+  'CONTEXT_TOKENS',
+  'CONTEXT_DIM',
+  'GEGLU',
+  'FeedForward',
+  'CrossAttention',
+  'BasicTransformerBlock',
 ] as const;
 
-const HELPER_ORDER: readonly PytorchHelper[] = ['zero_module', 'GroupNorm32'];
+const HELPER_ORDER: readonly PytorchHelper[] = ['zero_module', 'GroupNorm32', 'ldm_transformer'];
 
 
 const CONTAINER = `class Container(nn.Module):
@@ -330,6 +336,8 @@ export function generatePytorchModel(graph: Graph): PytorchModel {
   const outShape = output.inputs.x.shape!.dims;
   const label = byRole.get('y');
   const numClasses = label ? String(label.params.num_classes) : 'None';
+  // The context sequence's per-sample shape, for `python model.py`'s example batch.
+  const context = byRole.get('context');
   const tuple = (xs: readonly (string | number)[]) => (xs.length === 1 ? `(${String(xs[0])},)` : `(${xs.join(', ')})`);
 
   const mainArgs = roleDefs.map((r) => r.pytorch.example);
@@ -394,6 +402,7 @@ ${body.join('\n')}`,
       `INPUT_SHAPE: Tuple[int, int, int] = ${tuple(inShape)}`,
       `OUTPUT_SHAPE: Tuple[int, int, int] = ${tuple(outShape)}`,
       `NUM_CLASSES: Optional[int] = ${numClasses}`,
+      ...(context ? [`CONTEXT_TOKENS: int = ${pyInt(context.out!.dims[0])}`, `CONTEXT_DIM: int = ${pyInt(context.out!.dims[1])}`] : []),
       `INPUT_NAMES: Tuple[str, ...] = ${tuple(roles.map((r) => pyStr(r)))}`,
       `PARAMETER_COUNT: int = ${String(countParameters(a))}`,
       '# True when some blocks do not lead to the output: their parameters get no gradient (DDP needs find_unused_parameters).',

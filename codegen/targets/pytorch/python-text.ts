@@ -56,6 +56,9 @@ def model_spec():
     names = tuple(model_py.INPUT_NAMES)
     if 'x' not in names:
         raise UsageError('model.py has no image input x: train.py trains a denoiser forward(x, timesteps[, y])')
+    if 'context' in names:
+        raise UsageError('model.py takes a context (tokens x dim, text-encoder states): train.py and sample.py have no '
+                         'source of contexts; call the model from your own loop with forward(%s)' % ', '.join(names))
     if (oh, ow) != (h, w) or oc not in (c, 2 * c):
         raise UsageError('model.py maps %s to %s: train.py needs an output of the input size with %d channels '
                          '(epsilon) or %d (epsilon and variance)' % (shape_text((c, h, w)), shape_text((oc, oh, ow)), c, 2 * c))

@@ -16,6 +16,7 @@ import attentionTs from '../../../blocks/defs/attention.ts?raw';
 import resampleTs from '../../../blocks/defs/resample.ts?raw';
 import doubleconvTs from '../../../blocks/defs/doubleconv.ts?raw';
 import diffusersTs from '../../../blocks/defs/diffusers.ts?raw';
+import transformerTs from '../../../blocks/defs/transformer.ts?raw';
 import weightTypesTs from '../../../weights/types.ts?raw';
 import rngTs from '../../../weights/rng.ts?raw';
 import safetensorsTs from '../../../weights/safetensors.ts?raw';
@@ -33,6 +34,7 @@ export const BROWSER_SOURCES: SourceTexts = {
   'blocks/defs/resample.ts': resampleTs,
   'blocks/defs/doubleconv.ts': doubleconvTs,
   'blocks/defs/diffusers.ts': diffusersTs,
+  'blocks/defs/transformer.ts': transformerTs,
   'weights/rng.ts': rngTs,
   'weights/safetensors.ts': safetensorsTs,
   'weights/pytorch.ts': pytorchTs,

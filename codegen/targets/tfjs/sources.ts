@@ -16,6 +16,7 @@ export const SOURCE_FILES = [
   'blocks/defs/resample.ts',
   'blocks/defs/doubleconv.ts',
   'blocks/defs/diffusers.ts',
+  'blocks/defs/transformer.ts',
   'weights/rng.ts',
   'weights/safetensors.ts',
   'weights/pytorch.ts',
