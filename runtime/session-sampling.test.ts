@@ -10,7 +10,7 @@ import { useBackend } from './backend-node';
 import { generateModule } from '../codegen/targets/tfjs/generate';
 import { readSources } from '../codegen/targets/tfjs/sources-node';
 import { transpile } from './evaluate';
-import { iddpm } from '../graph/templates';
+import { iddpm, ldm } from '../graph/templates';
 import type { Graph } from '../graph/model';
 import { IDDPM_SMALL } from '../bench/configs';
 import { analyze } from '../graph/analyze';
@@ -31,10 +31,10 @@ function session(weights?: Uint8Array): RuntimeSession {
 }
 
 /** Weights every dtype holds exactly (k/256, |k| ≤ 64, scaled down by fan), as F16 or F32. */
-function weightsFile(dtype: 'F16' | 'F32'): Uint8Array {
+function weightsFile(dtype: 'F16' | 'F32', graph: Graph = G): Uint8Array {
   const rng = new Rng(9);
   const tensors: Record<string, TensorToWrite> = {};
-  for (const w of expectedWeights(analyze(G))) {
+  for (const w of expectedWeights(analyze(graph))) {
     const n = w.shape.reduce((a, b) => a * b, 1);
     const v = new Float32Array(n);
     for (let i = 0; i < n; i++) v[i] = (Math.floor(rng.next() * 129) - 64) / (w.shape.length > 1 ? 2048 : 256);
@@ -104,8 +104,7 @@ describe('session sampling: DDIM and classifier-free guidance', () => {
 
   it('the unconditional sources: file, value, zeros for tensor inputs (a context), missing for a label without a null value', () => {
     const y = { role: inputRole('y'), dims: [] };
-    // A tensor input like a context (fallback noise): the image role stands in for one here.
-    const ctx = { role: { ...inputRole('x'), role: 'y' as const, label: 'context' }, dims: [4, 8] };
+    const ctx = { role: inputRole('context'), dims: [4, 8] };
     expect(unconditionalSources([y], {})).toEqual([{ role: 'y', label: 'class label y', source: 'missing' }]);
     expect(unconditionalSources([y], { values: { y: 10 } })[0].source).toBe('value');
     expect(unconditionalSources([ctx], {})[0].source).toBe('zeros');
@@ -113,7 +112,7 @@ describe('session sampling: DDIM and classifier-free guidance', () => {
     expect(file.inputs.y).toEqual({ data: new Float32Array([7]), shape: [1] });
     expect(unconditionalSources([y], { file })[0].source).toBe('file');
     expect(() => readConditioningFile(parseSafetensors(writeSafetensors({ x: { dtype: 'F32', shape: [1], data: [0] } })), 'u.safetensors')).toThrow(
-      /u\.safetensors has none of the conditional inputs \("y"\); it has: x/,
+      /u\.safetensors has none of the conditional inputs \("y", "context"\); it has: x/,
     );
   });
 
@@ -125,6 +124,29 @@ describe('session sampling: DDIM and classifier-free guidance', () => {
     expect(a).toEqual(b);
     const wrong = readConditioningFile(parseSafetensors(writeSafetensors({ y: { dtype: 'F32', shape: [3], data: [1, 2, 3] } })), 'u3.safetensors');
     await expect(s.sample({ ...BASE, guidance: { scale: 2, uncond: { file: wrong } } })).rejects.toThrow(/u3\.safetensors: the unconditional y has a batch of 3; sampling makes 2 \(give 1 or 2\)/);
+    s.dispose();
+  });
+
+  it('a text-conditioned model (context input): the unconditional context is zeros; scale 0 samples like a zero context', async () => {
+    const g = ldm({ image_size: 4, in_channels: 4, out_channels: 4, model_channels: 32, attention_resolutions: [1], num_res_blocks: 1, channel_mult: [1], num_head_channels: 16, use_spatial_transformer: true, transformer_depth: 1, context_dim: 8, legacy: false });
+    const s = new RuntimeSession();
+    const mod = generateModule(g, readSources());
+    s.setModule(g, transpile(mod.text), mod.className, mod.inputs);
+    // Not PyTorch's initialisation: its zero-initialised output conv and proj_out would hide the context.
+    s.setWeights({ kind: 'file', name: 'w.safetensors', bytes: weightsFile('F32', g) });
+    expect(s.mismatch).toBeNull();
+    const roles = s.conditionalInputs();
+    expect(roles.map((m) => [m.role.role, m.dims])).toEqual([['context', roles[0].dims]]);
+    expect(unconditionalSources(roles, {})).toEqual([{ role: 'context', label: 'context', source: 'zeros' }]);
+    const [tokens, dim] = roles[0].dims;
+    const opts = { schedule: 'linear', trainSteps: 1000, steps: 2, seed: 5, label: 0, batch: 1, learnedSigma: false, sampler: 'ddim', clip: false } as const;
+    const zeros = { file: { name: 'zeros', inputs: { context: { data: new Float32Array(tokens * dim), shape: [1, tokens, dim] } } } };
+    const withZeros = await values(await s.sample({ ...opts, cond: zeros }));
+    const guided0 = await values(await s.sample({ ...opts, guidance: { scale: 0, uncond: {} } }));
+    expect(Math.max(...guided0.map((v, i) => Math.abs(v - withZeros[i])))).toBeLessThan(1e-5);
+    // The conditional context (noise from the seed) matters: scale 1 differs from the zero context.
+    const plain = await values(await s.sample(opts));
+    expect(Math.max(...plain.map((v, i) => Math.abs(v - withZeros[i])))).toBeGreaterThan(1e-4);
     s.dispose();
   });
 });
