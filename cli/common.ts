@@ -30,6 +30,12 @@ commands:
       [--backend cpu|wasm|webgpu] [--via interpreter|codegen]
       [--progress-every SECONDS] --out OUT.safetensors              a forward pass (estimate first,
                                                                     then progress on stderr)
+  sample graph.json --out OUT.safetensors [--weights W.safetensors | --seed N]
+      [--sampler ddpm|ddim] [--eta E] [--steps N] [--train-steps T] [--schedule linear|cosine]
+      [--batch B] [--label L] [--cond C.safetensors] [--guidance S]
+      [--uncond U.safetensors] [--null-label L] [--backend cpu|wasm|webgpu]
+                                                                    samples from noise (NCHW "out"); guidance
+                                                                    S != 1: cond and uncond in one forward
   bench                                                             the benchmark table (npm run bench)
 `;
 

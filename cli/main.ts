@@ -29,6 +29,8 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
         return await (await import('./convert')).convertCommand(rest, io);
       case 'run':
         return await (await import('./run')).runCommand(rest, io);
+      case 'sample':
+        return await (await import('./sample')).sampleCommand(rest, io);
       case 'bench':
         return await (await import('../bench/index')).benchCommand(rest, io);
       case undefined:

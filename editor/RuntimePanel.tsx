@@ -9,7 +9,7 @@ import type { Graph } from '../graph/model';
 import type { NamingConversion } from '../graph/convert';
 import { BROWSER_BACKENDS, chooseBackend, type BrowserBackend } from '../runtime/backend-browser';
 import { browserMemoryBytes } from '../runtime/rate';
-import type { ScheduleName } from '../runtime/diffusion';
+import type { SamplerName, ScheduleName } from '../runtime/diffusion';
 import { CodegenClient } from './codegenClient';
 import { RunController, type DocumentWeights, type RunControllerDeps, type RunState } from './runController';
 import { channelImages, fileToPixels, fmt, pixelsToInput, putRgba, type HostMap } from './tensorImage';
@@ -325,7 +325,7 @@ function Timing({ c }: Ctl) {
 
 /** The output's fingerprint and statistics, its picture (or the sampler's latest step) and its channels. */
 function Output({ c }: Ctl) {
-  const { checksum, result, image, outputMap } = useRun(c);
+  const { checksum, result, image, outputMap, latent } = useRun(c);
   const canvas = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     if (image && canvas.current) putRgba(canvas.current, image);
@@ -342,21 +342,22 @@ function Output({ c }: Ctl) {
           out min {fmt(result.stats.min)} · max {fmt(result.stats.max)} · mean {fmt(result.stats.mean)} · std {fmt(result.stats.std)}
         </div>
       )}
-      <canvas ref={canvas} className="output-image" data-testid="output-image" />
-      <ChannelGrid map={outputMap} label="output channels" />
+      {/* A latent (4 channels, no VAE here) has no RGB picture: each channel as a small grey image instead. */}
+      <canvas ref={canvas} className="output-image" data-testid="output-image" hidden={latent} />
+      <ChannelGrid map={outputMap} label={latent ? 'latent channels (no VAE: each channel in grey, scaled to its range)' : 'output channels'} grey={latent} />
     </>
   );
 }
 
 /** One small heat map per channel (each scaled to its own range), with the range under it. */
-function ChannelGrid({ map, label }: { map: HostMap | null; label: string }) {
+function ChannelGrid({ map, label, grey = false }: { map: HostMap | null; label: string; grey?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const host = ref.current;
     if (!host) return;
     host.replaceChildren();
     if (!map) return;
-    for (const { channel, lo, hi, image } of channelImages(map)) {
+    for (const { channel, lo, hi, image } of channelImages(map, grey)) {
       const cv = document.createElement('canvas');
       putRgba(cv, image);
       const fig = document.createElement('figure');
@@ -365,7 +366,7 @@ function ChannelGrid({ map, label }: { map: HostMap | null; label: string }) {
       fig.append(cv, cap);
       host.append(fig);
     }
-  }, [map]);
+  }, [map, grey]);
   return (
     <div>
       <div className="muted">{label}</div>
@@ -389,11 +390,16 @@ function Probe({ c }: Ctl) {
 }
 
 function Sampling({ c }: Ctl) {
-  const { schedule, steps, trainSteps, learnedSigma, sampling, graphOk, moduleCurrent, busy } = useRun(c);
+  const { schedule, steps, trainSteps, learnedSigma, sampling, graphOk, moduleCurrent, busy, sampler, eta, guidance, condInputs, uncondValue, uncondName, uncondSources, numClasses } = useRun(c);
+  const guided = condInputs.length > 0 && guidance !== 1;
   return (
     <fieldset>
-      <legend>Sampling (DDPM)</legend>
+      <legend>Sampling</legend>
       <div className="row">
+        <select value={sampler} onChange={(e) => c.setSampler(e.target.value as SamplerName)} aria-label="Sampler" data-testid="sampler">
+          <option value="ddpm">DDPM</option>
+          <option value="ddim">DDIM</option>
+        </select>
         <select value={schedule} onChange={(e) => c.setSchedule(e.target.value as ScheduleName)} aria-label="Schedule">
           <option value="linear">linear</option>
           <option value="cosine">cosine</option>
@@ -404,6 +410,11 @@ function Sampling({ c }: Ctl) {
         <span className="muted" data-testid="train-steps">
           of {trainSteps}
         </span>
+        {sampler === 'ddim' && (
+          <label title="0: deterministic; 1: as much noise as DDPM">
+            η <input type="number" min={0} max={1} step={0.1} value={eta} onChange={(e) => c.setEta(Number(e.target.value))} style={{ width: 60 }} data-testid="eta" />
+          </label>
+        )}
         <span className="muted">{learnedSigma ? 'learned σ' : 'fixed σ'}</span>
         {sampling ? (
           <button onClick={() => c.cancelSample()} data-testid="cancel-sample">
@@ -415,6 +426,50 @@ function Sampling({ c }: Ctl) {
           </button>
         )}
       </div>
+      {condInputs.length > 0 && (
+        <div className="row" data-testid="guidance-row">
+          <label title="classifier-free guidance: ε = ε_uncond + s·(ε_cond − ε_uncond); 1 is no guidance (other values run the model on twice the batch)">
+            guidance{' '}
+            <input type="number" min={0} max={50} step={0.5} value={guidance} onChange={(e) => c.setGuidance(Number(e.target.value))} style={{ width: 60 }} data-testid="guidance" />
+          </label>
+          {guided && uncondSources.some((u) => u.source !== 'file' && u.role === 'y') && (
+            <label title="the label the model was trained to read as 'no class'">
+              null {condInputs.find((i) => i.role === 'y')?.label ?? 'label'}{' '}
+              <input type="number" min={0} max={Math.max(0, (numClasses || 1) - 1)} value={uncondValue} onChange={(e) => c.setUncondValue(Number(e.target.value))} style={{ width: 60 }} data-testid="uncond-value" />
+            </label>
+          )}
+          {guided && (
+            <label className="file-button">
+              Unconditional .safetensors…
+              <input
+                type="file"
+                accept=".safetensors"
+                hidden
+                data-testid="uncond-input"
+                onChange={(e) => {
+                  const f = e.target.files?.[0];
+                  if (f) void c.openUncondInputs(f.name, f.arrayBuffer());
+                }}
+              />
+            </label>
+          )}
+          {guided && uncondName !== null && (
+            <span data-testid="uncond-label">
+              {uncondName} <button onClick={() => c.clearUncondInputs()}>×</button>
+            </span>
+          )}
+        </div>
+      )}
+      {guided &&
+        uncondSources
+          .filter((u) => u.source === 'zeros' || u.source === 'missing')
+          .map((u) => (
+            <p key={u.role} className={u.source === 'missing' ? 'notice' : 'muted'} data-testid={`uncond-note-${u.role}`}>
+              {u.source === 'zeros'
+                ? `Unconditional ${u.label}: zeros (no unconditional file given).`
+                : `Guidance needs an unconditional ${u.label}: give its null value or an unconditional file.`}
+            </p>
+          ))}
       {sampling && <progress max={sampling.total} value={sampling.done} data-testid="sample-progress" />}
     </fieldset>
   );

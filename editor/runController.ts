@@ -13,15 +13,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Graph } from '../graph/model';
-import { analyze, type Analysis } from '../graph/analyze';
+import { analyze, graphInputs, type Analysis } from '../graph/analyze';
 import { estimateCost, type BackendLimits, type CostEstimate } from '../graph/estimate';
 import type { BackendChoice, BrowserBackend } from '../runtime/backend-browser';
-import { fingerprint, RuntimeSession, type RunInputs, type TensorStats, type WeightSource } from '../runtime/session';
+import { fingerprint, isSamplerRole, readConditioningFile, RuntimeSession, unconditionalSources, type RunInputs, type TensorStats, type UnconditionalSource, type UnconditionalSpec, type WeightSource } from '../runtime/session';
 import { readInputsFile, type InputsFile } from '../runtime/inputs';
 import { backendLimits, measureRate } from '../runtime/rate';
 import { gateRun, type RunGate } from '../runtime/gate';
 import { classifyFailure, type Failure } from '../runtime/failure';
-import type { ScheduleName } from '../runtime/diffusion';
+import type { SamplerName, ScheduleName } from '../runtime/diffusion';
 import { parseSafetensors, writeSafetensors } from '../weights/safetensors';
 import { convertWeights, type NamingConversion } from '../graph/convert';
 import { EMPTY_CODE, type CodeState } from './codegenClient';
@@ -92,6 +92,10 @@ export interface RunState {
   readonly numClasses: number | null;
   /** The output has twice the input's channels (the model also predicts the variance). */
   readonly learnedSigma: boolean;
+  /** A latent model (4 image channels, no VAE here): outputs show as one grey picture per channel. */
+  readonly latent: boolean;
+  /** The model's conditional inputs (every input but the image and the timesteps): guidance is offered when there are some. */
+  readonly condInputs: readonly { readonly role: string; readonly label: string }[];
   readonly code: CodeState;
   /** The number of modules (or weights) handed to the session: 0 until the first, after which actions can start. */
   readonly moduleReady: number;
@@ -138,6 +142,17 @@ export interface RunState {
   /** Diffusion steps of the schedule the model was trained with (sampling respaces it to `steps`). */
   readonly trainSteps: number;
   readonly sampling: Progress | null;
+  readonly sampler: SamplerName;
+  /** DDIM's η (0: deterministic). */
+  readonly eta: number;
+  /** Classifier-free guidance scale (1: none, the conditional prediction). */
+  readonly guidance: number;
+  /** The unconditional value of value inputs (the null class label). */
+  readonly uncondValue: number;
+  /** The unconditional inputs file's name, when one is used. */
+  readonly uncondName: string | null;
+  /** Where each conditional input's unconditional counterpart comes from under guidance. */
+  readonly uncondSources: readonly { readonly role: string; readonly label: string; readonly source: UnconditionalSource }[];
 }
 
 /** A file's bytes, or their promise while it is read (`File.arrayBuffer()`). */
@@ -179,6 +194,7 @@ export class RunController {
   private requested: Graph | null = null;
   private image: Float32Array | null = null;
   private inputsFile: InputsFile | null = null;
+  private uncondFile: UnconditionalSpec['file'] | null = null;
   /** The loaded module's text, to load it again only when it changes (or the backend does). */
   private loaded: { js: string; className: string; inputs: readonly string[]; choice: BackendChoice } | null = null;
   private output: tf.Tensor4D | null = null;
@@ -243,7 +259,14 @@ export class RunController {
       steps: 50,
       trainSteps: 1000,
       sampling: null,
+      sampler: 'ddpm',
+      eta: 0,
+      guidance: 1,
+      uncondValue: 0,
+      uncondName: null,
+      uncondSources: [],
     };
+    this.state = { ...this.state, uncondValue: this.defaultUncondValue(), uncondSources: this.uncondSourcesNow() };
     this.code = deps.makeCode((c) => this.onCode(c));
   }
 
@@ -297,7 +320,7 @@ export class RunController {
   // -------------------------------------------------------------------------------------------
   // The graph and its module
 
-  private graphFacts(a: Analysis): Pick<RunState, 'graphOk' | 'estimate' | 'inputDims' | 'numClasses' | 'learnedSigma'> {
+  private graphFacts(a: Analysis): Pick<RunState, 'graphOk' | 'estimate' | 'inputDims' | 'numClasses' | 'learnedSigma' | 'latent' | 'condInputs'> {
     const infos = [...a.info.values()];
     const x = infos.find((i) => i.def.io === 'x');
     const y = infos.find((i) => i.def.io === 'y');
@@ -309,7 +332,34 @@ export class RunController {
       inputDims: inDims,
       numClasses: y ? (y.out?.numClasses ?? 0) : null,
       learnedSigma: !!inDims && !!outDims && outDims[0] === 2 * inDims[0],
+      latent: inDims?.[0] === 4,
+      condInputs: graphInputs(a)
+        .filter((g) => !isSamplerRole(g.role.role))
+        .map((g) => ({ role: g.role.role, label: g.role.label })),
     };
+  }
+
+  /** The null label's usual place: the last class (a model trained for guidance keeps a row for it). */
+  private defaultUncondValue(): number {
+    const n = this.state.numClasses;
+    return n ? n - 1 : 0;
+  }
+
+  /** The unconditional inputs as the sampler will take them (file, the value for value inputs). */
+  private uncondSpec(): UnconditionalSpec {
+    const valueRoles = this.analysisCondInputs().filter((m) => m.role.fallback === 'value');
+    return {
+      ...(this.uncondFile ? { file: this.uncondFile } : {}),
+      values: Object.fromEntries(valueRoles.map((m) => [m.role.role, this.state.uncondValue])),
+    };
+  }
+
+  private analysisCondInputs() {
+    return this.analysis.ok ? graphInputs(this.analysis).filter((g) => !isSamplerRole(g.role.role)).map(({ role, info }) => ({ role, dims: info.out?.dims ?? [] })) : [];
+  }
+
+  private uncondSourcesNow(): RunState['uncondSources'] {
+    return unconditionalSources(this.analysisCondInputs(), this.uncondSpec());
   }
 
   /** The graph being edited: a new module is asked for once edits pause (valid graphs only). */
@@ -319,7 +369,10 @@ export class RunController {
     const a = analyze(graph);
     if (a !== this.analysis) {
       this.analysis = a;
+      const hadClasses = this.state.numClasses;
       this.set(this.graphFacts(a));
+      if (this.state.numClasses !== hadClasses) this.set({ uncondValue: this.defaultUncondValue() });
+      this.set({ uncondSources: this.uncondSourcesNow() });
     }
     this.requestCode();
   }
@@ -555,6 +608,41 @@ export class RunController {
     this.set({ steps: Math.max(1, Math.min(1000, steps | 0)) });
   }
 
+  setSampler(sampler: SamplerName): void {
+    this.set({ sampler });
+  }
+
+  /** DDIM's η, kept within 0…1. */
+  setEta(eta: number): void {
+    this.set({ eta: Number.isFinite(eta) ? Math.max(0, Math.min(1, eta)) : 0 });
+  }
+
+  /** The guidance scale (1: none); kept within 0…50. */
+  setGuidance(scale: number): void {
+    this.set({ guidance: Number.isFinite(scale) ? Math.max(0, Math.min(50, scale)) : 1 });
+  }
+
+  /** The unconditional value of value inputs (the null class label). */
+  setUncondValue(v: number): void {
+    this.set({ uncondValue: v | 0 });
+    this.set({ uncondSources: this.uncondSourcesNow() });
+  }
+
+  /** An unconditional inputs `.safetensors` (a context, a label: by role name or alias), used under guidance. */
+  async openUncondInputs(name: string, bytes: FileBytes): Promise<void> {
+    try {
+      this.uncondFile = readConditioningFile(parseSafetensors(await readBytes(bytes), { source: name }), name);
+      this.set({ uncondName: name, failure: null, uncondSources: this.uncondSourcesNow() });
+    } catch (e) {
+      this.failed(e);
+    }
+  }
+
+  clearUncondInputs(): void {
+    this.uncondFile = null;
+    this.set({ uncondName: null, uncondSources: this.uncondSourcesNow() });
+  }
+
   private followInputs(): void {
     this.followChanges();
   }
@@ -643,11 +731,16 @@ export class RunController {
     });
   }
 
-  /** DDPM from noise with the current schedule and steps; the canvas follows every 5th step; `cancelSample` stops it. */
+  /**
+   * DDPM or DDIM from noise with the current schedule and steps, guided when the scale is not 1
+   * (twice the forward work); the canvas follows every 5th step; `cancelSample` stops it.
+   */
   sample(confirmed = false): Promise<void> {
-    const { steps, trainSteps, schedule, seed, label, learnedSigma } = this.state;
+    const { steps, trainSteps, schedule, seed, label, learnedSigma, sampler, eta, guidance, condInputs, latent } = this.state;
     this.cancelSampling = false;
-    const spec: ActionSpec = { action: `Sampling (${steps} steps)`, passes: steps, confirmed, quiet: false, again: () => void this.sample(true) };
+    const guided = guidance !== 1 && condInputs.length > 0;
+    const name = `${sampler === 'ddim' ? 'DDIM' : 'Sampling'} (${steps} steps${guided ? `, guidance ${guidance}` : ''})`;
+    const spec: ActionSpec = { action: name, passes: guided ? 2 * steps : steps, confirmed, quiet: false, again: () => void this.sample(true) };
     return this.act(spec, async () => {
       this.set({ sampling: { done: 0, total: steps } });
       const out = await this.session.sample({
@@ -658,9 +751,12 @@ export class RunController {
         label,
         batch: 1,
         learnedSigma,
+        sampler,
+        eta,
+        ...(guided ? { guidance: { scale: guidance, uncond: this.uncondSpec() } } : {}),
         onStep: async (done, total, x) => {
           this.set({ sampling: { done, total } });
-          if (done % 5 === 0 || done === total) this.set({ image: await toRgba(x) });
+          if (done % 5 === 0 || done === total) this.set(latent ? { outputMap: await hostMap(x) } : { image: await toRgba(x) });
           await this.breathe(); // let the page breathe between steps
           return !this.cancelSampling && !this.disposed;
         },

@@ -74,8 +74,11 @@ export async function hostMap(t: tf.Tensor): Promise<HostMap> {
   }
 }
 
-/** One heat map per channel (the first `MAX_CHANNELS`), each scaled to its own range on a blue → yellow ramp (flat channels are mid-ramp). */
-export function channelImages(map: HostMap): ChannelImage[] {
+/**
+ * One heat map per channel (the first `MAX_CHANNELS`), each scaled to its own range on a blue →
+ * yellow ramp (flat channels are mid-ramp), or, with `grey`, as a grey picture (a latent's channels).
+ */
+export function channelImages(map: HostMap, grey = false): ChannelImage[] {
   const { h, w, c, data } = map;
   const out: ChannelImage[] = [];
   for (let ch = 0; ch < Math.min(c, MAX_CHANNELS); ch++) {
@@ -88,6 +91,11 @@ export function channelImages(map: HostMap): ChannelImage[] {
     const px = new Uint8ClampedArray(4 * h * w);
     for (let p = 0; p < h * w; p++) {
       const v = hi > lo ? (data[p * c + ch] - lo) / (hi - lo) : 0.5;
+      if (grey) {
+        px[4 * p] = px[4 * p + 1] = px[4 * p + 2] = Math.round(255 * v);
+        px[4 * p + 3] = 255;
+        continue;
+      }
       px[4 * p] = Math.round(255 * Math.min(1, 2 * v));
       px[4 * p + 1] = Math.round(255 * v);
       px[4 * p + 2] = Math.round(255 * (1 - v));

@@ -1,8 +1,10 @@
 /**
- * DDPM sampling as in improved-diffusion (`gaussian_diffusion.py` + `respace.py`): linear and
- * cosine β schedules, respacing to fewer steps, ε prediction, fixed-large or learned-range variance
- * (a model with 2·C output channels), x₀ clipped to [-1, 1]. Schedules are computed in float64 on
- * the host, like the reference's numpy; each step runs inside `tf.tidy`.
+ * DDPM and DDIM sampling as in improved-diffusion (`gaussian_diffusion.py` + `respace.py`): linear
+ * and cosine β schedules, respacing to fewer steps, ε prediction, fixed-large or learned-range
+ * variance (a model with 2·C output channels), x₀ clipped to [-1, 1] (an option, on by default, as
+ * in both of the reference's samplers); DDIM (`ddim_sample`) with its η; classifier-free guidance
+ * for any conditional inputs (`guidedModel`: both halves in one forward). Schedules are computed in
+ * float64 on the host, like the reference's numpy; each step runs inside `tf.tidy`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { noiseRng, normals } from '../weights/rng';
@@ -106,7 +108,7 @@ export type EpsModel = (x: tf.Tensor4D, t: tf.Tensor1D) => tf.Tensor4D;
  * `learnedSigma`: the model outputs `[ε | v]` on channels and the log-variance interpolates between
  * the clipped posterior log-variance and log β (`LEARNED_RANGE`); otherwise `FIXED_LARGE`.
  */
-export function pSample(d: Diffusion, model: EpsModel, x: tf.Tensor4D, i: number, noise: tf.Tensor4D, learnedSigma: boolean): tf.Tensor4D {
+export function pSample(d: Diffusion, model: EpsModel, x: tf.Tensor4D, i: number, noise: tf.Tensor4D, learnedSigma: boolean, clip = true): tf.Tensor4D {
   return tf.tidy(() => {
     const [b, , , c] = x.shape;
     const out = model(x, tf.fill([b], d.timestepMap[i]) as tf.Tensor1D);
@@ -124,7 +126,7 @@ export function pSample(d: Diffusion, model: EpsModel, x: tf.Tensor4D, i: number
       logVar = Math.log(i === 0 ? (d.betas.length > 1 ? d.posteriorVariance[1] : d.betas[0]) : d.betas[i]);
     }
     const bar = d.alphasCumprod[i];
-    const x0 = tf.clipByValue(tf.sub(tf.mul(x, Math.sqrt(1 / bar)), tf.mul(eps, Math.sqrt(1 / bar - 1))), -1, 1);
+    const x0 = predictX0(x, eps, bar, clip);
     const mean = tf.add(tf.mul(x0, d.posteriorMeanCoef1[i]), tf.mul(x, d.posteriorMeanCoef2[i]));
     if (i === 0) return mean as tf.Tensor4D;
     const std = typeof logVar === 'number' ? Math.exp(0.5 * logVar) : tf.exp(tf.mul(logVar, 0.5));
@@ -132,17 +134,120 @@ export function pSample(d: Diffusion, model: EpsModel, x: tf.Tensor4D, i: number
   });
 }
 
+/** `_predict_xstart_from_eps`, clipped to [-1, 1] when `clip` (`clip_denoised`). */
+function predictX0(x: tf.Tensor4D, eps: tf.Tensor4D, bar: number, clip: boolean): tf.Tensor4D {
+  const x0 = tf.sub(tf.mul(x, Math.sqrt(1 / bar)), tf.mul(eps, Math.sqrt(1 / bar - 1))) as tf.Tensor4D;
+  return clip ? tf.clipByValue(x0, -1, 1) : x0;
+}
+
+/** ε from a model's output: all of it, or the first C channels of `[ε | v]` (learned sigma), checked. */
+function epsOf(out: tf.Tensor4D, c: number, learnedSigma: boolean): tf.Tensor4D {
+  if (learnedSigma) {
+    if (out.shape[3] !== 2 * c) throw new Error(`learned sigma needs ${2 * c} output channels (ε and v), the model gives ${out.shape[3]}`);
+    return tf.slice(out, [0, 0, 0, 0], [-1, -1, -1, c]);
+  }
+  if (out.shape[3] !== c) throw new Error(`the model gives ${out.shape[3]} channels for a ${c}-channel image (learned sigma off)`);
+  return out;
+}
+
+/** DDIM's σ at respaced index `i` for `eta` (0 at the last step, and everywhere for η = 0). */
+export function ddimSigma(d: Diffusion, i: number, eta: number): number {
+  const bar = d.alphasCumprod[i];
+  const prev = d.alphasCumprodPrev[i];
+  return eta * Math.sqrt((1 - prev) / (1 - bar)) * Math.sqrt(1 - bar / prev);
+}
+
+/**
+ * One DDIM step `x_t → x_{t−1}` at respaced index `i` (`ddim_sample`, equation 12 of the DDIM
+ * paper): x₀ predicted from ε (and clipped when `clip`), ε derived again from that x₀ (as the
+ * reference does, so clipping reaches the direction term), then
+ * `x₀·√ᾱ_prev + √(1 − ᾱ_prev − σ²)·ε + σ·noise`. A learned-sigma model's variance channels are
+ * ignored (DDIM takes the first C channels as ε). `noise` is read only when σ > 0 (may be null otherwise).
+ */
+export function ddimStep(d: Diffusion, model: EpsModel, x: tf.Tensor4D, i: number, noise: tf.Tensor4D | null, eta: number, learnedSigma: boolean, clip = true): tf.Tensor4D {
+  if (!(eta >= 0) || !Number.isFinite(eta)) throw new Error(`DDIM's eta must be a number of 0 or more (0: deterministic, 1: DDPM-like), got ${eta}`);
+  return tf.tidy(() => {
+    const [b, , , c] = x.shape;
+    const eps0 = epsOf(model(x, tf.fill([b], d.timestepMap[i]) as tf.Tensor1D), c, learnedSigma);
+    const bar = d.alphasCumprod[i];
+    const prev = d.alphasCumprodPrev[i];
+    const x0 = predictX0(x, eps0, bar, clip);
+    // _predict_eps_from_xstart: the ε that the (clipped) x₀ implies.
+    const eps = tf.div(tf.sub(tf.mul(x, Math.sqrt(1 / bar)), x0), Math.sqrt(1 / bar - 1));
+    const sigma = ddimSigma(d, i, eta);
+    const mean = tf.add(tf.mul(x0, Math.sqrt(prev)), tf.mul(eps, Math.sqrt(1 - prev - sigma * sigma))) as tf.Tensor4D;
+    if (i === 0 || sigma === 0) return mean;
+    if (!noise) throw new Error(`DDIM with eta ${eta} needs noise at step ${i}`);
+    return tf.add(mean, tf.mul(noise, sigma)) as tf.Tensor4D;
+  });
+}
+
+/** A model of the sampler's x and t and of conditional inputs by role (batch first, in the module's layout). */
+export type ConditionalModel = (x: tf.Tensor4D, t: tf.Tensor1D, cond: Readonly<Record<string, tf.Tensor>>) => tf.Tensor4D;
+
+/**
+ * Classifier-free guidance: one forward on `[x; x]` with the conditional inputs and the
+ * unconditional ones concatenated on the batch axis (as GLIDE, latent-diffusion and diffusers do),
+ * then `ε = ε_u + s·(ε_c − ε_u)` on the first `channels` (ε) channels, written `s·ε_c + (1 − s)·ε_u`
+ * so that s = 1 gives ε_c and s = 0 gives ε_u exactly. Channels past `channels` (a learned
+ * variance) come from the conditional half. `cond` and `uncond` need the same roles and shapes
+ * (their batch is x's); the returned model owns nothing (the caller disposes `cond` and `uncond`).
+ */
+export function guidedModel(model: ConditionalModel, cond: Readonly<Record<string, tf.Tensor>>, uncond: Readonly<Record<string, tf.Tensor>>, scale: number, channels: number): EpsModel {
+  if (!Number.isFinite(scale)) throw new Error(`the guidance scale must be a finite number (1: the conditional prediction, 0: the unconditional one), got ${scale}`);
+  const roles = Object.keys(cond).sort();
+  const other = Object.keys(uncond).sort();
+  if (roles.length === 0) throw new Error('classifier-free guidance needs a conditional input (a class label or a context); this model has none');
+  if (roles.join(',') !== other.join(',')) {
+    throw new Error(`classifier-free guidance: the conditional inputs (${roles.join(', ')}) and the unconditional ones (${other.join(', ') || 'none'}) must be the same`);
+  }
+  for (const r of roles) {
+    if (cond[r].shape.join('×') !== uncond[r].shape.join('×')) {
+      throw new Error(`classifier-free guidance: the conditional ${r} is [${cond[r].shape.join(', ')}] but the unconditional one is [${uncond[r].shape.join(', ')}]`);
+    }
+  }
+  return (x, t) =>
+    tf.tidy(() => {
+      const b = x.shape[0];
+      for (const r of roles) {
+        if (cond[r].shape[0] !== b) throw new Error(`classifier-free guidance: ${r} has a batch of ${cond[r].shape[0]}, the image one of ${b}`);
+      }
+      const both = Object.fromEntries(roles.map((r) => [r, tf.concat([cond[r], uncond[r]], 0)]));
+      const out = model(tf.concat([x, x], 0), tf.concat([t, t], 0), both);
+      if (out.shape[0] !== 2 * b) throw new Error(`the model gave a batch of ${out.shape[0]} for ${2 * b} inputs`);
+      if (out.shape[3] < channels) throw new Error(`the model gives ${out.shape[3]} channels for a ${channels}-channel image`);
+      const [oc, ou] = tf.split(out, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
+      const epsC = tf.slice(oc, [0, 0, 0, 0], [-1, -1, -1, channels]);
+      const epsU = tf.slice(ou, [0, 0, 0, 0], [-1, -1, -1, channels]);
+      const eps = tf.add(tf.mul(epsC, scale), tf.mul(epsU, 1 - scale)) as tf.Tensor4D;
+      return out.shape[3] === channels ? eps : (tf.concat([eps, tf.slice(oc, [0, 0, 0, channels], [-1, -1, -1, -1])], 3) as tf.Tensor4D);
+    });
+}
+
+export type SamplerName = 'ddpm' | 'ddim';
+
 export interface SampleOptions {
   readonly shape: readonly [number, number, number, number];
   /** Every seed (0 included) gives the same x_T and step noise every time, on every backend. */
   readonly seed: number;
   readonly learnedSigma: boolean;
+  /** `ddpm` (`p_sample`, the default) or `ddim` (`ddim_sample`). */
+  readonly sampler?: SamplerName;
+  /** DDIM's η: 0 (the default) is deterministic given x_T. */
+  readonly eta?: number;
+  /** Clip the predicted x₀ to [-1, 1] (`clip_denoised`, default true). */
+  readonly clip?: boolean;
   /** Called after each step with the current x (owned by the sampler: copy what you keep); return false to cancel. */
   readonly onStep?: (done: number, total: number, x: tf.Tensor4D) => boolean | void | Promise<boolean | void>;
 }
 
 /** The whole reverse process from Gaussian noise; returns x₀ (NHWC, roughly in [-1, 1]). Yields between steps. */
 export async function sample(d: Diffusion, model: EpsModel, opts: SampleOptions): Promise<tf.Tensor4D | null> {
+  const sampler = opts.sampler ?? 'ddpm';
+  if (sampler !== 'ddpm' && sampler !== 'ddim') throw new Error(`unknown sampler ${JSON.stringify(sampler)} (ddpm or ddim)`);
+  const eta = opts.eta ?? 0;
+  if (sampler === 'ddim' && (!(eta >= 0) || !Number.isFinite(eta))) throw new Error(`DDIM's eta must be a number of 0 or more (0: deterministic, 1: DDPM-like), got ${eta}`);
+  const clip = opts.clip ?? true;
   // One host generator for x_T and then each step's noise, in order (tfjs's randomNormal treats seed 0 as none).
   const rng = noiseRng(opts.seed);
   const size = opts.shape.reduce((p, q) => p * q, 1);
@@ -150,9 +255,16 @@ export async function sample(d: Diffusion, model: EpsModel, opts: SampleOptions)
   let x = gaussian();
   const n = d.timestepMap.length;
   for (let i = n - 1; i >= 0; i--) {
-    const noise = gaussian();
-    const next = pSample(d, model, x, i, noise, opts.learnedSigma);
-    noise.dispose();
+    // DDIM with η = 0 never reads its noise: none is drawn.
+    const noise = sampler === 'ddpm' || eta > 0 ? gaussian() : null;
+    let next: tf.Tensor4D;
+    try {
+      next = sampler === 'ddpm' ? pSample(d, model, x, i, noise!, opts.learnedSigma, clip) : ddimStep(d, model, x, i, noise, eta, opts.learnedSigma, clip);
+    } catch (e) {
+      tf.dispose([x, ...(noise ? [noise] : [])]);
+      throw e;
+    }
+    noise?.dispose();
     x.dispose();
     x = next;
     const go = await opts.onStep?.(n - i, n, x);

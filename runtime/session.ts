@@ -2,7 +2,9 @@
  * The runtime panel's logic, framework-free: it runs the generated module (the text "Download .ts"
  * gives, transpiled) on the active tfjs backend, keeps weights across edits that keep their keys
  * and shapes, times first and steady-state runs, probes a node's output and profiles each block
- * (through the interpreter, which runs the same kernels), and samples with DDPM.
+ * (through the interpreter, which runs the same kernels), and samples with DDPM or DDIM, with
+ * classifier-free guidance over whatever conditional inputs the model takes (every role but x and
+ * the timesteps: a class label today, a context when that role exists).
  *
  * Weights are made on demand (`prepare`, which pauses for the event loop, reports progress and can
  * be cancelled), not when a module arrives, so a model too big to run costs nothing until the user
@@ -14,17 +16,18 @@ import * as tf from '@tensorflow/tfjs';
 import type { Graph } from '../graph/model';
 import type { Analysis } from '../graph/analyze';
 import { planGraph, runGraph, runGraphSteps } from './interpreter';
-import { makeInputs, type InputsFile, type ModelInput } from './inputs';
-import { toTfjsShape, type InputRole } from '../blocks/roles';
+import { InputsError, makeInputs, type HostTensor, type InputsFile, type ModelInput } from './inputs';
+import { INPUT_ROLES, toTfjsShape, type InputRole, type InputRoleDef } from '../blocks/roles';
 import { graphInputs } from '../graph/analyze';
 import { disposeWeights, loadWeightsAsync, randomWeightsAsync, type PrepareOptions, type WeightStore } from './weights';
 import { expectedWeights } from '../graph/weights';
 import { checkStateDict, WeightLoadError } from '../weights/pytorch';
 import { withLegacyNames } from '../weights/legacy';
-import { parseSafetensors, parseSafetensorsHeader, type SafetensorsFile } from '../weights/safetensors';
+import { parseSafetensorsHeader, toFloat32, type SafetensorsFile } from '../weights/safetensors';
 import { Cancelled } from './failure';
 import { instantiate, type GeneratedClass, type GeneratedModel } from '../runtime/instantiate';
-import { makeDiffusion, sample, type ScheduleName } from './diffusion';
+import { guidedModel, makeDiffusion, sample, type ConditionalModel, type EpsModel, type SamplerName, type ScheduleName } from './diffusion';
+import { lazySafetensors } from './weights';
 
 export type WeightSource = { readonly kind: 'random'; readonly seed: number } | { readonly kind: 'file'; readonly name: string; readonly bytes: Uint8Array };
 
@@ -153,7 +156,8 @@ export class RuntimeSession {
 
   private parsedFile(): SafetensorsFile | null {
     const src = this.source;
-    return src.kind === 'file' ? parseSafetensors(src.bytes, { source: src.name }) : null;
+    // Decoded one tensor at a time as the loader reads it: never the whole file at once.
+    return src.kind === 'file' ? lazySafetensors(src.bytes, { source: src.name }) : null;
   }
 
   private checkSource(): void {
@@ -350,7 +354,18 @@ export class RuntimeSession {
     return rows;
   }
 
-  /** DDPM from noise with the generated module; `onStep` sees each x_t (return false to cancel). */
+  /** The model's conditional inputs: every input but the image and the timesteps, in the forward's order. */
+  conditionalInputs(): ModelInput[] {
+    return this.plan ? this.modelInputs().filter((m) => !isSamplerRole(m.role.role)) : [];
+  }
+
+  /**
+   * DDPM or DDIM from noise with the generated module; `onStep` sees each x_t (return false to
+   * cancel). The conditional inputs are made once (from `cond`, then the `label`, then noise from
+   * the seed, as a run makes them). With `guidance` (scale ≠ 1) each step runs ONE forward on the
+   * doubled batch, conditional and unconditional (`guidedModel`); scale 1 is the conditional
+   * prediction itself, so it runs the plain batch.
+   */
   async sample(opts: {
     schedule: ScheduleName;
     trainSteps: number;
@@ -359,22 +374,46 @@ export class RuntimeSession {
     label: number;
     batch: number;
     learnedSigma: boolean;
+    sampler?: SamplerName;
+    eta?: number;
+    clip?: boolean;
+    /** Conditional inputs from a file or one value per sample (they win over `label`). */
+    cond?: UnconditionalSpec;
+    guidance?: { readonly scale: number; readonly uncond: UnconditionalSpec };
     onStep?: (done: number, total: number, x: tf.Tensor4D) => boolean | void | Promise<boolean | void>;
   }): Promise<tf.Tensor4D | null> {
     await this.prepare();
     const model = this.model!;
     const [h, w, c] = this.inputShape();
     const d = makeDiffusion(opts.schedule, opts.trainSteps, opts.steps);
-    const eps = (x: tf.Tensor4D, t: tf.Tensor1D) =>
-      tf.tidy(() => {
-        // The noisy image and the timesteps come from the sampler; the other inputs as a run makes them.
-        const made = makeInputs(
-          this.modelInputs().filter((m) => m.role.role !== 'x' && m.role.role !== 'timesteps'),
-          { batch: x.shape[0], noiseSeed: opts.seed, values: { y: opts.label } },
-        );
-        return model.forward(...this.args({ ...made, x, timesteps: t }));
+    const roles = this.conditionalInputs();
+    const batch = opts.batch;
+    const owned: tf.Tensor[] = [];
+    try {
+      // The noisy image and the timesteps come from the sampler; the other inputs as a run makes them.
+      const cond = conditionalTensors(roles, batch, { ...opts.cond, values: { y: opts.label, ...opts.cond?.values } }, opts.seed, false);
+      owned.push(...Object.values(cond));
+      const forward: ConditionalModel = (x, t, ins) => model.forward(...this.args({ ...ins, x, timesteps: t }));
+      let eps: EpsModel;
+      if (opts.guidance && opts.guidance.scale !== 1) {
+        const uncond = conditionalTensors(roles, batch, opts.guidance.uncond, opts.seed, true);
+        owned.push(...Object.values(uncond));
+        eps = guidedModel(forward, cond, uncond, opts.guidance.scale, c);
+      } else {
+        eps = (x, t) => tf.tidy(() => forward(x, t, cond));
+      }
+      return await sample(d, eps, {
+        shape: [batch, h, w, c],
+        seed: opts.seed,
+        learnedSigma: opts.learnedSigma,
+        ...(opts.sampler ? { sampler: opts.sampler } : {}),
+        ...(opts.eta !== undefined ? { eta: opts.eta } : {}),
+        ...(opts.clip !== undefined ? { clip: opts.clip } : {}),
+        ...(opts.onStep ? { onStep: opts.onStep } : {}),
       });
-    return sample(d, eps, { shape: [opts.batch, h, w, c], seed: opts.seed, learnedSigma: opts.learnedSigma, ...(opts.onStep ? { onStep: opts.onStep } : {}) });
+    } finally {
+      tf.dispose(owned);
+    }
   }
 
   dispose(): void {
@@ -382,4 +421,97 @@ export class RuntimeSession {
     this.cls = null;
     this.plan = null;
   }
+}
+
+/** The inputs the sampler itself feeds (the noisy image and the timesteps); every other role conditions the model. */
+export const isSamplerRole = (role: string): boolean => role === 'x' || role === 'timesteps';
+
+/** Conditional (or unconditional) inputs: by role from a file's tensors (PyTorch layout, batch first), or one value per sample. */
+export interface UnconditionalSpec {
+  readonly file?: { readonly name: string; readonly inputs: Readonly<Partial<Record<InputRole, HostTensor>>> };
+  readonly values?: Readonly<Partial<Record<InputRole, number>>>;
+}
+
+/** Where a guided run's unconditional input comes from, per conditional role (what the panel says). */
+export type UnconditionalSource = 'file' | 'value' | 'zeros' | 'missing';
+
+/**
+ * For each conditional role: the unconditional file's tensor, else the given value (a null label),
+ * else zeros for tensor roles (a context: zeros, as an empty prompt's stand-in), else missing (a
+ * label needs its null value).
+ */
+export function unconditionalSources(roles: readonly ModelInput[], spec: UnconditionalSpec): { role: InputRole; label: string; source: UnconditionalSource }[] {
+  return roles.map(({ role }) => ({
+    role: role.role,
+    label: role.label,
+    source: spec.file?.inputs[role.role] ? 'file' : spec.values?.[role.role] !== undefined ? 'value' : role.fallback === 'noise' ? 'zeros' : 'missing',
+  }));
+}
+
+/**
+ * The conditional roles' tensors from an inputs `.safetensors` (by role name or alias, rank
+ * checked, any number type read as float32): no image needed, unlike `readInputsFile`. Each
+ * tensor's batch is checked when it is used (the sample's batch, or 1 for every sample).
+ */
+export function readConditioningFile(file: SafetensorsFile, source: string): NonNullable<UnconditionalSpec['file']> {
+  const inputs: Partial<Record<InputRole, HostTensor>> = {};
+  for (const r of INPUT_ROLES as readonly InputRoleDef<InputRole>[]) {
+    if (isSamplerRole(r.role)) continue;
+    const name = [r.role, ...r.aliases].find((n) => file.tensors.has(n));
+    if (name === undefined) continue;
+    const t = file.tensors.get(name)!;
+    if (t.shape.length !== r.rank) throw new InputsError(`${source}: "${name}" (${r.label}) must have ${r.rank} dimensions, batch first; got shape [${t.shape.join(', ')}]`);
+    inputs[r.role] = { data: toFloat32(t), shape: [...t.shape] };
+  }
+  if (Object.keys(inputs).length === 0) {
+    const want = (INPUT_ROLES as readonly InputRoleDef<InputRole>[]).filter((r) => !isSamplerRole(r.role)).map((r) => `"${r.role}"`);
+    throw new InputsError(`${source} has none of the conditional inputs (${want.join(', ')}); it has: ${[...file.tensors.keys()].slice(0, 12).join(', ') || 'nothing'}`);
+  }
+  return { name: source, inputs };
+}
+
+/**
+ * The conditional roles' tensors for a batch: from the spec's file (a batch of 1 is repeated), its
+ * values, else (conditional) as a run makes them, noise from the seed, or (unconditional) zeros for
+ * tensor roles and an error naming a label that has no null value.
+ */
+function conditionalTensors(roles: readonly ModelInput[], batch: number, spec: UnconditionalSpec, seed: number, unconditional: boolean): Partial<Record<InputRole, tf.Tensor>> {
+  const what = unconditional ? 'unconditional' : 'conditional';
+  const out: Partial<Record<InputRole, tf.Tensor>> = {};
+  try {
+    const fromFile: Partial<Record<InputRole, HostTensor>> = {};
+    for (const m of roles) {
+      const t = spec.file?.inputs[m.role.role];
+      if (!t) continue;
+      if (t.shape[0] !== batch && t.shape[0] !== 1) {
+        throw new InputsError(`${spec.file!.name}: the ${what} ${m.role.role} has a batch of ${t.shape[0]}; sampling makes ${batch} (give 1 or ${batch})`);
+      }
+      fromFile[m.role.role] = t;
+    }
+    const made = makeInputs(roles, { batch, noiseSeed: seed, values: spec.values ?? {}, noNoise: unconditional });
+    Object.assign(out, made);
+    for (const [role, t] of Object.entries(fromFile) as [InputRole, HostTensor][]) {
+      out[role]?.dispose();
+      const m = roles.find((r) => r.role.role === role)!;
+      const one = makeInputs([m], { file: { inputs: { [role]: t }, batch: t.shape[0] }, batch: t.shape[0], noiseSeed: seed, noNoise: true })[role]!;
+      out[role] = t.shape[0] === batch ? one : tf.tidy(() => tf.tile(one, [batch, ...one.shape.slice(1).map(() => 1)]));
+      if (out[role] !== one) one.dispose();
+    }
+    if (unconditional) {
+      for (const s of unconditionalSources(roles, spec)) {
+        if (out[s.role]) continue;
+        if (s.source === 'missing') {
+          throw new InputsError(
+            `classifier-free guidance needs an unconditional ${s.label} (the "null" value the model was trained with, often the last class); give it, or guidance 1 to sample without guidance`,
+          );
+        }
+        const m = roles.find((r) => r.role.role === s.role)!;
+        out[s.role] = tf.zeros(toTfjsShape(m.role, [batch, ...m.dims]), 'float32');
+      }
+    }
+  } catch (e) {
+    tf.dispose(Object.values(out));
+    throw e;
+  }
+  return out;
 }

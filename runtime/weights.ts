@@ -7,10 +7,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Analysis } from '../graph/analyze';
 import { expectedWeights, type ExpectedWeight } from '../graph/weights';
-import type { SafetensorsFile } from '../weights/safetensors';
-import { toFloat32 } from '../weights/safetensors';
+import type { ParseOptions, SafetensorsEntry, SafetensorsFile, SafetensorsTensor } from '../weights/safetensors';
+import { decodeTensorData, parseSafetensorsHeader, toFloat32 } from '../weights/safetensors';
 import { Rng } from '../weights/rng';
 import { checkStateDict, fromPyTorch, initialValues, tfjsShape } from '../weights/pytorch';
+import type { WeightLayout } from '../weights/types';
 import { withLegacyNames } from '../weights/legacy';
 import { Cancelled } from './failure';
 
@@ -29,14 +30,100 @@ export function loadWeights(a: Analysis, file: SafetensorsFile, source = 'weight
   const store: WeightStore = new Map();
   try {
     for (const w of expected) {
-      const t = tensors.get(w.fullKey)!;
-      store.set(w.fullKey, tf.tidy(() => fromPyTorch(tf.tensor(toFloat32(t), [...t.shape], 'float32'), w.layout)));
+      store.set(w.fullKey, weightTensor(file, tensors.get(w.fullKey)!, w.layout));
     }
   } catch (e) {
     disposeWeights(store);
     throw e;
   }
   return store;
+}
+
+/** The raw bytes behind a {@link lazySafetensors} file (absent on other files). */
+const RAW = new WeakMap<SafetensorsFile, { readonly bytes: Uint8Array; readonly dataStart: number; readonly entries: ReadonlyMap<string, SafetensorsEntry> }>();
+
+/**
+ * A `.safetensors` held in memory, its header validated, whose tensors are decoded only when their
+ * `data` is read (a fresh array on each read; nothing kept): the strict check of names and shapes
+ * decodes nothing, and the loaders below never hold more than the tensor they are making. Weights
+ * loaded from it go straight from the file's bytes into tfjs's layout (no F32 copy in PyTorch's
+ * layout, no transpose).
+ */
+export function lazySafetensors(bytes: Uint8Array, opts: ParseOptions = {}): SafetensorsFile {
+  const header = parseSafetensorsHeader(bytes.length, (offset, length) => bytes.subarray(offset, offset + length), opts);
+  const tensors = new Map<string, SafetensorsTensor>();
+  const entries = new Map<string, SafetensorsEntry>();
+  for (const e of header.entries) {
+    entries.set(e.name, e);
+    const start = header.dataStart + e.begin;
+    const end = header.dataStart + e.end;
+    tensors.set(
+      e.name,
+      Object.freeze({
+        name: e.name,
+        dtype: e.dtype,
+        shape: e.shape,
+        get data() {
+          return decodeTensorData(bytes, start, end, e.dtype);
+        },
+      }),
+    );
+  }
+  const file: SafetensorsFile = { tensors, metadata: header.metadata };
+  RAW.set(file, { bytes, dataStart: header.dataStart, entries });
+  return file;
+}
+
+/** Elements decoded per chunk on the way into tfjs's layout (the only buffer besides the result). */
+const DECODE_CHUNK = 1 << 15;
+
+/**
+ * One weight as a tfjs tensor in tfjs's layout. From a {@link lazySafetensors} file, a float tensor
+ * (F32, F16, BF16) is decoded chunk by chunk straight into its place in tfjs's layout: one array of
+ * the tensor's size (which becomes the tensor's storage) plus a small chunk. Otherwise the values
+ * are read and `fromPyTorch` converts them (integers must be exact in float32).
+ */
+function weightTensor(file: SafetensorsFile, t: SafetensorsTensor, layout: WeightLayout): tf.Tensor {
+  const raw = RAW.get(file);
+  const e = raw?.entries.get(t.name);
+  if (!raw || !e || e.dtype === 'I32' || e.dtype === 'I64') {
+    return tf.tidy(() => fromPyTorch(tf.tensor(toFloat32(t), [...t.shape], 'float32'), layout));
+  }
+  const shape = e.shape;
+  const n = shape.reduce((x, y) => x * y, 1);
+  const size = e.dtype === 'F32' ? 4 : 2;
+  const start = raw.dataStart + e.begin;
+  const values = new Float32Array(n);
+  const moved = layout !== 'same' && n > 0;
+  // PyTorch order [A, B, C, D] (2-D and 1×1-conv1d weights as [A, B, 1, 1]) → tfjs [C, D, B, A], as randomWeightsAsync walks it.
+  const [A, B, C, D] = layout === 'conv2d' || layout === 'convT' ? shape : [shape[0], n / (shape[0] || 1), 1, 1];
+  const sb = A;
+  const sd = B * A;
+  const sc = D * B * A;
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  let to = 0;
+  for (let p = 0; p < n; p += DECODE_CHUNK) {
+    const m = Math.min(DECODE_CHUNK, n - p);
+    const part = decodeTensorData(raw.bytes, start + p * size, start + (p + m) * size, e.dtype) as Float32Array;
+    if (!moved) {
+      values.set(part, p);
+      continue;
+    }
+    for (let q = 0; q < m; q++) {
+      values[to] = part[q];
+      if (++d < D) to += sd;
+      else if (((d = 0), ++c < C)) to = a + b * sb + c * sc;
+      else if (((c = 0), ++b < B)) to = a + b * sb;
+      else {
+        b = 0;
+        to = ++a;
+      }
+    }
+  }
+  return tf.tensor(values, tfjsShape(shape, layout), 'float32');
 }
 
 /** Fresh weights as PyTorch would initialise a new model (seeded). */
@@ -149,7 +236,8 @@ export async function randomWeightsAsync(expected: readonly ExpectedWeight[], se
 
 /**
  * `loadWeights` for a file already checked with `checkStateDict`, one tensor at a time with pauses,
- * progress and cancel (each tensor is converted to tfjs's layout as it is made: one copy at a time).
+ * progress and cancel (each tensor is converted to tfjs's layout as it is made: one copy at a time;
+ * from a {@link lazySafetensors} file, decoded straight into tfjs's layout).
  */
 export async function loadWeightsAsync(expected: readonly ExpectedWeight[], file: SafetensorsFile, opts: PrepareOptions = {}): Promise<WeightStore> {
   const total = expected.reduce((s, w) => s + w.shape.reduce((x, y) => x * y, 1), 0);
@@ -163,7 +251,7 @@ export async function loadWeightsAsync(expected: readonly ExpectedWeight[], file
       if (opts.signal?.aborted) throw new Cancelled('loading the weights');
       const t = tensors.get(w.fullKey);
       if (!t) throw new Error(`${w.fullKey} is missing from the weights file`);
-      store.set(w.fullKey, tf.tidy(() => fromPyTorch(tf.tensor(toFloat32(t), [...t.shape], 'float32'), w.layout)));
+      store.set(w.fullKey, weightTensor(file, t, w.layout));
       done += w.shape.reduce((x, y) => x * y, 1);
       if (performance.now() - last >= sliceMs) {
         opts.onProgress?.(done, total);
