@@ -40,12 +40,19 @@ export interface TembRecipe {
   readonly diffusersMlp: boolean;
 }
 
+export interface ContextRecipe {
+  readonly tokens: number;
+  readonly dim: number;
+}
+
 export interface Recipe {
   readonly channels: 32 | 64;
   readonly size: 8 | 16;
   readonly rgbStem: boolean;
   readonly temb: TembRecipe | null;
   readonly numClasses: number | null;
+  /** A Context input (tokens × dim) for the transformers' cross-attention; `null`: the graph has none (and no transformer). */
+  readonly context: ContextRecipe | null;
   readonly steps: readonly Step[];
   /** An extra block off an earlier map that does not lead to the Output (a warning, still valid). */
   readonly deadEnd: number | null;
@@ -94,6 +101,7 @@ export const recipeArb: fc.Arbitrary<Recipe> = fc.record({
     { freq: 4 },
   ),
   numClasses: fc.option(fc.integer({ min: 1, max: 10 }), { freq: 2 }),
+  context: fc.option(fc.record({ tokens: fc.integer({ min: 1, max: 8 }), dim: fc.integer({ min: 8, max: 48 }) }), { freq: 2 }),
   steps: fc.array(stepArb, { minLength: 2, maxLength: 12 }),
   deadEnd: fc.option(fc.nat(), { freq: 4 }),
   batch: fc.constantFrom(1 as const, 2 as const),
@@ -120,10 +128,22 @@ const FEATURE_KINDS = [
   'Attention',
   'Downsample2D',
   'Rescale',
+  'SpatialTransformer',
+  'Transformer2DModel',
 ] as const satisfies readonly BlockType[];
 
 /** The kinds with the most parameter corners: drawn twice as often. */
-const TWICE: ReadonlySet<string> = new Set<BlockType>(['ResBlock', 'AttentionBlock', 'ResnetBlock2D', 'Attention']);
+const TWICE: ReadonlySet<string> = new Set<BlockType>([
+  'ResBlock',
+  'AttentionBlock',
+  'ResnetBlock2D',
+  'Attention',
+  'SpatialTransformer',
+  'Transformer2DModel',
+]);
+
+/** Transformer heads × head size (inner dim = their product), heads 1–4, head size 8/16/32. */
+const TRANSFORMER_HEADS = [1, 2, 3, 4].flatMap((heads) => [8, 16, 32].map((size) => [heads, size] as const));
 
 /** Conv2d [kernel, stride, padding] combinations. */
 const CONV_CONFIGS = [
@@ -168,6 +188,8 @@ export function buildCase(r: Recipe): Case {
     const id = b.add('Conv2d', name('stem'), { out_channels: r.channels, kernel_size: 3, stride: 1, padding: 1 }, { x });
     cur = push({ id, c: r.channels, h: r.size, w: r.size });
   }
+
+  const ctx = r.context ? b.add('ContextInput', 'context', { tokens: r.context.tokens, dim: r.context.dim }) : null;
 
   let emb: string | null = null;
   let numClasses = 0;
@@ -226,6 +248,9 @@ export function buildCase(r: Recipe): Case {
           return h >= 4 && w >= 4;
         case 'Concat':
           return concatSkips(false).length + concatSkips(true).length > 0;
+        case 'SpatialTransformer':
+        case 'Transformer2DModel':
+          return ctx !== null && gn32 && h * w <= 256;
         default:
           return true;
       }
@@ -311,6 +336,22 @@ export function buildCase(r: Recipe): Case {
           h,
           w,
         );
+        break;
+      }
+      case 'SpatialTransformer':
+      case 'Transformer2DModel': {
+        // ldm's SpatialTransformer with use_linear builds proj_out as Linear(in_channels, inner_dim)
+        // (stablediffusion's ldm/modules/attention.py), which only works when the inner dim equals the
+        // channels; its 1×1 conv projections and diffusers' Linear(inner_dim, in_channels) take any.
+        const same = TRANSFORMER_HEADS.filter(([heads, size]) => heads * size === c);
+        const linearProj = (s.c & 1) === 1 && (kind === 'Transformer2DModel' || same.length > 0);
+        const [heads, size] = kind === 'SpatialTransformer' && linearProj ? pick(same, s.a) : pick(TRANSFORMER_HEADS, s.a);
+        const depth = 1 + ((s.c >> 1) & 1);
+        const params: Record<string, ParamValue> =
+          kind === 'SpatialTransformer'
+            ? { n_heads: heads, d_head: size, depth, use_linear: linearProj }
+            : { num_attention_heads: heads, attention_head_dim: size, num_layers: depth, use_linear_projection: linearProj };
+        add(kind, params, { x: cur.id, context: ctx! }, c, h, w);
         break;
       }
       case 'Downsample2D': {
@@ -416,6 +457,9 @@ export const timestepValues = (r: Recipe): number[] => Array.from({ length: r.ba
 /** The class labels a test feeds (below `numClasses`; 0 when the graph takes none). */
 export const labelValues = (c: Case): number[] => Array.from({ length: c.recipe.batch }, (_, i) => (c.recipe.dataSeed + i) % Math.max(c.numClasses, 1));
 
+/** The shape of the context a test feeds, `[batch, tokens, dim]` (PyTorch's and tfjs's layout alike), or `null` when the graph has no Context input. */
+export const contextShape = (r: Recipe): [number, number, number] | null => (r.context ? [r.batch, r.context.tokens, r.context.dim] : null);
+
 /** The parameter corners a graph exercises, by name (a run checks them against `REQUIRED_CORNERS`, with the block types). */
 export function corners(graph: Graph, a: Analysis, batch: number): string[] {
   const tags: string[] = [`batch ${batch}`];
@@ -485,6 +529,17 @@ export function corners(graph: Graph, a: Analysis, batch: number): string[] {
       case 'Rescale':
         tags.push(p.scale === 2 && p.shift === -1 ? 'Rescale default' : 'Rescale non-default');
         break;
+      case 'SpatialTransformer':
+      case 'Transformer2DModel': {
+        const ldm = node.type === 'SpatialTransformer';
+        const heads = Number(ldm ? p.n_heads : p.num_attention_heads);
+        const inner = heads * Number(ldm ? p.d_head : p.attention_head_dim);
+        tags.push(`${node.type} ${(ldm ? p.use_linear : p.use_linear_projection) ? 'linear' : 'conv'}`);
+        if (Number(ldm ? p.depth : p.num_layers) > 1) tags.push(ldm ? 'SpatialTransformer depth 2' : 'Transformer2DModel num_layers 2');
+        if (heads > 1) tags.push(`${node.type} several heads`);
+        if (inner !== inShape('x')[0]) tags.push('transformer inner ≠ channels');
+        break;
+      }
       case 'Downsample2D':
         tags.push(p.use_conv ? `Downsample2D padding ${String(p.padding)}` : 'Downsample2D avg');
         if (inShape('x')[1] % 2 === 1 || inShape('x')[2] % 2 === 1) tags.push('Downsample2D odd size');
@@ -549,4 +604,13 @@ export const REQUIRED_CORNERS: readonly string[] = [
   'Downsample2D padding 1',
   'LearnedTimesteps',
   'Rescale non-default',
+  'SpatialTransformer linear',
+  'SpatialTransformer conv',
+  'SpatialTransformer depth 2',
+  'SpatialTransformer several heads',
+  'Transformer2DModel linear',
+  'Transformer2DModel conv',
+  'Transformer2DModel num_layers 2',
+  'Transformer2DModel several heads',
+  'transformer inner ≠ channels',
 ];
