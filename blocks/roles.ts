@@ -64,15 +64,17 @@ export const INPUT_ROLES = [
     pytorch: { example: 'torch.randint(0, 1000, (batch,))', optional: false },
   },
   {
-    role: 'y', aliases: ['class_labels'], label: 'class label y', kind: 'label', rank: 1, dtype: 'float32', castOnEntry: true,
-    toTfjs: null, pytorchLayout: null, tfjsLayout: null, fallback: 'value',
-    pytorch: { example: 'torch.randint(0, NUM_CLASSES, (batch,))', optional: true },
-  },
-  {
     // A sequence per sample (`[tokens, dim]`, text-encoder states): cross-attention's keys and values.
+    // Before `y`, as in both real forwards (ldm's `forward(x, timesteps, context, y)`, diffusers'
+    // `forward(sample, timestep, encoder_hidden_states, class_labels)`): an optional argument comes last in Python.
     role: 'context', aliases: ['encoder_hidden_states', 'cond'], label: 'context', kind: 'context', rank: 3, dtype: 'float32', castOnEntry: false,
     toTfjs: null, pytorchLayout: null, tfjsLayout: null, fallback: 'noise',
     pytorch: { example: 'torch.randn(batch, CONTEXT_TOKENS, CONTEXT_DIM)', optional: false },
+  },
+  {
+    role: 'y', aliases: ['class_labels'], label: 'class label y', kind: 'label', rank: 1, dtype: 'float32', castOnEntry: true,
+    toTfjs: null, pytorchLayout: null, tfjsLayout: null, fallback: 'value',
+    pytorch: { example: 'torch.randint(0, NUM_CLASSES, (batch,))', optional: true },
   },
 ] as const satisfies readonly InputRoleDef[];
 

@@ -119,7 +119,7 @@ describe('unet-studio CLI', () => {
       [['check', garbage], /is not valid JSON/, 1],
       [['template', 'iddpm', '--config', garbage], /is not valid JSON/, 2],
       [['template', 'iddpm', '--config', `${FIXTURES}vanilla-small/config.json`], /UNetModel kwargs are invalid:[\s\S]*in_channels/, 1],
-      [['template', 'nope'], /say which: "iddpm", "vanilla", "diffusers" or "empty" \(got "nope"; template --list describes them\)/, 2],
+      [['template', 'nope'], /say which: "iddpm", "vanilla", "diffusers", "ldm" or "empty" \(got "nope"; template --list describes them\)/, 2],
       [['template', 'iddpm'], /template iddpm: --config FILE is required/, 2],
       [['template', '--list', 'iddpm'], /template --list takes no template/, 2],
       [['run', iddpmGraph, '--weights', truncated, '--inputs', `${FIXTURES}iddpm-small/io.safetensors`, '--out', out], /truncated\.safetensors: /, 1],

@@ -127,3 +127,11 @@ describe('the interpreter feeds roles from the table', () => {
     tf.dispose([x, tf32, ti32, ...w.values()]);
   });
 });
+
+describe('input roles in forward order', () => {
+  it('no required role comes after an optional one (a Python signature cannot have a default before a non-default)', () => {
+    const firstOptional = INPUT_ROLES.findIndex((r) => r.pytorch.optional);
+    expect(firstOptional).toBeGreaterThan(0);
+    expect(INPUT_ROLES.slice(firstOptional).filter((r) => !r.pytorch.optional).map((r) => r.role)).toEqual([]);
+  });
+});

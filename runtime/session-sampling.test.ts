@@ -112,7 +112,7 @@ describe('session sampling: DDIM and classifier-free guidance', () => {
     expect(file.inputs.y).toEqual({ data: new Float32Array([7]), shape: [1] });
     expect(unconditionalSources([y], { file })[0].source).toBe('file');
     expect(() => readConditioningFile(parseSafetensors(writeSafetensors({ x: { dtype: 'F32', shape: [1], data: [0] } })), 'u.safetensors')).toThrow(
-      /u\.safetensors has none of the conditional inputs \("y", "context"\); it has: x/,
+      /u\.safetensors has none of the conditional inputs \("context", "y"\); it has: x/,
     );
   });
 
