@@ -29,14 +29,15 @@ for (const backend of ['cpu', 'wasm'] as const) {
       await useBackend(backend);
     });
 
-    it('leaks no tensor across 100 runs, with and without tracing', () => {
-      // Every block kind of the iDDPM family at 8×8 (attention, up/down, skips), kept small so 100 cpu runs stay quick.
+    it('leaks no tensor across 25 runs, with and without tracing', () => {
+      // Every block kind of the iDDPM family at 8×8 (attention, up/down, skips). The count is compared exactly, so
+      // one tensor leaked per run shows as 25; more runs only cost time (100 ran past the minute on a loaded machine).
       const plan = planGraph(iddpm(IDDPM_SMALL, 8));
       const w = randomWeights(plan, 3);
       const x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
       const t = tf.tensor1d([3, 517]);
       const before = tf.memory().numTensors;
-      for (let i = 0; i < 100; i++) runGraph(plan, w, { x, timesteps: t }).out.dispose();
+      for (let i = 0; i < 25; i++) runGraph(plan, w, { x, timesteps: t }).out.dispose();
       expect(tf.memory().numTensors).toBe(before);
       for (let i = 0; i < 5; i++) {
         const r = runGraph(plan, w, { x, timesteps: t }, { trace: true });
