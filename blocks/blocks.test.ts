@@ -205,10 +205,21 @@ const CASES: { readonly [K in BlockType]: readonly ShapeCase[] } = {
   ],
   SpatialTransformer: [
     { name: 'keeps x: 64×8×8 with 77×768 context', inputs: { x: f(64, 8, 8), context: { kind: 'context', dims: [77, 768] } }, out: f(64, 8, 8) },
-    { name: 'inner ≠ C, linear, depth 2', inputs: { x: f(32, 5, 3), context: { kind: 'context', dims: [4, 16] } }, params: { n_heads: 3, d_head: 8, depth: 2, use_linear: true }, out: f(32, 5, 3) },
+    {
+      // Computed (proj_out [C, inner], diffusers' layout), but Stability-AI's Linear(in_channels, inner_dim) needs inner = C.
+      name: 'inner ≠ C, linear, depth 2: a warning about the checkpoint layout',
+      inputs: { x: f(32, 5, 3), context: { kind: 'context', dims: [4, 16] } },
+      params: { n_heads: 3, d_head: 8, depth: 2, use_linear: true },
+      out: f(32, 5, 3),
+      warnings: [/^3 heads × 8 = 24 ≠ 32 channels with linear projections: Stability-AI's SpatialTransformer builds proj_out as Linear\(in_channels, inner_dim\), so its checkpoint layout needs equal sizes \(this block computes it with proj_out \[32, 24\], diffusers' layout\)$/],
+    },
+    { name: 'inner ≠ C with 1×1 conv projections: no warning', inputs: { x: f(64, 3, 5), context: { kind: 'context', dims: [5, 40] } }, params: { n_heads: 3, d_head: 8, use_linear: false }, out: f(64, 3, 5) },
+    { name: 'inner = C, linear (SD 2.x): no warning', inputs: { x: f(320, 8, 8), context: { kind: 'context', dims: [77, 1024] } }, params: { n_heads: 5, d_head: 64, use_linear: true }, out: f(320, 8, 8) },
   ],
   Transformer2DModel: [
     { name: 'keeps x: 320×8×8 with 77×768 context', inputs: { x: f(320, 8, 8), context: { kind: 'context', dims: [77, 768] } }, params: { num_attention_heads: 8, attention_head_dim: 40 }, out: f(320, 8, 8) },
+    // diffusers' own proj_out is Linear(inner_dim, in_channels): any inner width is a real checkpoint.
+    { name: 'inner ≠ C, linear (diffusers\' layout): no warning', inputs: { x: f(32, 4, 4), context: { kind: 'context', dims: [8, 24] } }, params: { num_attention_heads: 3, attention_head_dim: 10, use_linear_projection: true }, out: f(32, 4, 4) },
   ],
 };
 
@@ -449,6 +460,32 @@ describe('shape rules: what is wrong, and the fix', () => {
       expect(r.ok).toBe(false);
       expect('out' in r && r.out !== undefined).toBe(false);
     }
+  });
+
+  it("SpatialTransformer: linear projections with heads × head size ≠ channels warn (Stability-AI's checkpoint layout), with the sizes that fit", () => {
+    const ctx = { kind: 'context', dims: [8, 24] } as const;
+    const warn = (c: number, nHeads: number, dHead: number) => {
+      const r = shapeOf('SpatialTransformer', { x: f(c, 4, 4), context: ctx }, { n_heads: nHeads, d_head: dHead, use_linear: true });
+      if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
+      expect(r.out).toEqual(f(c, 4, 4));
+      return r.warnings ?? [];
+    };
+    expect(warn(32, 3, 8)).toEqual([
+      {
+        severity: 'warning',
+        message:
+          "3 heads × 8 = 24 ≠ 32 channels with linear projections: Stability-AI's SpatialTransformer builds proj_out as Linear(in_channels, inner_dim), so its checkpoint layout needs equal sizes (this block computes it with proj_out [32, 24], diffusers' layout)",
+        fix: 'use heads × head size = 32 (4 heads of 8), or 1×1 conv projections (Linear projections off), which take any inner width',
+        param: 'n_heads',
+      },
+    ]);
+    // Both ways to fit are offered when both divide; none when neither does; larger inner widths warn too.
+    expect(warn(64, 4, 8)[0].fix).toBe('use heads × head size = 64 (4 heads of 16 or 8 heads of 8), or 1×1 conv projections (Linear projections off), which take any inner width');
+    expect(warn(64, 3, 5)[0].fix).toBe('use heads × head size = 64, or 1×1 conv projections (Linear projections off), which take any inner width');
+    expect(warn(32, 4, 16)[0].message).toMatch(/^4 heads × 16 = 64 ≠ 32 channels with linear projections: .* proj_out \[32, 64\]/);
+    expect(warn(32, 4, 8)).toEqual([]);
+    // An error still comes alone: the warning is about a valid block.
+    expect(issuesOf('SpatialTransformer', { x: f(48, 4, 4), context: ctx }, { n_heads: 3, d_head: 8, use_linear: true }).map((i) => i.severity ?? 'error')).toEqual(['error']);
   });
 
   it('LabelEmbedding: a label without a class count', () => {

@@ -2,16 +2,19 @@
  * The diffusers `UNet2DModel` parity cases of test/reference/diffusers (made by make_reference.py
  * with the real diffusers code) and one runner for them, shared by the test files that run them on
  * tfjs's cpu and wasm (diffusers.test.ts) and webgpu (webgpu.test.ts) backends: a case runs on
- * whatever backend is current.
+ * whatever backend is current. The input reader and the graph runner serve the text-conditioned
+ * cases too (test/cond-cases.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
+import { INPUT_ROLES } from '../blocks/roles';
+import type { Graph } from '../graph/model';
 import { diffusersUNet2D } from '../graph/templates';
 import { planGraph, runGraph } from '../runtime/interpreter';
 import { disposeWeights, loadWeights } from '../runtime/weights';
 import { toFloat32, type SafetensorsFile } from '../weights/safetensors';
-import { closeness, nchwToNhwc, readSafetensors, REFERENCE, type Closeness } from './util';
+import { closeness, readSafetensors, REFERENCE, type Closeness } from './util';
 
 export const DIFFUSERS_DIR = `${REFERENCE}diffusers/`;
 
@@ -41,17 +44,23 @@ export function weightsOnly(file: SafetensorsFile): SafetensorsFile {
   return { metadata: file.metadata, tensors: new Map([...file.tensors].filter(([k]) => !k.startsWith('io.'))) };
 }
 
-/** A case's inputs as tfjs tensors on the current backend, by input role (x in NHWC). */
+/**
+ * A case's inputs as tfjs tensors on the current backend, by input role: every `io.<role>` the file
+ * holds (x required), converted to the role's tfjs layout (x to NHWC). Shared by the diffusers cases
+ * and the text-conditioned ones (test/cond-cases.ts: `io.context`, and `io.y`).
+ */
 export function caseInputs(file: SafetensorsFile): Record<string, tf.Tensor> {
-  const xT = file.tensors.get('io.x');
-  const tT = file.tensors.get('io.timesteps');
-  if (!xT || !tT) throw new Error('a diffusers case needs io.x and io.timesteps');
-  const yT = file.tensors.get('io.y');
-  return {
-    x: tf.tidy(() => nchwToNhwc(tf.tensor(toFloat32(xT), [...xT.shape]))),
-    timesteps: tf.tensor1d(toFloat32(tT)),
-    ...(yT ? { y: tf.tensor1d(toFloat32(yT)) } : {}),
-  };
+  if (!file.tensors.has('io.x')) throw new Error('a reference case needs io.x');
+  const out: Record<string, tf.Tensor> = {};
+  for (const { role, toTfjs } of INPUT_ROLES) {
+    const t = file.tensors.get(`io.${role}`);
+    if (!t) continue;
+    out[role] = tf.tidy(() => {
+      const v = tf.tensor(toFloat32(t), [...t.shape], 'float32');
+      return toTfjs ? tf.transpose(v, [...toTfjs]) : v;
+    });
+  }
+  return out;
 }
 
 export interface CaseOutput {
@@ -75,16 +84,16 @@ export async function againstReference(out: tf.Tensor, file: SafetensorsFile): P
 }
 
 /**
- * Runs a case through the template's graph and the interpreter with the reference weights on the
- * current tfjs backend, and frees everything it made.
+ * Runs `graph` through the interpreter on the current tfjs backend with `weights` (a state_dict
+ * under the graph's node names) and `file`'s `io.*` inputs, pairs its `out` with `io.out`, and frees
+ * everything it made.
  */
-export async function runDiffusersCase(c: DiffusersCase): Promise<CaseOutput> {
-  const file = readSafetensors(`${DIFFUSERS_DIR}${c.name}.safetensors`);
-  const plan = planGraph(diffusersUNet2D(c.config, c.image_size));
-  const weights = loadWeights(plan, weightsOnly(file), `${c.name}.safetensors`);
+export async function runReferenceGraph(graph: Graph, weights: SafetensorsFile, file: SafetensorsFile, source: string): Promise<CaseOutput> {
+  const plan = planGraph(graph);
+  const store = loadWeights(plan, weights, source);
   const inputs = caseInputs(file);
   try {
-    const { out } = runGraph(plan, weights, inputs);
+    const { out } = runGraph(plan, store, inputs);
     try {
       return await againstReference(out, file);
     } finally {
@@ -92,8 +101,17 @@ export async function runDiffusersCase(c: DiffusersCase): Promise<CaseOutput> {
     }
   } finally {
     tf.dispose(Object.values(inputs));
-    disposeWeights(weights);
+    disposeWeights(store);
   }
+}
+
+/**
+ * Runs a case through the template's graph and the interpreter with the reference weights on the
+ * current tfjs backend, and frees everything it made.
+ */
+export async function runDiffusersCase(c: DiffusersCase): Promise<CaseOutput> {
+  const file = readSafetensors(`${DIFFUSERS_DIR}${c.name}.safetensors`);
+  return runReferenceGraph(diffusersUNet2D(c.config, c.image_size), weightsOnly(file), file, `${c.name}.safetensors`);
 }
 
 /**

@@ -170,8 +170,32 @@ function transformerWeights(inputs: InputShapes, p: SpatialTransformerParams, or
   ];
 }
 
+/**
+ * Stability-AI/stablediffusion's `SpatialTransformer` with `use_linear` builds `proj_out` as
+ * `nn.Linear(in_channels, inner_dim)` (weight `[inner, C]`), so its module only runs, and its
+ * checkpoints only exist, when heads × head size = the channels. The block computes any inner width
+ * with diffusers' `[C, inner]` layout, so this is a warning about checkpoints, not an error.
+ */
+function ldmLinearLayoutWarning(channels: number, p: SpatialTransformerParams): BlockIssue | null {
+  const inner = p.n_heads * p.d_head;
+  if (!p.use_linear || inner === channels) return null;
+  const options = new Set<string>();
+  if (channels % p.n_heads === 0) options.add(`${p.n_heads} heads of ${channels / p.n_heads}`);
+  if (channels % p.d_head === 0) options.add(`${channels / p.d_head} heads of ${p.d_head}`);
+  const fitting = options.size > 0 ? ` (${[...options].join(' or ')})` : '';
+  return {
+    severity: 'warning',
+    message:
+      `${p.n_heads} heads × ${p.d_head} = ${inner} ≠ ${channels} channels with linear projections: Stability-AI's SpatialTransformer ` +
+      `builds proj_out as Linear(in_channels, inner_dim), so its checkpoint layout needs equal sizes ` +
+      `(this block computes it with proj_out [${channels}, ${inner}], diffusers' layout)`,
+    fix: `use heads × head size = ${channels}${fitting}, or 1×1 conv projections (Linear projections off), which take any inner width`,
+    param: 'n_heads',
+  };
+}
+
 /** Shapes: x a feature map whose channels split into 32 groups, a context sequence; the output is x's shape. */
-function transformerShape(inputs: InputShapes): ShapeResult {
+function transformerShape(inputs: InputShapes, ldmParams?: SpatialTransformerParams): ShapeResult {
   const x = inputs.x;
   const ctx = inputs.context;
   if (x.kind !== 'feature' || x.dims.length !== 3) {
@@ -183,7 +207,9 @@ function transformerShape(inputs: InputShapes): ShapeResult {
   const issues: BlockIssue[] = [];
   const g = groupsIssue(x.dims[0], 32);
   if (g) issues.push({ ...g, message: `${g.message} (its GroupNorm "norm" uses 32 groups)`, fix: `${g.fix} channels for x` });
-  return issues.length > 0 ? failWith(x, issues) : ok(x);
+  if (issues.length > 0) return failWith(x, issues);
+  const layout = ldmParams ? ldmLinearLayoutWarning(x.dims[0], ldmParams) : null;
+  return ok(x, layout ? [layout] : undefined);
 }
 
 function transformerFlops(inputs: InputShapes, p: SpatialTransformerParams): number {
@@ -263,7 +289,7 @@ export const SpatialTransformer = defineBlock({
     color: '#a855f7',
     summary: (p) => `${p.n_heads}×${p.d_head}${p.depth > 1 ? ` · depth ${p.depth}` : ''}${p.use_linear ? ' · linear' : ''}`,
   },
-  shape: (inputs) => transformerShape(inputs),
+  shape: (inputs, p) => transformerShape(inputs, p),
   weights: (inputs, p) => transformerWeights(inputs, p, 'ldm'),
   flops: (inputs, _out, p) => transformerFlops(inputs, p),
   scratch: (inputs, _out, p) => transformerScratch(inputs, p),

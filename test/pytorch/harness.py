@@ -6,7 +6,8 @@ Each job: {"id", "model" (path of a model.py), optional "plain" (path of the sam
 plain names: the token structures must be equal), "expected_keys" (state_dict keys, in order when
 "ordered"), "state_dict_sha256" (optional, of "key:shape\\n" lines), "weights" (a .safetensors; keys
 starting with "io." are left out), "io" (a .safetensors with the inputs and the reference output),
-"inputs" (forward argument -> key in io), "out" (key in io), "atol", "rtol"}.
+"inputs" (forward argument -> key in io; only the model's INPUT_NAMES are read, so one map can serve
+models with and without a context or a label), "out" (key in io), "atol", "rtol"}.
 """
 import builtins
 import contextlib

@@ -28,6 +28,7 @@ import { disposeWeights, loadWeights } from '../../runtime/weights';
 import { useBackend } from '../../runtime/backend-node';
 import { FIXTURES, REFERENCE, readSafetensors } from '../util';
 import { fixtureGraph, REFERENCE_CASES } from '../fixture-run';
+import { MODEL_CASES } from '../cond-cases';
 import { buildCase, contextShape, corners, labelValues, recipeArb, REQUIRED_CORNERS, timestepValues } from '../random-graph';
 import { INPUT_ROLES, type InputRole } from '../../blocks/roles';
 import { PYTHON } from '../python';
@@ -151,6 +152,25 @@ function referenceJobs(): void {
       out: 'io.out',
       atol: 1e-5,
       rtol: 1e-5,
+    });
+  }
+  // Issue 13's whole text-conditioned models (test/cond-cases.ts): the files' keys are the real
+  // state_dict's (latent-diffusion's UNetModel, diffusers' UNet2DConditionModel), in its order.
+  for (const c of MODEL_CASES) {
+    const graph = c.graph();
+    const id = `text-${c.name}`;
+    jobs.push({
+      id,
+      model: writeModel(id, graph),
+      graph_name: graph.name,
+      expected_keys: c.state_dict.map(([key]) => key),
+      ordered: true,
+      weights: c.path,
+      io: c.path,
+      inputs: { x: 'io.x', timesteps: 'io.timesteps', context: 'io.context', y: 'io.y' },
+      out: 'io.out',
+      atol: 1e-4,
+      rtol: 1e-4,
     });
   }
 }
@@ -420,6 +440,23 @@ describe('model.py reproduces PyTorch (1e-5 + 1e-5·|ref|, strict load)', () => 
 
   it('python model.py prints the parameter count and the shapes', () => {
     expect(result('fixture-iddpm-small-io').main_output).toBe('parameters: 756,163 (756,163 in the module)\ninput:  (2, 3, 16, 16)\noutput: (2, 3, 16, 16)\n');
+  });
+});
+
+describe('model.py reproduces the text-conditioned reference models (1e-4 + 1e-4·|ref|, strict load)', () => {
+  it('the ldm template (latent-diffusion UNetModel: SD 1.x code, SD 2.x code, class-conditional) and UNet2DConditionModel cases, with their real state_dict', () => {
+    expect(MODEL_CASES.map((c) => c.name)).toEqual(['ldm-sd1-depth2', 'ldm-sd2-linear', 'ldm-classcond-attn', 'cond-conv', 'cond-linear']);
+    expect(outsideTolerance('text-')).toEqual([]);
+    for (const c of MODEL_CASES) {
+      const r = result(`text-${c.name}`);
+      expect(r.keys_equal, `${c.name}: ${JSON.stringify(r.keys_diff)}`).toBe(true);
+      expect(r.parameter_count_ok, c.name).toBe(true);
+      expect(r.metadata?.PARAMETER_COUNT, c.name).toBe(c.num_parameters);
+      // forward(x, timesteps, context, y=None): the context where the model reads one, the label where it has classes.
+      expect(r.metadata?.INPUT_NAMES, c.name).toEqual(c.tokens === null ? ['x', 'timesteps', 'y'] : ['x', 'timesteps', 'context']);
+      expect(r.max_ref, c.name).toBeGreaterThan(1); // a real signal
+    }
+    expect(result('text-ldm-classcond-attn').metadata?.NUM_CLASSES).toBe(5);
   });
 });
 
