@@ -390,7 +390,7 @@ function Probe({ c }: Ctl) {
 }
 
 function Sampling({ c }: Ctl) {
-  const { schedule, steps, trainSteps, learnedSigma, sampling, graphOk, moduleCurrent, busy, sampler, eta, guidance, condInputs, uncondValue, uncondName, uncondSources, numClasses } = useRun(c);
+  const { schedule, steps, trainSteps, learnedSigma, sampling, graphOk, moduleCurrent, busy, sampler, eta, guidance, condInputs, uncondValue, uncondName, uncondSources, numClasses, fileCond, inputsName } = useRun(c);
   const guided = condInputs.length > 0 && guidance !== 1;
   return (
     <fieldset>
@@ -460,6 +460,14 @@ function Sampling({ c }: Ctl) {
           )}
         </div>
       )}
+      {/* Where the conditional inputs come from: the inputs file, else the label above or noise from the seed (as a run makes them). */}
+      {condInputs
+        .filter((i) => i.role !== 'y' || fileCond.some((f) => f.role === i.role))
+        .map((i) => (
+          <p key={i.role} className="muted" data-testid={`cond-note-${i.role}`}>
+            {fileCond.some((f) => f.role === i.role) ? `Conditional ${i.label}: from ${inputsName ?? 'the inputs file'}.` : `Conditional ${i.label}: random, from the seed (an inputs .safetensors can give it).`}
+          </p>
+        ))}
       {guided &&
         uncondSources
           .filter((u) => u.source === 'zeros' || u.source === 'missing')

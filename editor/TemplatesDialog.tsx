@@ -1,25 +1,28 @@
 import { useMemo, useRef, useState, type DragEvent } from 'react';
 import { DEFAULT_TEMPLATE, TEMPLATES, type Template } from '../graph/templates';
 import type { Graph } from '../graph/model';
-import { buildFromForm, formFields, formValues, formValuesFromConfig, joinEntries, listEntries, type FormField, type FormValues } from './template-form';
+import { buildFromForm, formFields, formValues, formVariants, importConfig, importsConfig as offersImport, joinEntries, listEntries, variantFor, type FormField, type FormValues, type FormVariant } from './template-form';
 import { TRAINED_PRESETS, type TrainedPreset } from './presets';
 import type { LoadedPreset } from './presets/load';
 
 /** The tab that lists trained models (not a template id: those are lower-case words). */
 const TRAINED_TAB = 'trained-models';
 
-/** One tab's state: the preset picked ('' = the template's defaults) and the form's values. */
+/**
+ * One tab's state: the preset picked ('' = the template's defaults), the form shown (the model
+ * class, for a template with several), the form's values, and a note on what an imported config lacked.
+ */
 interface TabState {
   readonly preset: string;
+  readonly variant: string;
   readonly values: FormValues;
+  readonly note: string | null;
 }
 
 function initialState(t: Template): TabState {
-  return { preset: '', values: formValues(formFields(t), t.defaults.kwargs) };
+  const v = variantFor(t, t.defaults.kwargs);
+  return { preset: '', variant: v.id, values: formValues(formFields(v), t.defaults.kwargs), note: null };
 }
-
-/** Templates whose New… tab offers "Import config.json" (their kwargs are a config file people have). */
-const IMPORTS_CONFIG: ReadonlySet<string> = new Set(['diffusers']);
 
 /** One select per entry of a list of choices (`down_block_types`), as many as its `lengthOf` field has entries. */
 function ListOfChoices({ field, values, onChange }: { field: FormField; values: FormValues; onChange: (v: string) => void }) {
@@ -106,9 +109,25 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
   const [loading, setLoading] = useState(false);
   const trainedTab = tabId === TRAINED_TAB;
   const template: Template = TEMPLATES.find((t) => t.id === tabId) ?? DEFAULT_TEMPLATE;
-  const fields = useMemo(() => formFields(template), [template]);
+  const variants = useMemo(() => formVariants(template), [template]);
   const state = tabs[template.id] ?? initialState(template);
+  const variant: FormVariant = variants.find((v) => v.id === state.variant) ?? variants[0]!;
+  const fields = useMemo(() => formFields(variant), [variant]);
   const setState = (s: TabState) => setTabs({ ...tabs, [template.id]: s });
+  /** A preset (or, for '', the defaults) in the form of its model class. */
+  const presetState = (name: string): TabState => {
+    const p = template.presets.find((c) => c.name === name);
+    const kwargs: Readonly<Record<string, unknown>> = p ? { ...p.kwargs, image_size: p.imageSize } : template.defaults.kwargs;
+    const v = variantFor(template, kwargs);
+    return { preset: p ? p.name : '', variant: v.id, values: formValues(formFields(v), kwargs), note: null };
+  };
+  /** Another model class: its first preset, or its form's defaults. */
+  const classState = (id: string): TabState => {
+    const v = variants.find((c) => c.id === id) ?? variants[0]!;
+    if (v === variants[0]) return presetState('');
+    const p = template.presets.find((c) => v.matches(c.kwargs as Readonly<Record<string, unknown>>));
+    return p ? presetState(p.name) : { preset: '', variant: v.id, values: formValues(formFields(v), v.template.defaults.kwargs), note: null };
+  };
 
   const openTrained = async () => {
     setLoading(true);
@@ -127,7 +146,7 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
   const create = () => {
     if (trainedTab) return void openTrained();
     try {
-      onCreate(buildFromForm(template, state.values));
+      onCreate(buildFromForm(variant, state.values));
     } catch (e) {
       setError(e instanceof Error ? e.message : String(e));
     }
@@ -141,12 +160,13 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
 
   // "Import config.json" (a file picked or dropped): the form takes the config's values, or the error names the problem.
   const fileInput = useRef<HTMLInputElement>(null);
-  const importsConfig = !trainedTab && IMPORTS_CONFIG.has(template.id);
-  const importConfig = async (file: File | undefined) => {
+  const importsConfig = !trainedTab && offersImport(template);
+  const readConfig = async (file: File | undefined) => {
     if (!file) return;
     try {
-      const values = formValuesFromConfig(template, fields, await file.text(), file.name);
-      setState({ preset: '', values });
+      const { variant: v, values, missing } = importConfig(template, await file.text(), file.name);
+      const note = missing.length > 0 ? `${file.name} does not give ${missing.join(', ')}: fill ${missing.length > 1 ? 'them' : 'it'} in (no default is assumed).` : null;
+      setState({ preset: '', variant: v.id, values, note });
       setError(null);
     } catch (e) {
       setError(e instanceof Error ? e.message : String(e));
@@ -155,7 +175,7 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
   const onDrop = (e: DragEvent) => {
     if (!importsConfig) return;
     e.preventDefault();
-    void importConfig(e.dataTransfer.files[0]);
+    void readConfig(e.dataTransfer.files[0]);
   };
 
   return (
@@ -213,7 +233,7 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
                   hidden
                   data-testid="tpl-import-config-file"
                   onChange={(e) => {
-                    void importConfig(e.target.files?.[0]);
+                    void readConfig(e.target.files?.[0]);
                     e.target.value = '';
                   }}
                 />
@@ -222,15 +242,7 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
             {template.presets.length > 0 && (
               <label className="field wide">
                 <span>Preset</span>
-                <select
-                  data-testid="tpl-preset"
-                  value={state.preset}
-                  onChange={(e) => {
-                    const p = template.presets.find((c) => c.name === e.target.value);
-                    const values = formValues(fields, p ? { ...p.kwargs, image_size: p.imageSize } : template.defaults.kwargs);
-                    setState({ preset: p ? p.name : '', values });
-                  }}
-                >
+                <select data-testid="tpl-preset" value={state.preset} onChange={(e) => setState(presetState(e.target.value))}>
                   <option value="">{template.defaults.label}</option>
                   {template.presets.map((p) => (
                     <option key={p.name} value={p.name}>
@@ -239,6 +251,23 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
                   ))}
                 </select>
               </label>
+            )}
+            {variants.length > 1 && (
+              <label className="field wide" title="The model class the config is for (its _class_name): each has its own keys">
+                <span>Model class</span>
+                <select data-testid="tpl-class" value={variant.id} onChange={(e) => setState(classState(e.target.value))}>
+                  {variants.map((v) => (
+                    <option key={v.id} value={v.id}>
+                      {v.id}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            )}
+            {state.note && (
+              <p className="notice field wide" data-testid="tpl-note">
+                {state.note}
+              </p>
             )}
             {inputs.length > 0 && <div className="grid">{inputs.map(field)}</div>}
             {checks.length > 0 && <div className="grid">{checks.map(field)}</div>}

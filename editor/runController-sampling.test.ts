@@ -9,8 +9,10 @@ import { fingerprint, RuntimeSession } from '../runtime/session';
 import { generateModule } from '../codegen/targets/tfjs/generate';
 import { readSources } from '../codegen/targets/tfjs/sources-node';
 import { transpile } from '../runtime/evaluate';
-import { iddpm } from '../graph/templates';
+import { iddpm, ldm } from '../graph/templates';
 import type { Graph } from '../graph/model';
+import { analyze } from '../graph/analyze';
+import { expectedWeights } from '../graph/weights';
 import { writeSafetensors } from '../weights/safetensors';
 import { IDDPM_SMALL } from '../bench/configs';
 import { EMPTY_CODE, type CodeState } from './codegenClient';
@@ -20,6 +22,31 @@ import { channelImages } from './tensorImage';
 const TINY = { ...IDDPM_SMALL, num_res_blocks: 1, attention_resolutions: [], channel_mult: [1] };
 const CLASSES: Graph = iddpm({ ...TINY, num_classes: 10 }, 4);
 const LATENT: Graph = iddpm({ ...TINY, in_channels: 4, out_channels: 4 }, 4);
+/** A tiny text-conditioned latent UNet: one level with a SpatialTransformer reading an 8-wide context of 77 tokens. */
+const TEXT: Graph = ldm({ in_channels: 4, out_channels: 4, model_channels: 32, channel_mult: [1], num_res_blocks: 1, attention_resolutions: [1], num_heads: 2, use_spatial_transformer: true, context_dim: 8, legacy: false }, 4);
+
+/** Deterministic values in [-1, 1) (a small LCG), so the file's tensors differ from the seed's noise. */
+const values = (n: number, seed: number) => {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 31) - 1);
+};
+/**
+ * Weights with no zeros (PyTorch's init zeroes ldm's out conv and proj_out, which makes the output
+ * ignore the context): every tensor small values from the LCG, as a state_dict `.safetensors`.
+ */
+const denseWeights = (g: Graph) =>
+  writeSafetensors(
+    Object.fromEntries(
+      expectedWeights(analyze(g)).map((w, i) => [w.fullKey, { dtype: 'F32' as const, shape: [...w.shape], data: values(w.shape.reduce((a, b) => a * b, 1), 100 + i).map((v) => 0.3 * v) }]),
+    ),
+  );
+
+/** An inputs `.safetensors` with a batch: x [B,4,4,4] and a context [B,77,8] under the given name. */
+const inputsFile = (batch: number, contextName = 'context', seed = 7) =>
+  writeSafetensors({
+    x: { dtype: 'F32', shape: [batch, 4, 4, 4], data: values(batch * 64, seed) },
+    [contextName]: { dtype: 'F32', shape: [batch, 77, 8], data: values(batch * 77 * 8, seed + 1) },
+  });
 
 const deps: RunControllerDeps = {
   chooseBackend: async () => {
@@ -133,4 +160,59 @@ describe('RunController sampling controls', () => {
     expect(grey[0].image.data[4 * lowest]).toBe(0);
     expect(grey[0].image.data[4 * highest]).toBe(255);
   });
+
+  it('sampling takes the inputs file\'s context (encoder_hidden_states too) as its conditional input; the unconditional one is zeros; a batch it cannot use is named', async () => {
+    const c = await ready(TEXT);
+    expect(c.getState()).toMatchObject({ latent: true, condInputs: [{ role: 'context', label: 'context' }], fileCond: [], uncondSources: [{ role: 'context', source: 'zeros' }] });
+    const weights = denseWeights(TEXT);
+    await c.openWeights('w.safetensors', weights);
+    expect(c.getState()).toMatchObject({ weightsLabel: 'w.safetensors', mismatch: null });
+    c.setSeed(3);
+    c.setSampler('ddim');
+    c.setSteps(3);
+    c.setGuidance(3);
+    const direct = new RuntimeSession();
+    const mod = generateModule(TEXT, readSources());
+    direct.setModule(TEXT, transpile(mod.text), mod.className, mod.inputs);
+    direct.setWeights({ kind: 'file', name: 'w.safetensors', bytes: weights });
+    expect(direct.mismatch).toBeNull();
+    const base = { schedule: 'linear' as const, trainSteps: 1000, steps: 3, seed: 3, label: 0, batch: 1, learnedSigma: false, sampler: 'ddim' as const, eta: 0, guidance: { scale: 3, uncond: {} } };
+    const checksumOf = async (opts: Parameters<RuntimeSession['sample']>[0]) => {
+      const out = (await direct.sample(opts))!;
+      try {
+        return fingerprint((await out.data()) as Float32Array);
+      } finally {
+        out.dispose();
+      }
+    };
+    const context = { data: Float32Array.from(values(77 * 8, 8)), shape: [1, 77, 8] };
+    const withFile = await checksumOf({ ...base, cond: { file: { name: 'io.safetensors', inputs: { context } } } });
+    const withNoise = await checksumOf(base);
+    expect(withFile).not.toBe(withNoise);
+
+    // Without a file: the context is the seed's noise, as before.
+    await c.sample();
+    expect(c.getState().failure).toBeNull();
+    expect(c.getState().checksum).toBe(withNoise);
+
+    // diffusers' name for it, batch 1: the same context, so the same sample.
+    await c.openInputs('io.safetensors', inputsFile(1, 'encoder_hidden_states'));
+    expect(c.getState()).toMatchObject({ inputsName: 'io.safetensors', fileCond: [{ role: 'context', label: 'context' }], failure: null });
+    await c.sample();
+    expect(c.getState().failure).toBeNull();
+    expect(c.getState().checksum).toBe(withFile);
+    expect(c.getState().outputMap?.c).toBe(4);
+
+    // A batch of 2 (a Run takes it whole): sampling makes one image, so it is refused by name.
+    await c.openInputs('two.safetensors', inputsFile(2));
+    const before = c.getState().checksum;
+    await c.sample();
+    expect(c.getState().failure?.message).toMatch(/^InputsError: two\.safetensors: its context has a batch of 2, but sampling makes 1 image: give a batch of 1 to sample with it/);
+    expect(c.getState().checksum).toBe(before);
+
+    c.clearInputs();
+    expect(c.getState().fileCond).toEqual([]);
+    direct.dispose();
+  });
 });
+

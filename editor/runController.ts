@@ -17,7 +17,8 @@ import { analyze, graphInputs, type Analysis } from '../graph/analyze';
 import { estimateCost, type BackendLimits, type CostEstimate } from '../graph/estimate';
 import type { BackendChoice, BrowserBackend } from '../runtime/backend-browser';
 import { fingerprint, isSamplerRole, readConditioningFile, RuntimeSession, unconditionalSources, type RunInputs, type TensorStats, type UnconditionalSource, type UnconditionalSpec, type WeightSource } from '../runtime/session';
-import { readInputsFile, type InputsFile } from '../runtime/inputs';
+import { InputsError, readInputsFile, type HostTensor, type InputsFile } from '../runtime/inputs';
+import type { InputRole } from '../blocks/roles';
 import { backendLimits, measureRate } from '../runtime/rate';
 import { gateRun, type RunGate } from '../runtime/gate';
 import { classifyFailure, type Failure } from '../runtime/failure';
@@ -153,6 +154,8 @@ export interface RunState {
   readonly uncondName: string | null;
   /** Where each conditional input's unconditional counterpart comes from under guidance. */
   readonly uncondSources: readonly { readonly role: string; readonly label: string; readonly source: UnconditionalSource }[];
+  /** The conditional inputs the inputs file gives (a context, a label): sampling is conditioned on them too. */
+  readonly fileCond: readonly { readonly role: string; readonly label: string }[];
 }
 
 /** A file's bytes, or their promise while it is read (`File.arrayBuffer()`). */
@@ -265,6 +268,7 @@ export class RunController {
       uncondValue: 0,
       uncondName: null,
       uncondSources: [],
+      fileCond: [],
     };
     this.state = { ...this.state, uncondValue: this.defaultUncondValue(), uncondSources: this.uncondSourcesNow() };
     this.code = deps.makeCode((c) => this.onCode(c));
@@ -362,6 +366,35 @@ export class RunController {
     return unconditionalSources(this.analysisCondInputs(), this.uncondSpec());
   }
 
+  /** The model's conditional inputs that the inputs file gives. */
+  private fileCondNow(): RunState['fileCond'] {
+    const file = this.inputsFile;
+    return file ? this.analysisCondInputs().filter((m) => file.inputs[m.role.role]).map((m) => ({ role: m.role.role, label: m.role.label })) : [];
+  }
+
+  /**
+   * Sampling's conditional inputs from the inputs file (the context, a label: what a single run
+   * takes from it too), each a batch of 1 (repeated) or the sampling batch; another batch is an
+   * {@link InputsError} naming the file, the input and the batches.
+   */
+  private sampleCond(batch: number): UnconditionalSpec | null {
+    const file = this.inputsFile;
+    if (!file) return null;
+    const inputs: Partial<Record<InputRole, HostTensor>> = {};
+    for (const { role } of this.analysisCondInputs()) {
+      const t = file.inputs[role.role];
+      if (!t) continue;
+      if (t.shape[0] !== 1 && t.shape[0] !== batch) {
+        const name = this.state.inputsName ?? 'the inputs file';
+        throw new InputsError(
+          `${name}: its ${role.label} has a batch of ${t.shape[0]}, but sampling makes ${batch} image${batch === 1 ? '' : 's'}: give a batch of ${batch === 1 ? '1' : `1 or ${batch}`} to sample with it (a single Run takes the whole batch)`,
+        );
+      }
+      inputs[role.role] = t;
+    }
+    return Object.keys(inputs).length > 0 ? { file: { name: this.state.inputsName ?? 'inputs', inputs } } : null;
+  }
+
   /** The graph being edited: a new module is asked for once edits pause (valid graphs only). */
   setGraph(graph: Graph): void {
     if (graph === this.graph || this.disposed) return;
@@ -372,7 +405,7 @@ export class RunController {
       const hadClasses = this.state.numClasses;
       this.set(this.graphFacts(a));
       if (this.state.numClasses !== hadClasses) this.set({ uncondValue: this.defaultUncondValue() });
-      this.set({ uncondSources: this.uncondSourcesNow() });
+      this.set({ uncondSources: this.uncondSourcesNow(), fileCond: this.fileCondNow() });
     }
     this.requestCode();
   }
@@ -554,7 +587,7 @@ export class RunController {
     try {
       const file = parseSafetensors(await readBytes(bytes), { source: name });
       this.inputsFile = readInputsFile(file, name);
-      this.set({ inputsName: name, failure: null });
+      this.set({ inputsName: name, failure: null, fileCond: this.fileCondNow() });
       this.followInputs();
     } catch (e) {
       this.failed(e);
@@ -563,7 +596,7 @@ export class RunController {
 
   clearInputs(): void {
     this.inputsFile = null;
-    this.set({ inputsName: null });
+    this.set({ inputsName: null, fileCond: [] });
     this.followInputs();
   }
 
@@ -733,7 +766,9 @@ export class RunController {
 
   /**
    * DDPM or DDIM from noise with the current schedule and steps, guided when the scale is not 1
-   * (twice the forward work); the canvas follows every 5th step; `cancelSample` stops it.
+   * (twice the forward work); the canvas follows every 5th step; `cancelSample` stops it. The
+   * conditional inputs come from the inputs file where it gives them (`sampleCond`), else from the
+   * panel (the label) or noise, as a run makes them.
    */
   sample(confirmed = false): Promise<void> {
     const { steps, trainSteps, schedule, seed, label, learnedSigma, sampler, eta, guidance, condInputs, latent } = this.state;
@@ -742,6 +777,8 @@ export class RunController {
     const name = `${sampler === 'ddim' ? 'DDIM' : 'Sampling'} (${steps} steps${guided ? `, guidance ${guidance}` : ''})`;
     const spec: ActionSpec = { action: name, passes: guided ? 2 * steps : steps, confirmed, quiet: false, again: () => void this.sample(true) };
     return this.act(spec, async () => {
+      const batch = 1;
+      const cond = this.sampleCond(batch);
       this.set({ sampling: { done: 0, total: steps } });
       const out = await this.session.sample({
         schedule,
@@ -749,8 +786,9 @@ export class RunController {
         steps,
         seed,
         label,
-        batch: 1,
+        batch,
         learnedSigma,
+        ...(cond ? { cond } : {}),
         sampler,
         eta,
         ...(guided ? { guidance: { scale: guidance, uncond: this.uncondSpec() } } : {}),

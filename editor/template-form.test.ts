@@ -1,14 +1,16 @@
 /** New…'s form is generated from each template's schema and builds what the template builds. */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { DiffusersConfig, DIFFUSERS_PRESETS, diffusersUNet2D, iddpm, IDDPM_PRESETS, templateById, TemplateError, vanilla } from '../graph/templates';
+import { DiffusersConfig, DIFFUSERS_PRESETS, diffusersUNet2D, diffusersUNet2DCondition, iddpm, IDDPM_PRESETS, ldm, LDM_PRESETS, SD15_UNET, templateById, TemplateError, vanilla } from '../graph/templates';
+import { analyze, countParameters } from '../graph/analyze';
 import { REFERENCE } from '../test/util';
-import { buildFromForm, formFields, formValues, formValuesFromConfig, kwargsFromForm, listEntries } from './template-form';
+import { buildFromForm, formFields, formValues, formValuesFromConfig, formVariants, importConfig, importsConfig, kwargsFromForm, listEntries, variantFor } from './template-form';
 
 const iddpmT = templateById('iddpm')!;
 const vanillaT = templateById('vanilla')!;
 const emptyT = templateById('empty')!;
 const diffusersT = templateById('diffusers')!;
+const ldmT = templateById('ldm')!;
 
 /** A parity case of the diffusers reference: its config as save_config wrote it (every key), and that text. */
 const dfCase = (name: string) => JSON.parse(readFileSync(`${REFERENCE}diffusers/${name}.json`, 'utf8')) as { config: Record<string, unknown>; config_json: string; image_size: number };
@@ -146,5 +148,112 @@ describe('template form: diffusers UNet2DModel (every config key)', () => {
     // An old Hub config (fewer keys): the missing ones show their defaults.
     const values = formValuesFromConfig(diffusersT, fields, JSON.stringify({ ...DIFFUSERS_PRESETS[1].kwargs, some_future_key: 1 }));
     expect(values).toMatchObject({ block_out_channels: '128, 128, 256, 256, 512, 512', sample_size: '256', downsample_type: 'conv', add_attention: true, mid_block_type: 'UNetMidBlock2D', class_embed_type: '' });
+  });
+});
+
+/** The real code's parameter count (test/reference: made with PyTorch from the published configs). */
+const realParams = (file: string) => (JSON.parse(readFileSync(`${REFERENCE}${file}`, 'utf8')) as { num_parameters: number }).num_parameters;
+const params = (g: ReturnType<typeof ldm>) => countParameters(analyze(g));
+
+describe('template form: latent-diffusion UNetModel (ldm)', () => {
+  const fields = formFields(ldmT);
+  const byKey = new Map(fields.map((f) => [f.key, f]));
+
+  it('num_classes (whole number, null or a string in the schema) is a nullable number: an empty box is null, so the defaults and both presets build', () => {
+    expect(byKey.get('num_classes')).toMatchObject({ kind: 'number', nullable: true, placeholder: 'none' });
+    expect(byKey.get('context_dim')).toMatchObject({ kind: 'number', nullable: true });
+    const values = formValues(fields, ldmT.defaults.kwargs);
+    expect(values).toMatchObject({ num_classes: '', context_dim: '768', use_spatial_transformer: true, channel_mult: '1, 2', attention_resolutions: '2, 1' });
+    expect(kwargsFromForm(fields, values).kwargs.num_classes).toBeNull();
+    expect(buildFromForm(ldmT, values)).toEqual(ldm(ldmT.defaults.kwargs));
+    expect(buildFromForm(ldmT, { ...values, num_classes: '10' }).nodes.some((n) => n.name === 'label_emb')).toBe(true);
+    for (const p of LDM_PRESETS) {
+      const g = buildFromForm(ldmT, formValues(fields, { ...p.kwargs, image_size: p.imageSize }));
+      expect(g, p.name).toEqual(ldm(p.kwargs, p.imageSize));
+    }
+    // SD 1.x and 2.x from the form: the real code's parameter counts.
+    const [sd1, sd2] = LDM_PRESETS.map((p) => buildFromForm(ldmT, formValues(fields, { ...p.kwargs, image_size: p.imageSize })));
+    expect(params(sd1!)).toBe(realParams('ldm/sd1-keys.json'));
+    expect(params(sd1!)).toBe(859_520_964);
+    expect(params(sd2!)).toBe(realParams('ldm/sd2-keys.json'));
+  });
+
+  it('Import config.json: bare kwargs, kwargs with image_size beside, a yaml unet_config; a wrong target is refused by name', () => {
+    expect(importsConfig(ldmT)).toBe(true);
+    expect(importsConfig(iddpmT)).toBe(false);
+    const small = { model_channels: 32, channel_mult: [1, 2], attention_resolutions: [2], num_heads: 2, use_spatial_transformer: true, context_dim: 32, in_channels: 4, out_channels: 4, num_res_blocks: 1, legacy: false };
+    const a = importConfig(ldmT, JSON.stringify({ kwargs: small, image_size: 8 }), 'small.json');
+    expect(a.variant.template).toBe(ldmT);
+    expect(a.missing).toEqual([]);
+    expect(a.values).toMatchObject({ image_size: '8', model_channels: '32', channel_mult: '1, 2', attention_resolutions: '2', num_heads: '2', context_dim: '32', legacy: false });
+    expect(buildFromForm(a.variant, a.values)).toEqual(ldm(small, 8));
+    const yaml = { model: { params: { unet_config: { target: 'ldm.modules.diffusionmodules.openaimodel.UNetModel', params: { ...small, image_size: 16 } } } } };
+    expect(importConfig(ldmT, JSON.stringify(yaml)).values.image_size).toBe('16');
+    expect(() => importConfig(ldmT, JSON.stringify({ unet_config: { target: 'sgm.UNetModel', params: small } }), 'u.json')).toThrow(/^u\.json: UNetModel: unet_config\.target "sgm\.UNetModel" is not latent-diffusion's UNetModel/);
+    expect(() => importConfig(ldmT, JSON.stringify({ ...small, context_dim: null }), 'u.json')).toThrow(/^u\.json: latent-diffusion UNetModel kwargs are invalid:\n {2}context_dim: is required with use_spatial_transformer/);
+  });
+});
+
+describe('template form: diffusers UNet2DConditionModel (chosen by _class_name)', () => {
+  const [plain, cond] = formVariants(diffusersT);
+  const fields = formFields(cond!);
+  const byKey = new Map(fields.map((f) => [f.key, f]));
+  const sd15 = diffusersT.presets.find((p) => p.name === 'sd15')!;
+
+  it('two forms: UNet2DModel (the template itself, its fields unchanged) and UNet2DConditionModel; presets and configs pick theirs', () => {
+    expect(formVariants(diffusersT).map((v) => v.id)).toEqual(['UNet2DModel', 'UNet2DConditionModel']);
+    expect(plain!.template).toBe(diffusersT);
+    expect(formFields(plain!)).toEqual(formFields(diffusersT));
+    expect(formVariants(iddpmT).map((v) => v.id)).toEqual(['iddpm']);
+    expect(variantFor(diffusersT, sd15.kwargs as Record<string, unknown>).id).toBe('UNet2DConditionModel');
+    for (const p of DIFFUSERS_PRESETS) expect(variantFor(diffusersT, p.kwargs).id, p.name).toBe('UNet2DModel');
+    expect(variantFor(diffusersT, {}).id).toBe('UNet2DModel');
+    expect(byKey.get('down_block_types')).toMatchObject({ kind: 'enums', options: ['CrossAttnDownBlock2D', 'DownBlock2D'], lengthOf: 'block_out_channels' });
+    expect(byKey.get('up_block_types')).toMatchObject({ kind: 'enums', options: ['UpBlock2D', 'CrossAttnUpBlock2D'], lengthOf: 'block_out_channels' });
+    expect(byKey.get('mid_block_type')).toMatchObject({ kind: 'enum', options: ['UNetMidBlock2DCrossAttn', 'UNetMidBlock2D'], nullable: true });
+    expect(byKey.get('_class_name')).toMatchObject({ kind: 'enum', options: ['UNet2DConditionModel'], nullable: false, optional: false });
+    expect(byKey.get('attention_head_dim')).toMatchObject({ kind: 'numbers', scalar: true });
+    expect(byKey.get('cross_attention_dim')).toMatchObject({ kind: 'numbers', scalar: true, placeholder: 'required' });
+    expect(byKey.get('cross_attention_dim')!.mustFill).toMatch(/768 for SD 1\.x/);
+  });
+
+  it('preset sd15 → form → the same graph as the template builds, with the real code\'s 859,520,964 parameters', () => {
+    const values = formValues(fields, { ...sd15.kwargs, image_size: sd15.imageSize });
+    expect(values).toMatchObject({ _class_name: 'UNet2DConditionModel', cross_attention_dim: '768', block_out_channels: '320, 640, 1280, 1280', sample_size: '64', attention_head_dim: '8' });
+    expect(kwargsFromForm(fields, values).kwargs).toMatchObject(SD15_UNET);
+    const g = buildFromForm(cond!, values);
+    expect(g).toEqual(diffusersUNet2DCondition(SD15_UNET, 64));
+    expect(params(g)).toBe(realParams('diffusers/cond-sd15-keys.json'));
+  });
+
+  it('Import config.json: the real configs save_config wrote build the same graph; the block-type selects follow block_out_channels', () => {
+    for (const name of ['cond-conv', 'cond-linear']) {
+      const c = dfCase(name);
+      const r = importConfig(diffusersT, c.config_json);
+      expect(r.variant.id, name).toBe('UNet2DConditionModel');
+      expect(r.missing, name).toEqual([]);
+      expect(kwargsFromForm(fields, r.values).kwargs, name).toMatchObject({ cross_attention_dim: 24, attention_head_dim: c.config.attention_head_dim, layers_per_block: c.config.layers_per_block, use_linear_projection: c.config.use_linear_projection });
+      expect(buildFromForm(r.variant, r.values), name).toEqual(diffusersUNet2DCondition(c.config));
+    }
+    const values = importConfig(diffusersT, dfCase('cond-conv').config_json).values;
+    const down = byKey.get('down_block_types')!;
+    expect(listEntries(down, { ...values, block_out_channels: '32, 32, 64' })).toEqual(['CrossAttnDownBlock2D', 'DownBlock2D', 'DownBlock2D']);
+    // A UNet2DModel config still fills the UNet2DModel form.
+    expect(importConfig(diffusersT, dfCase('df-learned').config_json).variant.id).toBe('UNet2DModel');
+    // A value the class does not support: the schema's message, naming the file and the key.
+    expect(() => importConfig(diffusersT, JSON.stringify({ ...SD15_UNET, addition_embed_type: 'text_time' }), 'unet.json')).toThrow(/^unet\.json: diffusers UNet2DConditionModel kwargs are invalid:\n {2}addition_embed_type: "text_time" is not supported/);
+  });
+
+  it('a config without cross_attention_dim: the box stays empty (not diffusers\' 1280), the import says so, and Create names the key', () => {
+    const { cross_attention_dim: _, ...rest } = SD15_UNET;
+    const r = importConfig(diffusersT, JSON.stringify(rest), 'unet.json');
+    expect(r.variant.id).toBe('UNet2DConditionModel');
+    expect(r.missing).toEqual(['cross_attention_dim']);
+    expect(r.values.cross_attention_dim).toBe('');
+    expect(() => buildFromForm(r.variant, r.values)).toThrow(new TemplateError(`diffusers UNet2DConditionModel: cross_attention_dim is required: ${byKey.get('cross_attention_dim')!.mustFill}`));
+    const g = buildFromForm(r.variant, { ...r.values, cross_attention_dim: '768' });
+    expect(g.nodes.find((n) => n.name === 'encoder_hidden_states')?.params).toMatchObject({ dim: 768 });
+    // The CLI's path (the template itself) keeps diffusers' semantics: a missing key is 1280.
+    expect(diffusersT.build(rest).nodes.find((n) => n.name === 'encoder_hidden_states')?.params).toMatchObject({ dim: 1280 });
   });
 });
