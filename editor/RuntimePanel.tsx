@@ -177,13 +177,18 @@ function Notices({ c }: Ctl) {
 }
 
 function Weights({ c }: Ctl) {
-  const { weightsLabel, seed, mismatch, weightsFromFile } = useRun(c);
+  const { weightsLabel, seed, mismatch, weightsFromFile, checkpointNote } = useRun(c);
   return (
     <fieldset>
       <legend>Weights</legend>
       <div className="row">
         <span data-testid="weights-label">{weightsLabel}</span>
       </div>
+      {checkpointNote && (
+        <p className="muted small" data-testid="checkpoint-note">
+          {checkpointNote}
+        </p>
+      )}
       {weightsFromFile && (
         <p className="muted" data-testid="weights-note">
           Weights stay in this tab only: autosave keeps the graph, not its weights.

@@ -13,7 +13,7 @@ import { readSources } from '../codegen/targets/tfjs/sources-node';
 import { transpile } from '../runtime/evaluate';
 import { iddpm } from '../graph/templates';
 import type { Graph } from '../graph/model';
-import { parseSafetensors, toFloat32 } from '../weights/safetensors';
+import { parseSafetensors, toFloat32, writeSafetensors, type TensorToWrite } from '../weights/safetensors';
 import { IDDPM_SMALL } from '../bench/configs';
 import { closeness, FIXTURES } from '../test/util';
 import { EMPTY_CODE, type CodeState } from './codegenClient';
@@ -107,6 +107,26 @@ describe('RunController (the run panel without React)', () => {
   });
   afterEach(() => {
     for (const c of open.splice(0)) c.dispose();
+  });
+
+  it('a whole Stable Diffusion-style checkpoint: the UNet under model.diffusion_model. runs, and the panel notes the parts ignored', async () => {
+    const c = await ready();
+    await c.openWeights('weights.safetensors', WEIGHTS);
+    expect(c.getState().checkpointNote).toBeNull();
+    const whole: Record<string, TensorToWrite> = {
+      'first_stage_model.decoder.conv_in.weight': { dtype: 'F32', shape: [2], data: [1, 2] },
+      'cond_stage_model.transformer.embeddings.weight': { dtype: 'F16', shape: [1], data: [0.5] },
+    };
+    for (const [k, t] of parseSafetensors(WEIGHTS).tensors) whole[`model.diffusion_model.${k}`] = { dtype: 'F32', shape: t.shape, data: toFloat32(t) };
+    await c.openWeights('sd-whole.safetensors', writeSafetensors(whole));
+    const s = c.getState();
+    expect(s).toMatchObject({ weightsLabel: 'sd-whole.safetensors', mismatch: null, failure: null });
+    expect(s.checkpointNote).toMatch(/^a whole checkpoint: the UNet was read from under "model\.diffusion_model\." \(\d+ tensors\); 2 tensors of its other parts ignored \(cond_stage_model\. 1, first_stage_model\. 1\)$/);
+    await c.openInputs('io.safetensors', IO);
+    await c.run();
+    const out = parseSafetensors((await c.outputSafetensors())!).tensors.get('out')!;
+    const close = closeness(toFloat32(out), ioTensor('out').data, 1e-4, 1e-4);
+    expect(close.ok, `worst at ${close.at}: ${close.maxAbs}`).toBe(true);
   });
 
   it('runs the fixture with its weights and inputs file: PyTorch’s output, the picture, the channels, timings', async () => {

@@ -25,6 +25,8 @@ import { classifyFailure, type Failure } from '../runtime/failure';
 import type { SamplerName, ScheduleName } from '../runtime/diffusion';
 import { parseSafetensors, writeSafetensors } from '../weights/safetensors';
 import { convertWeights, type NamingConversion } from '../graph/convert';
+import { expectedWeights } from '../graph/weights';
+import { checkpointNote } from '../weights/legacy';
 import { EMPTY_CODE, type CodeState } from './codegenClient';
 import { hostMap, toRgba, type HostMap, type RgbaImage } from './tensorImage';
 
@@ -116,6 +118,8 @@ export interface RunState {
   readonly weightsLabel: string;
   /** The weights come from a file (not the seed): the panel says they are not autosaved. */
   readonly weightsFromFile: boolean;
+  /** A whole checkpoint's note (weights/legacy.ts): the UNet's keys found under `model.diffusion_model.`, how many tensors of other parts were ignored. */
+  readonly checkpointNote: string | null;
   /** The strict check's report when the weights file does not fit the graph. */
   readonly mismatch: string | null;
   readonly seed: number;
@@ -240,6 +244,7 @@ export class RunController {
       preparing: null,
       weightsLabel: randomLabel(0),
       weightsFromFile: false,
+      checkpointNote: null,
       mismatch: null,
       seed: 0,
       timestep: 500,
@@ -565,10 +570,13 @@ export class RunController {
   private otherNaming: WeightSource | null = null;
 
   /** The weights label for the session's source (random with its seed, the file's name, or that the file does not fit), and whether it is a file. */
-  private weightsFacts(): Pick<RunState, 'weightsLabel' | 'weightsFromFile'> {
+  private weightsFacts(): Pick<RunState, 'weightsLabel' | 'weightsFromFile' | 'checkpointNote'> {
     const src = this.session.source;
-    if (src.kind === 'random') return { weightsLabel: randomLabel(src.seed), weightsFromFile: false };
-    return { weightsLabel: this.session.mismatch ? `${randomLabel(0)}: ${src.name} does not fit` : src.name, weightsFromFile: true };
+    if (src.kind === 'random') return { weightsLabel: randomLabel(src.seed), weightsFromFile: false, checkpointNote: null };
+    if (this.session.mismatch) return { weightsLabel: `${randomLabel(0)}: ${src.name} does not fit`, weightsFromFile: true, checkpointNote: null };
+    const file = this.session.weightsFile();
+    const expected = expectedWeights(analyze(this.graph)).map((w) => w.fullKey);
+    return { weightsLabel: src.name, weightsFromFile: true, checkpointNote: file ? checkpointNote(expected, file.tensors.keys()) : null };
   }
 
   /** A document's own weights (a trained model): its sampling settings, then the file as `openWeights` opens it. */

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ExpectedWeight } from '../graph/weights';
 import { tfjsShape } from '../weights/pytorch';
-import type { WeightSource } from './interpreter';
+import type { WeightReader } from './interpreter';
 
 interface HostTensor {
   readonly values: Float32Array;
@@ -21,7 +21,7 @@ interface HostTensor {
   readonly shape: readonly number[];
 }
 
-export class HostWeights implements WeightSource {
+export class HostWeights implements WeightReader {
   private readonly tensors = new Map<string, HostTensor>();
 
   /** Bytes held on the host. */

@@ -71,7 +71,7 @@ function feeds(a: Analysis, inputs: GraphInputs): Map<string, tf.Tensor> {
  * (a `WeightStore`), or host memory that makes each tensor inside the block's `tf.tidy`, which frees
  * it when the block returns (`HostWeights`, runtime/host-weights.ts).
  */
-export interface WeightSource {
+export interface WeightReader {
   get(key: string): tf.Tensor | undefined;
 }
 
@@ -89,7 +89,7 @@ export interface BlockStep {
  * cannot wait synchronously). Intermediates are freed after their last consumer has run; a run
  * abandoned midway (`return()` or an error) frees what it made.
  */
-export function* runGraphSteps(a: Analysis, weights: WeightSource, inputs: GraphInputs, opts: RunOptions = {}): Generator<BlockStep, RunResult, void> {
+export function* runGraphSteps(a: Analysis, weights: WeightReader, inputs: GraphInputs, opts: RunOptions = {}): Generator<BlockStep, RunResult, void> {
   const fed = feeds(a, inputs);
   // How many consumers each node still has: an intermediate is freed after its last one runs.
   const uses = new Map<string, number>();
@@ -165,7 +165,7 @@ export function* runGraphSteps(a: Analysis, weights: WeightSource, inputs: Graph
   }
 }
 
-export function runGraph(a: Analysis, weights: WeightSource, inputs: GraphInputs, opts: RunOptions = {}): RunResult {
+export function runGraph(a: Analysis, weights: WeightReader, inputs: GraphInputs, opts: RunOptions = {}): RunResult {
   return tf.tidy(() => {
     const steps = runGraphSteps(a, weights, inputs, opts);
     for (let s = steps.next(); ; s = steps.next()) {
@@ -176,6 +176,6 @@ export function runGraph(a: Analysis, weights: WeightSource, inputs: GraphInputs
 }
 
 /** Convenience: plan once, then run with a fixed set of weights. */
-export function runOnce(graph: Graph, weights: WeightSource, inputs: GraphInputs, opts: RunOptions = {}): RunResult {
+export function runOnce(graph: Graph, weights: WeightReader, inputs: GraphInputs, opts: RunOptions = {}): RunResult {
   return runGraph(planGraph(graph), weights, inputs, opts);
 }

@@ -154,7 +154,8 @@ export class RuntimeSession {
     return this.plan;
   }
 
-  private parsedFile(): SafetensorsFile | null {
+  /** The weights file in use (its header parsed, tensors decoded when read), or null with random weights. */
+  weightsFile(): SafetensorsFile | null {
     const src = this.source;
     // Decoded one tensor at a time as the loader reads it: never the whole file at once.
     return src.kind === 'file' ? lazySafetensors(src.bytes, { source: src.name }) : null;
@@ -206,7 +207,7 @@ export class RuntimeSession {
       const generation = this.generation;
       if (!this.pending || this.pending.generation !== generation) {
         const expected = expectedWeights(this.plan);
-        const file = this.mismatch ? null : this.parsedFile();
+        const file = this.mismatch ? null : this.weightsFile();
         const src = this.source;
         // Stopped by the caller's signal, or by `dropWeights` (then the loop starts over for the new weights).
         const stop = new AbortController();
