@@ -23,6 +23,7 @@ import { z } from 'zod';
 import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
 import { hw, int, list, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
+import { DIFFUSERS_META_KEYS, oneOf, positiveFloat, sampleSize, shown } from './diffusers-schema';
 import { blockDef } from '../../blocks/registry';
 
 const CLASS = 'UNet2DConditionModel';
@@ -34,11 +35,6 @@ export const CONTEXT_TOKENS = 77;
 /** Transformer2DModel's GroupNorm has 32 groups in this app's block (blocks/defs/transformer.ts). */
 const TRANSFORMER_GROUPS = 32;
 
-const shown = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.slice(0, 60)) : JSON.stringify(v)?.slice(0, 60) ?? String(v));
-
-function oneOf<const O extends readonly [string, ...string[]]>(options: O, what = '') {
-  return z.enum(options, { error: (iss) => `${shown(iss.input)} is not supported${what}; supported: ${options.join(', ')}` });
-}
 /** A key that must stay null (its feature has no block), refused with the reason. */
 const mustBeNull = (why: string) => z.null({ error: (iss) => `${shown(iss.input)} is not supported (${why}); leave it null` }).default(null);
 /** A key that must keep one value. */
@@ -46,7 +42,6 @@ const mustBe = <const V extends string | number | boolean>(value: V, why: string
   z.literal(value, { error: (iss) => `${shown(iss.input)} is not supported (${why}); only ${JSON.stringify(value)} is` }).default(value as never);
 /** One value, or one per level (a list). */
 const perLevel = <T extends z.ZodType>(item: T) => z.union([item, list(item, L.levels).nonempty({ error: 'must have at least one entry' })]);
-const positiveFloat = (max: number) => z.number({ error: numberError }).positive({ error: 'must be greater than 0' }).max(max, { error: `must be at most ${max}` });
 const headsSpec = blockDef('Transformer2DModel').params.num_attention_heads;
 /** Heads of one Transformer2DModel: the block's limit. */
 const heads = int(1, headsSpec?.type === 'int' ? headsSpec.max : 1);
@@ -57,13 +52,8 @@ const noEffect = ' (no effect on the block types this template supports)';
 export const DiffusersCondConfig = z
   .object({
     _class_name: z.literal(CLASS).describe('The model class: UNet2DConditionModel.'),
-    _diffusers_version: z.string().max(100).optional().describe('The diffusers version that wrote the config; ignored.'),
-    _name_or_path: z.string().max(1000).optional().describe('Where the config was loaded from; ignored.'),
-    sample_size: z
-      .union([int(1, L.image_size), z.tuple([int(1, L.image_size), int(1, L.image_size)])])
-      .nullable()
-      .default(null)
-      .describe('Height and width of the latent (one number, or [height, width]); --image-size overrides it.'),
+    ...DIFFUSERS_META_KEYS,
+    sample_size: sampleSize('Height and width of the latent (one number, or [height, width]); --image-size overrides it.'),
     in_channels: int(1, L.io_channels).default(4).describe('Channels of the input latent.'),
     out_channels: int(1, L.io_channels).default(4).describe('Channels of the output.'),
     center_input_sample: z.boolean().default(false).describe('Map the input from [0, 1] to [-1, 1] first (2·x − 1 before conv_in).'),
