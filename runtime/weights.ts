@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Analysis } from '../graph/analyze';
 import { expectedWeights, type ExpectedWeight } from '../graph/weights';
 import type { ParseOptions, SafetensorsEntry, SafetensorsFile, SafetensorsTensor } from '../weights/safetensors';
-import { decodeTensorData, parseSafetensorsHeader, toFloat32 } from '../weights/safetensors';
+import { decodeTensorData, lazyTensors, parseSafetensorsHeader, toFloat32 } from '../weights/safetensors';
 import { Rng } from '../weights/rng';
 import { checkStateDict, fromPyTorch, initialValues, tfjsShape } from '../weights/pytorch';
 import type { WeightLayout } from '../weights/types';
@@ -51,24 +51,8 @@ const RAW = new WeakMap<SafetensorsFile, { readonly bytes: Uint8Array; readonly 
  */
 export function lazySafetensors(bytes: Uint8Array, opts: ParseOptions = {}): SafetensorsFile {
   const header = parseSafetensorsHeader(bytes.length, (offset, length) => bytes.subarray(offset, offset + length), opts);
-  const tensors = new Map<string, SafetensorsTensor>();
-  const entries = new Map<string, SafetensorsEntry>();
-  for (const e of header.entries) {
-    entries.set(e.name, e);
-    const start = header.dataStart + e.begin;
-    const end = header.dataStart + e.end;
-    tensors.set(
-      e.name,
-      Object.freeze({
-        name: e.name,
-        dtype: e.dtype,
-        shape: e.shape,
-        get data() {
-          return decodeTensorData(bytes, start, end, e.dtype);
-        },
-      }),
-    );
-  }
+  const entries = new Map<string, SafetensorsEntry>(header.entries.map((e) => [e.name, e]));
+  const tensors = lazyTensors(header.entries, (e) => decodeTensorData(bytes, header.dataStart + e.begin, header.dataStart + e.end, e.dtype));
   const file: SafetensorsFile = { tensors, metadata: header.metadata };
   RAW.set(file, { bytes, dataStart: header.dataStart, entries });
   return file;
