@@ -22,9 +22,10 @@
 import { z } from 'zod';
 import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
-import { hw, int, list, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
+import { addThenWire, hw, int, list, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
+import type { ParamValue } from '../../blocks/types';
 import { DIFFUSERS_META_KEYS, oneOf, positiveFloat, sampleSize, shown } from './diffusers-schema';
-import { blockDef } from '../../blocks/registry';
+import { blockDef, type BlockType } from '../../blocks/registry';
 
 const CLASS = 'UNet2DConditionModel';
 const DOWN = ['CrossAttnDownBlock2D', 'DownBlock2D'] as const;
@@ -237,14 +238,7 @@ export function diffusersUNet2DCondition(configIn: unknown, imageSize?: ImageSiz
     if (headDim < 1) throw new TemplateError(`${CLASS}: ${name}: ${channels} channels cannot be split into ${heads} heads (attention_head_dim is the number of heads in this class); use at most ${channels}`);
     return { num_attention_heads: heads, attention_head_dim: headDim, num_layers: numLayers, use_linear_projection: k.use_linear_projection };
   };
-  /** Adds a node now (registration order) and wires its inputs later (forward order). */
-  const later = (type: Parameters<GraphBuilder['add']>[0], name: string, params: Parameters<GraphBuilder['add']>[2]) => {
-    const id = b.add(type, name, params);
-    return (inputs: Record<string, string>): string => {
-      for (const [port, from] of Object.entries(inputs)) b.connect(from, id, port);
-      return id;
-    };
-  };
+  const later = (type: BlockType, name: string, params: Record<string, ParamValue>) => addThenWire(b, type, name, params);
 
   const skips: string[] = [h];
   k.down_block_types.forEach((type, i) =>

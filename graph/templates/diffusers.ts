@@ -12,7 +12,9 @@
 import { z } from 'zod';
 import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
-import { defineTemplate, hw, int, list, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
+import { addThenWire, defineTemplate, hw, int, list, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
+import type { BlockType } from '../../blocks/registry';
+import type { ParamValue } from '../../blocks/types';
 import { DIFFUSERS_META_KEYS, oneOf, positiveFloat, sampleSize, shown } from './diffusers-schema';
 import { DIFFUSERS_COND_PRESETS, diffusersUNet2DCondition, isCondConfig } from './diffusers-cond';
 
@@ -216,14 +218,7 @@ export function diffusersUNet2D(configIn: unknown, imageSize?: ImageSize): Graph
     residual_connection: true,
     rescale_output_factor: scale,
   });
-  /** Adds a node now (registration order) and wires its inputs later (forward order). */
-  const later = (type: Parameters<GraphBuilder['add']>[0], name: string, params: Parameters<GraphBuilder['add']>[2]) => {
-    const id = b.add(type, name, params);
-    return (inputs: Record<string, string>): string => {
-      for (const [port, from] of Object.entries(inputs)) b.connect(from, id, port);
-      return id;
-    };
-  };
+  const later = (type: BlockType, name: string, params: Record<string, ParamValue>) => addThenWire(b, type, name, params);
 
   // Down blocks: (resnet, attention?) × layers_per_block, then the downsampler; every output is a skip.
   const skips: string[] = [h];
