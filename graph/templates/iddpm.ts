@@ -7,7 +7,7 @@ import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
 import { defineTemplate, hw, int, list, minusOneOr, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
 import { IDDPM_PRESETS } from './iddpm-presets';
-import { addUNetModelLevels } from './openai-unet';
+import { addUNetModelInputs, addUNetModelLevels } from './openai-unet';
 
 const attentionResolutions = z.union([
   list(int(1, L.attention_resolution), L.attention_resolutions),
@@ -81,18 +81,10 @@ export function iddpm(kwargsIn: unknown, imageSize?: ImageSize): Graph {
   if (size === undefined) throw new TemplateError('UNetModel: image size missing: pass it (--image-size) or put image_size in the kwargs');
   const { height, width } = hw(size, 'UNetModel');
   const mc = k.model_channels;
-  const ted = mc * 4;
   const headsUp = k.num_heads_upsample === -1 ? k.num_heads : k.num_heads_upsample;
   const b = new GraphBuilder();
 
-  const x = b.add('ImageInput', 'x', { channels: k.in_channels, height, width });
-  const t = b.add('TimestepsInput', 'timesteps');
-  const sin = b.add('TimestepEmbedding', 'timestep_embedding', { dim: mc }, { x: t });
-  let emb = b.add('TimeEmbedMLP', 'time_embed', { dim: ted }, { x: sin });
-  if (k.num_classes !== null) {
-    const y = b.add('ClassLabelInput', 'y', { num_classes: k.num_classes });
-    emb = b.add('LabelEmbedding', 'label_emb', {}, { x: emb, y });
-  }
+  const { x, emb } = addUNetModelInputs(b, k, k.num_classes, height, width);
 
   const attn = (name: string, h: string, heads: number) =>
     b.add('AttentionBlock', name, { num_heads: heads, num_head_channels: k.num_head_channels, use_new_attention_order: k.use_new_attention_order }, { x: h });

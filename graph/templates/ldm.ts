@@ -24,7 +24,7 @@ import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
 import { defineTemplate, hw, int, list, minusOneOr, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
 import { LDM_PRESETS } from './ldm-presets';
-import { addUNetModelLevels } from './openai-unet';
+import { addUNetModelInputs, addUNetModelLevels } from './openai-unet';
 
 const UNET_TARGET = 'ldm.modules.diffusionmodules.openaimodel.UNetModel';
 const shown = (v: unknown): string => JSON.stringify(v)?.slice(0, 60) ?? String(v);
@@ -174,14 +174,8 @@ export function ldm(config: unknown, imageSize?: ImageSize): Graph {
   const nrb = perLevel(k.num_res_blocks, levels);
   const b = new GraphBuilder();
 
-  const x = b.add('ImageInput', 'x', { channels: k.in_channels, height, width });
-  const t = b.add('TimestepsInput', 'timesteps');
-  const sin = b.add('TimestepEmbedding', 'timestep_embedding', { dim: mc }, { x: t });
-  let emb = b.add('TimeEmbedMLP', 'time_embed', { dim: mc * 4 }, { x: sin });
-  if (k.num_classes !== null) {
-    const y = b.add('ClassLabelInput', 'y', { num_classes: k.num_classes as number });
-    emb = b.add('LabelEmbedding', 'label_emb', {}, { x: emb, y });
-  }
+  // num_classes is a whole number or null here (the schema refuses "sequential").
+  const { x, emb } = addUNetModelInputs(b, k, k.num_classes as number | null, height, width);
   const context = k.use_spatial_transformer ? b.add('ContextInput', 'context', { tokens: 77, dim: k.context_dim! }) : '';
 
   // `num_heads` is reassigned at each attention when num_head_channels is set, as in the source.

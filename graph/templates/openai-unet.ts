@@ -7,6 +7,30 @@
  */
 import type { GraphBuilder } from '../builder';
 
+/**
+ * UNetModel's inputs and embedding, in its registration order: the image `x`, `timesteps`, the
+ * sinusoidal embedding, `time_embed` (4 × model_channels) and, with `numClasses`, the label `y` and
+ * `label_emb` added to it. Returns the image input and the embedding every ResBlock reads.
+ */
+export function addUNetModelInputs(
+  b: GraphBuilder,
+  k: { readonly in_channels: number; readonly model_channels: number },
+  numClasses: number | null,
+  height: number,
+  width: number,
+): { x: string; emb: string } {
+  const mc = k.model_channels;
+  const x = b.add('ImageInput', 'x', { channels: k.in_channels, height, width });
+  const t = b.add('TimestepsInput', 'timesteps');
+  const sin = b.add('TimestepEmbedding', 'timestep_embedding', { dim: mc }, { x: t });
+  let emb = b.add('TimeEmbedMLP', 'time_embed', { dim: mc * 4 }, { x: sin });
+  if (numClasses !== null) {
+    const y = b.add('ClassLabelInput', 'y', { num_classes: numClasses });
+    emb = b.add('LabelEmbedding', 'label_emb', {}, { x: emb, y });
+  }
+  return { x, emb };
+}
+
 /** The UNetModel kwargs the level structure reads. */
 export interface UNetModelLevelKwargs {
   readonly model_channels: number;
