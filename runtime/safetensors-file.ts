@@ -8,6 +8,7 @@ import { closeSync } from 'node:fs';
 import {
   decodeTensorData,
   encodeTensorData,
+  lazyTensors,
   parseSafetensorsHeader,
   planSafetensors,
   SafetensorsError,
@@ -137,21 +138,7 @@ export function openSafetensors(path: string, opts: FileReadOptions = {}): Safet
       return { tensors, metadata: header.metadata };
     },
     lazy() {
-      const tensors = new Map<string, SafetensorsTensor>();
-      for (const e of header.entries) {
-        tensors.set(
-          e.name,
-          Object.freeze({
-            name: e.name,
-            dtype: e.dtype,
-            shape: e.shape,
-            get data() {
-              return decodeRange(get(e.name), 0, elements(e));
-            },
-          }),
-        );
-      }
-      return { tensors, metadata: header.metadata };
+      return { tensors: lazyTensors(header.entries, (e) => decodeRange(get(e.name), 0, elements(e))), metadata: header.metadata };
     },
     close() {
       if (open) closeSync(fd);

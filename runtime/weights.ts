@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Analysis } from '../graph/analyze';
 import { expectedWeights, type ExpectedWeight } from '../graph/weights';
 import type { ParseOptions, SafetensorsEntry, SafetensorsFile, SafetensorsTensor } from '../weights/safetensors';
-import { decodeTensorData, parseSafetensorsHeader, toFloat32 } from '../weights/safetensors';
+import { decodeTensorData, lazyTensors, parseSafetensorsHeader, toFloat32 } from '../weights/safetensors';
 import { Rng } from '../weights/rng';
 import { checkStateDict, fromPyTorch, initialValues, tfjsShape } from '../weights/pytorch';
 import type { WeightLayout } from '../weights/types';
@@ -51,27 +51,64 @@ const RAW = new WeakMap<SafetensorsFile, { readonly bytes: Uint8Array; readonly 
  */
 export function lazySafetensors(bytes: Uint8Array, opts: ParseOptions = {}): SafetensorsFile {
   const header = parseSafetensorsHeader(bytes.length, (offset, length) => bytes.subarray(offset, offset + length), opts);
-  const tensors = new Map<string, SafetensorsTensor>();
-  const entries = new Map<string, SafetensorsEntry>();
-  for (const e of header.entries) {
-    entries.set(e.name, e);
-    const start = header.dataStart + e.begin;
-    const end = header.dataStart + e.end;
-    tensors.set(
-      e.name,
-      Object.freeze({
-        name: e.name,
-        dtype: e.dtype,
-        shape: e.shape,
-        get data() {
-          return decodeTensorData(bytes, start, end, e.dtype);
-        },
-      }),
-    );
-  }
+  const entries = new Map<string, SafetensorsEntry>(header.entries.map((e) => [e.name, e]));
+  const tensors = lazyTensors(header.entries, (e) => decodeTensorData(bytes, header.dataStart + e.begin, header.dataStart + e.end, e.dtype));
   const file: SafetensorsFile = { tensors, metadata: header.metadata };
   RAW.set(file, { bytes, dataStart: header.dataStart, entries });
   return file;
+}
+
+/**
+ * Writes a weight's values, given one by one in PyTorch's order, at their places in tfjs's layout
+ * (what `fromPyTorch` does, without a second copy or a transpose): PyTorch `[A, B, C, D]` (2-D and
+ * 1×1-conv1d weights as `[A, B, 1, 1]`) → tfjs `[C, D, B, A]`. With layout `same` (`moved` false)
+ * the places are the positions in order.
+ */
+class ToTfjsLayout {
+  readonly moved: boolean;
+  private readonly B: number;
+  private readonly C: number;
+  private readonly D: number;
+  private readonly sb: number;
+  private readonly sd: number;
+  private readonly sc: number;
+  private a = 0;
+  private b = 0;
+  private c = 0;
+  private d = 0;
+  private to = 0;
+
+  constructor(
+    private readonly values: Float32Array,
+    shape: readonly number[],
+    layout: WeightLayout,
+  ) {
+    const n = values.length;
+    this.moved = layout !== 'same' && n > 0;
+    const [A, B, C, D] = layout === 'conv2d' || layout === 'convT' ? shape : [shape[0], n / (shape[0] || 1), 1, 1];
+    this.B = B;
+    this.C = C;
+    this.D = D;
+    this.sb = A;
+    this.sd = B * A;
+    this.sc = D * B * A;
+  }
+
+  /** Writes the next value (PyTorch order: d fastest). */
+  put(v: number): void {
+    if (!this.moved) {
+      this.values[this.to++] = v;
+      return;
+    }
+    this.values[this.to] = v;
+    if (++this.d < this.D) this.to += this.sd;
+    else if (((this.d = 0), ++this.c < this.C)) this.to = this.a + this.b * this.sb + this.c * this.sc;
+    else if (((this.c = 0), ++this.b < this.B)) this.to = this.a + this.b * this.sb;
+    else {
+      this.b = 0;
+      this.to = ++this.a;
+    }
+  }
 }
 
 /** Elements decoded per chunk on the way into tfjs's layout (the only buffer besides the result). */
@@ -94,34 +131,12 @@ function weightTensor(file: SafetensorsFile, t: SafetensorsTensor, layout: Weigh
   const size = e.dtype === 'F32' ? 4 : 2;
   const start = raw.dataStart + e.begin;
   const values = new Float32Array(n);
-  const moved = layout !== 'same' && n > 0;
-  // PyTorch order [A, B, C, D] (2-D and 1×1-conv1d weights as [A, B, 1, 1]) → tfjs [C, D, B, A], as randomWeightsAsync walks it.
-  const [A, B, C, D] = layout === 'conv2d' || layout === 'convT' ? shape : [shape[0], n / (shape[0] || 1), 1, 1];
-  const sb = A;
-  const sd = B * A;
-  const sc = D * B * A;
-  let a = 0;
-  let b = 0;
-  let c = 0;
-  let d = 0;
-  let to = 0;
+  const walk = new ToTfjsLayout(values, shape, layout);
   for (let p = 0; p < n; p += DECODE_CHUNK) {
     const m = Math.min(DECODE_CHUNK, n - p);
     const part = decodeTensorData(raw.bytes, start + p * size, start + (p + m) * size, e.dtype) as Float32Array;
-    if (!moved) {
-      values.set(part, p);
-      continue;
-    }
-    for (let q = 0; q < m; q++) {
-      values[to] = part[q];
-      if (++d < D) to += sd;
-      else if (((d = 0), ++c < C)) to = a + b * sb + c * sc;
-      else if (((c = 0), ++b < B)) to = a + b * sb;
-      else {
-        b = 0;
-        to = ++a;
-      }
-    }
+    if (!walk.moved) values.set(part, p);
+    else for (let q = 0; q < m; q++) walk.put(part[q]);
   }
   return tf.tensor(values, tfjsShape(shape, layout), 'float32');
 }
@@ -189,36 +204,11 @@ export async function randomWeightsAsync(expected: readonly ExpectedWeight[], se
         values.fill(init.value);
         done += n;
       } else {
-        // PyTorch order [A, B, C, D] (2-D and 1×1-conv1d weights as [A, B, 1, 1]) → tfjs [C, D, B, A] (`fromPyTorch`).
-        const moved = w.layout !== 'same';
-        const [A, B, C, D] = w.layout === 'conv2d' || w.layout === 'convT' ? w.shape : [w.shape[0], n / w.shape[0], 1, 1];
-        const sb = A;
-        const sd = B * A;
-        const sc = D * B * A;
-        let a = 0;
-        let b = 0;
-        let c = 0;
-        let d = 0;
-        let to = 0;
+        const walk = new ToTfjsLayout(values, w.shape, w.layout);
         for (let p = 0; p < n; ) {
           const start = p;
           const end = Math.min(n, p + CHECK_EVERY);
-          for (; p < end; p++) {
-            const v = init.kind === 'uniform' ? (rng.next() * 2 - 1) * init.bound : rng.normal() * init.std;
-            if (!moved) {
-              values[p] = v;
-              continue;
-            }
-            values[to] = v;
-            // Next PyTorch index: d fastest.
-            if (++d < D) to += sd;
-            else if (((d = 0), ++c < C)) to = a + b * sb + c * sc;
-            else if (((c = 0), ++b < B)) to = a + b * sb;
-            else {
-              b = 0;
-              to = ++a;
-            }
-          }
+          for (; p < end; p++) walk.put(init.kind === 'uniform' ? (rng.next() * 2 - 1) * init.bound : rng.normal() * init.std);
           done += end - start;
           await maybePause();
         }

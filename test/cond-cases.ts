@@ -1,7 +1,8 @@
 /**
  * The text-conditioned reference cases of issue 13 and their loaders, shared by the test files that
- * run them elsewhere than their own (webgpu.test.ts on tfjs's WebGPU backend, test/pytorch/model.test.ts
- * through the PyTorch export):
+ * run them: their own (ldm-blocks.test.ts, and ldm.test.ts and diffusers-cond.test.ts through
+ * test/model-parity.ts), webgpu.test.ts on tfjs's WebGPU backend and test/pytorch/model.test.ts through
+ * the PyTorch export:
  * - the SpatialTransformer / Transformer2DModel block cases (test/reference/ldm/cases.json, made by
  *   make_blocks.py from the real ldm and diffusers modules), whose files hold the module's own keys;
  * - the `ldm` template cases (test/reference/ldm/ldm-*.json, make_templates.py: latent-diffusion's
@@ -13,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import type { BlockType } from '../blocks/registry';
 import type { ParamValue } from '../blocks/types';
+import { analyze, nodeWeights } from '../graph/analyze';
 import { GraphBuilder } from '../graph/builder';
 import type { Graph } from '../graph/model';
 import { diffusersUNet, ldm } from '../graph/templates';
@@ -25,7 +27,15 @@ export const LDM_DIR = `${REFERENCE}ldm/`;
 /** `[state_dict key, shape]` in the real model's `state_dict()` order. */
 export type Listing = [string, number[]][];
 
-const json = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
+export const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
+
+/** `[key, shape]` in the graph's node order (the templates add nodes in PyTorch's registration order). */
+export function graphListing(graph: Graph): Listing {
+  const a = analyze(graph);
+  const out: Listing = [];
+  for (const n of graph.nodes) for (const w of nodeWeights(a.info.get(n.id)!)) out.push([`${n.name}.${w.key}`, [...w.shape]]);
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Block cases
@@ -43,7 +53,7 @@ export interface TransformerBlockCase {
   readonly num_parameters: number;
 }
 
-export const TRANSFORMER_BLOCK_CASES: readonly TransformerBlockCase[] = json<{ cases: TransformerBlockCase[] }>(`${LDM_DIR}cases.json`).cases;
+export const TRANSFORMER_BLOCK_CASES: readonly TransformerBlockCase[] = readJson<{ cases: TransformerBlockCase[] }>(`${LDM_DIR}cases.json`).cases;
 
 /** The block's node name in a block case's graph: its weights are the module's keys under it. */
 export const BLOCK_NODE = 'st';
@@ -66,8 +76,13 @@ export function blockCaseWeights(file: SafetensorsFile): SafetensorsFile {
   return { metadata: file.metadata, tensors: new Map(tensors) };
 }
 
+/** The block case's `.safetensors`: the module's state_dict and `io.*`. */
+export function blockCasePath(c: TransformerBlockCase): string {
+  return `${LDM_DIR}${c.name}.safetensors`;
+}
+
 export function blockCaseFile(c: TransformerBlockCase): SafetensorsFile {
-  return readSafetensors(`${LDM_DIR}${c.name}.safetensors`);
+  return readSafetensors(blockCasePath(c));
 }
 
 export async function runBlockCase(c: TransformerBlockCase): Promise<CaseOutput> {
@@ -118,7 +133,7 @@ interface CondCaseFile {
 
 /** The `ldm` template against latent-diffusion's UNetModel: SD 1.x code (depth 2), SD 2.x code (linear), class-conditional. */
 export const LDM_MODEL_CASES: readonly ModelCase[] = ['ldm-sd1-depth2', 'ldm-sd2-linear', 'ldm-classcond-attn'].map((name) => {
-  const c = json<LdmCaseFile>(`${LDM_DIR}${name}.json`);
+  const c = readJson<LdmCaseFile>(`${LDM_DIR}${name}.json`);
   return {
     name,
     source: 'ldm',
@@ -132,7 +147,7 @@ export const LDM_MODEL_CASES: readonly ModelCase[] = ['ldm-sd1-depth2', 'ldm-sd2
 
 /** `template diffusers` with UNet2DConditionModel configs: conv and linear projections. */
 export const COND_MODEL_CASES: readonly ModelCase[] = ['cond-conv', 'cond-linear'].map((name) => {
-  const c = json<CondCaseFile>(`${DIFFUSERS_DIR}${name}.json`);
+  const c = readJson<CondCaseFile>(`${DIFFUSERS_DIR}${name}.json`);
   return {
     name,
     source: 'diffusers',

@@ -5,44 +5,15 @@
  * cases the real output on cpu and wasm through the interpreter and the generated tfjs module, and
  * what the graph cannot be is refused naming the key.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs';
-import { analyze, countParameters, nodeWeights } from '../graph/analyze';
-import type { Graph } from '../graph/model';
+import { describe, expect, it } from 'vitest';
+import { analyze, countParameters } from '../graph/analyze';
 import { defaultCollapsed, visibleItems } from '../graph/groups';
 import { diffusersUNet, diffusersUNet2DCondition, DIFFUSERS_COND_PRESETS, SD15_UNET, templateById, TemplateError } from '../graph/templates';
-import { planGraph, runGraph } from '../runtime/interpreter';
-import { disposeWeights, loadWeights } from '../runtime/weights';
-import { useBackend, type NodeBackend } from '../runtime/backend-node';
-import { generateModule } from '../codegen/targets/tfjs/generate';
-import { readSources } from '../codegen/targets/tfjs/sources-node';
-import { typecheckModule } from '../codegen/targets/tfjs/typecheck';
-import { loadModule } from '../runtime/evaluate';
-import { toFloat32, type SafetensorsFile } from '../weights/safetensors';
-import { closeness, nchwToNhwc, readSafetensors, REFERENCE } from './util';
+import { COND_MODEL_CASES, graphListing as listing, readJson, type Listing } from './cond-cases';
+import { DIFFUSERS_DIR as DIR } from './diffusers-cases';
+import { describeModelParity } from './model-parity';
 
-const DIR = `${REFERENCE}diffusers/`;
-type Listing = [string, number[]][];
-const json = <T>(f: string): T => JSON.parse(readFileSync(`${DIR}${f}`, 'utf8')) as T;
-const SD15 = json<{ hub_config: Record<string, unknown>; saved_config: Record<string, unknown>; num_parameters: number; state_dict: Listing }>('cond-sd15-keys.json');
-interface Case {
-  readonly name: string;
-  readonly config: Record<string, unknown>;
-  readonly image_size: number;
-  readonly tokens: number;
-  readonly num_parameters: number;
-  readonly state_dict: Listing;
-}
-const CASES = ['cond-conv', 'cond-linear'].map((n) => json<Case>(`${n}.json`));
-
-/** `[key, shape]` in the graph's node order (the template adds nodes in PyTorch's registration order). */
-function listing(graph: Graph): Listing {
-  const a = analyze(graph);
-  const out: Listing = [];
-  for (const n of graph.nodes) for (const w of nodeWeights(a.info.get(n.id)!)) out.push([`${n.name}.${w.key}`, [...w.shape]]);
-  return out;
-}
+const SD15 = readJson<{ hub_config: Record<string, unknown>; saved_config: Record<string, unknown>; num_parameters: number; state_dict: Listing }>(`${DIR}cond-sd15-keys.json`);
 
 describe('UNet2DConditionModel: Stable Diffusion 1.5 is exactly the real state_dict', () => {
   it("sd15 (runwayml/stable-diffusion-v1-5's unet/config.json): 859,520,964 parameters, 686 tensors with diffusers' names and shapes, in state_dict order", () => {
@@ -145,72 +116,4 @@ describe('UNet2DConditionModel configs the graph cannot be are refused naming th
   });
 });
 
-/** A case's graph with its reference token count (the template makes 77-token contexts). */
-function caseGraph(c: Case): Graph {
-  const g = diffusersUNet(c.config, c.image_size);
-  return { ...g, nodes: g.nodes.map((n) => (n.type === 'ContextInput' ? { ...n, params: { ...n.params, tokens: c.tokens } } : n)) };
-}
-const weightsOnly = (f: SafetensorsFile): SafetensorsFile => ({ metadata: f.metadata, tensors: new Map([...f.tensors].filter(([k]) => !k.startsWith('io.'))) });
-function caseInputs(f: SafetensorsFile): Record<string, tf.Tensor> {
-  const t = (k: string) => f.tensors.get(k)!;
-  const x = t('io.x');
-  const ctx = t('io.context');
-  return {
-    x: tf.tidy(() => nchwToNhwc(tf.tensor(toFloat32(x), [...x.shape]))),
-    timesteps: tf.tensor1d(toFloat32(t('io.timesteps'))),
-    context: tf.tensor(toFloat32(ctx), [...ctx.shape]),
-  };
-}
-async function expectReference(out: tf.Tensor, f: SafetensorsFile): Promise<Float32Array> {
-  const ref = f.tensors.get('io.out')!;
-  const nchw = tf.transpose(out, [0, 3, 1, 2]);
-  const got = (await nchw.data()) as Float32Array;
-  expect(nchw.shape).toEqual(ref.shape);
-  nchw.dispose();
-  const want = toFloat32(ref);
-  const r = closeness(got, want, 1e-4, 1e-4);
-  expect(r.ok, `max |d| ${r.maxAbs.toExponential(2)}, ${r.worst.toFixed(2)}× tolerance`).toBe(true);
-  expect(Math.max(...Array.from(want, Math.abs))).toBeGreaterThan(1);
-  return got;
-}
-
-for (const backend of ['cpu', 'wasm'] as const satisfies readonly NodeBackend[]) {
-  describe(`UNet2DConditionModel matches the real diffusers code on ${backend} (1e-4 + 1e-4·|ref|), interpreted and as the generated module`, () => {
-    beforeAll(async () => {
-      await useBackend(backend);
-    });
-    afterAll(() => {
-      expect(tf.getBackend()).toBe(backend);
-    });
-
-    it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_n, c) => {
-      const file = readSafetensors(`${DIR}${c.name}.safetensors`);
-      const graph = caseGraph(c);
-      const plan = planGraph(graph);
-      expect(countParameters(plan)).toBe(c.num_parameters);
-      expect(listing(graph)).toEqual(c.state_dict);
-      const inputs = caseInputs(file);
-      const weights = loadWeights(plan, weightsOnly(file), `${c.name}.safetensors`);
-      let interpreted: Float32Array;
-      try {
-        const { out } = runGraph(plan, weights, inputs);
-        interpreted = await expectReference(out, file);
-        out.dispose();
-      } finally {
-        disposeWeights(weights);
-      }
-      const mod = generateModule(graph, readSources());
-      if (backend === 'cpu') expect(typecheckModule(mod.text)).toEqual([]);
-      expect(mod.inputs).toEqual(['x', 'timesteps', 'context']);
-      const given: Record<string, tf.Tensor> = {};
-      for (const [key, t] of weightsOnly(file).tensors) given[key] = tf.tensor(toFloat32(t), [...t.shape], 'float32');
-      const model = loadModule(mod.text, mod.className).fromTensors(given, `${c.name}.safetensors`);
-      tf.dispose(Object.values(given));
-      const out = model.forward(...mod.inputs.map((r) => inputs[r]!));
-      const generated = await expectReference(out, file);
-      expect(Array.from(generated)).toEqual(Array.from(interpreted));
-      tf.dispose([out, ...Object.values(inputs)]);
-      model.dispose();
-    }, 60_000);
-  });
-}
+describeModelParity('UNet2DConditionModel matches the real diffusers code', COND_MODEL_CASES);

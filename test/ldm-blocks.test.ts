@@ -7,17 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import type { BlockType } from '../blocks/registry';
-import type { ParamValue } from '../blocks/types';
 import { geluErf } from '../blocks/defs/transformer';
 import { analyze } from '../graph/analyze';
 import { GraphBuilder } from '../graph/builder';
-import type { Graph } from '../graph/model';
 import { expectedWeights } from '../graph/weights';
 import { generateModule } from '../codegen/targets/tfjs/generate';
 import { readSources } from '../codegen/targets/tfjs/sources-node';
@@ -26,44 +23,13 @@ import { planGraph, runGraph } from '../runtime/interpreter';
 import { disposeWeights, loadWeights } from '../runtime/weights';
 import { useBackend, type NodeBackend } from '../runtime/backend-node';
 import { loadModule } from '../runtime/evaluate';
-import { toFloat32, writeSafetensors, type SafetensorsFile } from '../weights/safetensors';
-import { closeness, nchwToNhwc, nhwcToNchw, readSafetensors, REFERENCE } from './util';
+import { toFloat32, writeSafetensors } from '../weights/safetensors';
+import { closeness, nhwcToNchw } from './util';
+import { blockCaseFile, blockCaseGraph, blockCasePath, blockCaseWeights, BLOCK_NODE, TRANSFORMER_BLOCK_CASES } from './cond-cases';
+import { caseInputs } from './diffusers-cases';
 
-const DIR = `${REFERENCE}ldm/`;
-const NODE = 'st';
-
-interface LdmCase {
-  readonly name: string;
-  readonly block: BlockType;
-  readonly params: Record<string, ParamValue>;
-  readonly reference: string;
-  readonly x: readonly number[];
-  readonly context: readonly number[];
-  readonly state_dict_keys: readonly string[];
-}
-
-const CASES = (JSON.parse(readFileSync(`${DIR}cases.json`, 'utf8')) as { cases: LdmCase[] }).cases;
-
-function caseGraph(c: LdmCase): Graph {
-  const b = new GraphBuilder();
-  const [, ch, h, w] = c.x;
-  const [, tokens, dim] = c.context;
-  const x = b.add('ImageInput', 'x', { channels: ch, height: h, width: w });
-  const ctx = b.add('ContextInput', 'context', { tokens, dim });
-  const st = b.add(c.block, NODE, c.params, { x, context: ctx });
-  b.add('Output', 'out', {}, { x: st });
-  return b.build(c.name);
-}
-
-/** The case's state_dict under the node's name (the file holds the module's own keys). */
-function nodeWeightsFile(file: SafetensorsFile): SafetensorsFile {
-  return { metadata: file.metadata, tensors: new Map([...file.tensors].filter(([k]) => !k.startsWith('io.')).map(([k, t]) => [`${NODE}.${k}`, t])) };
-}
-
-const tensorOf = (file: SafetensorsFile, key: string): tf.Tensor => {
-  const t = file.tensors.get(key)!;
-  return tf.tensor(toFloat32(t), [...t.shape], 'float32');
-};
+const CASES = TRANSFORMER_BLOCK_CASES;
+const NODE = BLOCK_NODE;
 
 function expectClose(got: ArrayLike<number>, ref: ArrayLike<number>, what: string): void {
   const r = closeness(got, ref, 1e-4, 1e-4);
@@ -78,10 +44,10 @@ it('the reference cases cover both block types, the three sources, use_linear, d
 
 describe.each(CASES)('$name ($reference)', (c) => {
   it('declares exactly the real state_dict: keys in order, shapes', () => {
-    const graph = caseGraph(c);
+    const graph = blockCaseGraph(c);
     const a = analyze(graph);
     expect(a.ok, a.problems.map((p) => p.message).join('\n')).toBe(true);
-    const file = readSafetensors(`${DIR}${c.name}.safetensors`);
+    const file = blockCaseFile(c);
     const ws = expectedWeights(a);
     expect(ws.map((w) => w.fullKey)).toEqual(c.state_dict_keys.map((k) => `${NODE}.${k}`));
     for (const w of ws) expect(w.shape, w.fullKey).toEqual(file.tensors.get(w.fullKey.slice(NODE.length + 1))!.shape);
@@ -90,14 +56,15 @@ describe.each(CASES)('$name ($reference)', (c) => {
   for (const backend of ['cpu', 'wasm'] as const satisfies readonly NodeBackend[]) {
     it(`interpreter and generated tfjs module match the real output on ${backend}, leaking nothing`, async () => {
       await useBackend(backend);
-      const graph = caseGraph(c);
-      const file = readSafetensors(`${DIR}${c.name}.safetensors`);
+      const graph = blockCaseGraph(c);
+      const file = blockCaseFile(c);
       const ref = toFloat32(file.tensors.get('io.out')!);
       const plan = planGraph(graph);
       const start = tf.memory().numTensors;
-      const weights = loadWeights(plan, nodeWeightsFile(file), c.name);
-      const x = tf.tidy(() => nchwToNhwc(tensorOf(file, 'io.x')));
-      const context = tensorOf(file, 'io.context');
+      const weights = loadWeights(plan, blockCaseWeights(file), c.name);
+      const inputs = caseInputs(file);
+      const x = inputs.x!;
+      const context = inputs.context!;
       const afterLoad = tf.memory().numTensors;
       for (let run = 0; run < 2; run++) {
         const { out } = runGraph(plan, weights, { x, context });
@@ -111,7 +78,7 @@ describe.each(CASES)('$name ($reference)', (c) => {
       const mod = generateModule(graph, readSources());
       expect(mod.inputs).toEqual(['x', 'context']);
       const Model = loadModule(mod.text, mod.className);
-      const bytes = writeSafetensors(Object.fromEntries([...nodeWeightsFile(file).tensors].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: toFloat32(t) }])));
+      const bytes = writeSafetensors(Object.fromEntries([...blockCaseWeights(file).tensors].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: toFloat32(t) }])));
       const model = Model.fromSafetensors(bytes, c.name);
       const before = tf.memory().numTensors;
       for (let run = 0; run < 2; run++) {
@@ -180,19 +147,19 @@ describe('the PyTorch export runs the same graphs under Debian torch', () => {
 
   it('model.py has the real state_dict (keys in order), loads it strictly and computes the real output', () => {
     const jobs = CASES.map((c) => {
-      const graph = caseGraph(c);
+      const graph = blockCaseGraph(c);
       const path = join(dir, `${c.name}.py`);
       writeFileSync(path, generatePytorchModel(graph).text);
-      const file = readSafetensors(`${DIR}${c.name}.safetensors`);
+      const file = blockCaseFile(c);
       const weights = join(dir, `${c.name}.safetensors`);
-      writeFileSync(weights, writeSafetensors(Object.fromEntries([...nodeWeightsFile(file).tensors].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: toFloat32(t) }]))));
+      writeFileSync(weights, writeSafetensors(Object.fromEntries([...blockCaseWeights(file).tensors].map(([k, t]) => [k, { dtype: 'F32' as const, shape: t.shape, data: toFloat32(t) }]))));
       return {
         id: c.name,
         model: path,
         expected_keys: c.state_dict_keys.map((k) => `${NODE}.${k}`),
         ordered: true,
         weights,
-        io: `${DIR}${c.name}.safetensors`,
+        io: blockCasePath(c),
         inputs: { x: 'io.x', context: 'io.context' },
         out: 'io.out',
         atol: 1e-4,

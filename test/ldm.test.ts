@@ -5,51 +5,22 @@
  * their structure, the small cases the real output on cpu and wasm through the interpreter and
  * through the generated tfjs module, and configs the graph cannot be are refused by name.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs';
-import { analyze, countParameters, nodeWeights } from '../graph/analyze';
-import type { Graph } from '../graph/model';
+import { describe, expect, it } from 'vitest';
+import { analyze, countParameters } from '../graph/analyze';
 import { defaultCollapsed, visibleItems } from '../graph/groups';
 import { ldm, LDM_PRESETS, SD1_UNET, SD2_UNET, templateById, TemplateError } from '../graph/templates';
-import { planGraph, runGraph } from '../runtime/interpreter';
-import { disposeWeights, loadWeights } from '../runtime/weights';
-import { useBackend, type NodeBackend } from '../runtime/backend-node';
-import { generateModule } from '../codegen/targets/tfjs/generate';
-import { readSources } from '../codegen/targets/tfjs/sources-node';
-import { typecheckModule } from '../codegen/targets/tfjs/typecheck';
-import { loadModule } from '../runtime/evaluate';
-import { toFloat32, type SafetensorsFile } from '../weights/safetensors';
-import { closeness, nchwToNhwc, readSafetensors, REFERENCE } from './util';
+import { graphListing as listing, LDM_DIR as DIR, LDM_MODEL_CASES, readJson, type Listing } from './cond-cases';
+import { describeModelParity } from './model-parity';
 
-const DIR = `${REFERENCE}ldm/`;
-type Listing = [string, number[]][];
 interface Published {
   readonly unet_config_params: Record<string, unknown>;
   readonly num_parameters: number;
   readonly state_dict: Listing;
 }
-interface Case {
-  readonly name: string;
-  readonly kwargs: Record<string, unknown>;
-  readonly image_size: number;
-  readonly tokens: number | null;
-  readonly num_parameters: number;
-  readonly state_dict: Listing;
-}
-const json = <T>(f: string): T => JSON.parse(readFileSync(`${DIR}${f}`, 'utf8')) as T;
+const json = <T>(f: string): T => readJson<T>(`${DIR}${f}`);
 const SD1 = json<Published>('sd1-keys.json');
 const SD2 = json<Published>('sd2-keys.json');
-const STRUCTURE = json<{ configs: (Case & { image_size?: number })[] }>('structure.json').configs;
-const CASES = ['ldm-sd1-depth2', 'ldm-sd2-linear', 'ldm-classcond-attn'].map((n) => json<Case>(`${n}.json`));
-
-/** `[key, shape]` in the graph's node order (the template adds nodes in PyTorch's registration order). */
-function listing(graph: Graph): Listing {
-  const a = analyze(graph);
-  const out: Listing = [];
-  for (const n of graph.nodes) for (const w of nodeWeights(a.info.get(n.id)!)) out.push([`${n.name}.${w.key}`, [...w.shape]]);
-  return out;
-}
+const STRUCTURE = json<{ configs: { name: string; kwargs: Record<string, unknown>; num_parameters: number; state_dict: Listing }[] }>('structure.json').configs;
 
 describe('Stable Diffusion UNets: exactly the real state_dict and parameter count', () => {
   it("SD 1.x (v1-inference.yaml): 859,520,964 parameters, 686 tensors with the checkpoint's names and shapes, in state_dict order", () => {
@@ -162,76 +133,4 @@ describe('configs as Stable Diffusion ships them', () => {
   });
 });
 
-/** A case's graph with its reference token count (the template makes 77-token contexts). */
-function caseGraph(c: Case): Graph {
-  const g = ldm(c.kwargs, c.image_size);
-  if (c.tokens === null) return g;
-  return { ...g, nodes: g.nodes.map((n) => (n.type === 'ContextInput' ? { ...n, params: { ...n.params, tokens: c.tokens! } } : n)) };
-}
-const weightsOnly = (f: SafetensorsFile): SafetensorsFile => ({ metadata: f.metadata, tensors: new Map([...f.tensors].filter(([k]) => !k.startsWith('io.'))) });
-function caseInputs(f: SafetensorsFile): Record<string, tf.Tensor> {
-  const t = (k: string) => f.tensors.get(k);
-  const x = t('io.x')!;
-  const ctx = t('io.context');
-  const y = t('io.y');
-  return {
-    x: tf.tidy(() => nchwToNhwc(tf.tensor(toFloat32(x), [...x.shape]))),
-    timesteps: tf.tensor1d(toFloat32(t('io.timesteps')!)),
-    ...(ctx ? { context: tf.tensor(toFloat32(ctx), [...ctx.shape]) } : {}),
-    ...(y ? { y: tf.tensor1d(toFloat32(y)) } : {}),
-  };
-}
-async function expectReference(out: tf.Tensor, f: SafetensorsFile): Promise<Float32Array> {
-  const ref = f.tensors.get('io.out')!;
-  const nchw = tf.transpose(out, [0, 3, 1, 2]);
-  const got = (await nchw.data()) as Float32Array;
-  expect(nchw.shape).toEqual(ref.shape);
-  nchw.dispose();
-  const want = toFloat32(ref);
-  const r = closeness(got, want, 1e-4, 1e-4);
-  expect(r.ok, `max |d| ${r.maxAbs.toExponential(2)}, ${r.worst.toFixed(2)}× tolerance`).toBe(true);
-  expect(Math.max(...Array.from(want, Math.abs))).toBeGreaterThan(1);
-  return got;
-}
-
-for (const backend of ['cpu', 'wasm'] as const satisfies readonly NodeBackend[]) {
-  describe(`latent-diffusion UNetModel matches the real code on ${backend} (1e-4 + 1e-4·|ref|), interpreted and as the generated module`, () => {
-    beforeAll(async () => {
-      await useBackend(backend);
-    });
-    afterAll(() => {
-      expect(tf.getBackend()).toBe(backend);
-    });
-
-    it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_n, c) => {
-      const file = readSafetensors(`${DIR}${c.name}.safetensors`);
-      const graph = caseGraph(c);
-      const plan = planGraph(graph);
-      expect(countParameters(plan)).toBe(c.num_parameters);
-      expect(listing(graph)).toEqual(c.state_dict);
-      const inputs = caseInputs(file);
-      const weights = loadWeights(plan, weightsOnly(file), `${c.name}.safetensors`);
-      let interpreted: Float32Array;
-      try {
-        const { out } = runGraph(plan, weights, inputs);
-        interpreted = await expectReference(out, file);
-        out.dispose();
-      } finally {
-        disposeWeights(weights);
-      }
-      // The generated module, loaded with the same file through its own strict loader.
-      const mod = generateModule(graph, readSources());
-      if (backend === 'cpu') expect(typecheckModule(mod.text)).toEqual([]);
-      expect(mod.inputs).toEqual(c.tokens === null ? ['x', 'timesteps', 'y'] : ['x', 'timesteps', 'context']);
-      const given: Record<string, tf.Tensor> = {};
-      for (const [key, t] of weightsOnly(file).tensors) given[key] = tf.tensor(toFloat32(t), [...t.shape], 'float32');
-      const model = loadModule(mod.text, mod.className).fromTensors(given, `${c.name}.safetensors`);
-      tf.dispose(Object.values(given));
-      const out = model.forward(...mod.inputs.map((r) => inputs[r]!));
-      const generated = await expectReference(out, file);
-      expect(Array.from(generated)).toEqual(Array.from(interpreted));
-      tf.dispose([out, ...Object.values(inputs)]);
-      model.dispose();
-    }, 60_000);
-  });
-}
+describeModelParity('latent-diffusion UNetModel matches the real code', LDM_MODEL_CASES);

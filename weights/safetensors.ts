@@ -344,6 +344,31 @@ export function parseSafetensors(bytes: Uint8Array, opts: ParseOptions = {}): Sa
   return { tensors, metadata };
 }
 
+/**
+ * The tensors of `entries` by name, each decoded by `decode` only when its `data` is read (a fresh
+ * array on each read; nothing kept): for readers that validate a header first and decode on demand.
+ */
+export function lazyTensors(
+  entries: readonly SafetensorsEntry[],
+  decode: (e: SafetensorsEntry) => Float32Array | Int32Array | BigInt64Array,
+): Map<string, SafetensorsTensor> {
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const e of entries) {
+    tensors.set(
+      e.name,
+      Object.freeze({
+        name: e.name,
+        dtype: e.dtype,
+        shape: e.shape,
+        get data() {
+          return decode(e);
+        },
+      }),
+    );
+  }
+  return tensors;
+}
+
 /** Little-endian bytes `[start, end)` of `bytes` as a fresh array (F16/BF16 widened to float32). */
 export function decodeTensorData(
   bytes: Uint8Array,

@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import type { Graph } from '../model';
+import type { GraphBuilder } from '../builder';
+import type { ParamValue } from '../../blocks/types';
 import { blockDef, type BlockType } from '../../blocks/registry';
 
 export class TemplateError extends Error {
@@ -149,4 +151,16 @@ export interface Template<S extends z.ZodObject = z.ZodObject> {
 /** Checks a template's types where it is declared, keeping its literal id. */
 export function defineTemplate<const Id extends string, S extends z.ZodObject>(t: Template<S> & { readonly id: Id }): Template<S> & { readonly id: Id } {
   return t;
+}
+
+/**
+ * Adds a node now (its place in PyTorch's registration order, which is the state_dict's) and returns
+ * the function that wires its inputs later (in forward order) and gives its id.
+ */
+export function addThenWire(b: GraphBuilder, type: BlockType, name: string, params: Record<string, ParamValue>): (inputs: Record<string, string>) => string {
+  const id = b.add(type, name, params);
+  return (inputs) => {
+    for (const [port, from] of Object.entries(inputs)) b.connect(from, id, port);
+    return id;
+  };
 }

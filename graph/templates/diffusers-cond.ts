@@ -22,8 +22,10 @@
 import { z } from 'zod';
 import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
-import { hw, int, list, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
-import { blockDef } from '../../blocks/registry';
+import { addThenWire, hw, int, list, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
+import type { ParamValue } from '../../blocks/types';
+import { DIFFUSERS_META_KEYS, oneOf, positiveFloat, sampleSize, shown } from './diffusers-schema';
+import { blockDef, type BlockType } from '../../blocks/registry';
 
 const CLASS = 'UNet2DConditionModel';
 const DOWN = ['CrossAttnDownBlock2D', 'DownBlock2D'] as const;
@@ -34,11 +36,6 @@ export const CONTEXT_TOKENS = 77;
 /** Transformer2DModel's GroupNorm has 32 groups in this app's block (blocks/defs/transformer.ts). */
 const TRANSFORMER_GROUPS = 32;
 
-const shown = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.slice(0, 60)) : JSON.stringify(v)?.slice(0, 60) ?? String(v));
-
-function oneOf<const O extends readonly [string, ...string[]]>(options: O, what = '') {
-  return z.enum(options, { error: (iss) => `${shown(iss.input)} is not supported${what}; supported: ${options.join(', ')}` });
-}
 /** A key that must stay null (its feature has no block), refused with the reason. */
 const mustBeNull = (why: string) => z.null({ error: (iss) => `${shown(iss.input)} is not supported (${why}); leave it null` }).default(null);
 /** A key that must keep one value. */
@@ -46,7 +43,6 @@ const mustBe = <const V extends string | number | boolean>(value: V, why: string
   z.literal(value, { error: (iss) => `${shown(iss.input)} is not supported (${why}); only ${JSON.stringify(value)} is` }).default(value as never);
 /** One value, or one per level (a list). */
 const perLevel = <T extends z.ZodType>(item: T) => z.union([item, list(item, L.levels).nonempty({ error: 'must have at least one entry' })]);
-const positiveFloat = (max: number) => z.number({ error: numberError }).positive({ error: 'must be greater than 0' }).max(max, { error: `must be at most ${max}` });
 const headsSpec = blockDef('Transformer2DModel').params.num_attention_heads;
 /** Heads of one Transformer2DModel: the block's limit. */
 const heads = int(1, headsSpec?.type === 'int' ? headsSpec.max : 1);
@@ -57,13 +53,8 @@ const noEffect = ' (no effect on the block types this template supports)';
 export const DiffusersCondConfig = z
   .object({
     _class_name: z.literal(CLASS).describe('The model class: UNet2DConditionModel.'),
-    _diffusers_version: z.string().max(100).optional().describe('The diffusers version that wrote the config; ignored.'),
-    _name_or_path: z.string().max(1000).optional().describe('Where the config was loaded from; ignored.'),
-    sample_size: z
-      .union([int(1, L.image_size), z.tuple([int(1, L.image_size), int(1, L.image_size)])])
-      .nullable()
-      .default(null)
-      .describe('Height and width of the latent (one number, or [height, width]); --image-size overrides it.'),
+    ...DIFFUSERS_META_KEYS,
+    sample_size: sampleSize('Height and width of the latent (one number, or [height, width]); --image-size overrides it.'),
     in_channels: int(1, L.io_channels).default(4).describe('Channels of the input latent.'),
     out_channels: int(1, L.io_channels).default(4).describe('Channels of the output.'),
     center_input_sample: z.boolean().default(false).describe('Map the input from [0, 1] to [-1, 1] first (2·x − 1 before conv_in).'),
@@ -247,14 +238,7 @@ export function diffusersUNet2DCondition(configIn: unknown, imageSize?: ImageSiz
     if (headDim < 1) throw new TemplateError(`${CLASS}: ${name}: ${channels} channels cannot be split into ${heads} heads (attention_head_dim is the number of heads in this class); use at most ${channels}`);
     return { num_attention_heads: heads, attention_head_dim: headDim, num_layers: numLayers, use_linear_projection: k.use_linear_projection };
   };
-  /** Adds a node now (registration order) and wires its inputs later (forward order). */
-  const later = (type: Parameters<GraphBuilder['add']>[0], name: string, params: Parameters<GraphBuilder['add']>[2]) => {
-    const id = b.add(type, name, params);
-    return (inputs: Record<string, string>): string => {
-      for (const [port, from] of Object.entries(inputs)) b.connect(from, id, port);
-      return id;
-    };
-  };
+  const later = (type: BlockType, name: string, params: Record<string, ParamValue>) => addThenWire(b, type, name, params);
 
   const skips: string[] = [h];
   k.down_block_types.forEach((type, i) =>

@@ -12,29 +12,20 @@
 import { z } from 'zod';
 import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
-import { defineTemplate, hw, int, list, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
+import { addThenWire, defineTemplate, hw, int, list, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
+import type { BlockType } from '../../blocks/registry';
+import type { ParamValue } from '../../blocks/types';
+import { DIFFUSERS_META_KEYS, oneOf, positiveFloat, sampleSize, shown } from './diffusers-schema';
 import { DIFFUSERS_COND_PRESETS, diffusersUNet2DCondition, isCondConfig } from './diffusers-cond';
 
 const DOWN_BLOCK_TYPES = ['DownBlock2D', 'AttnDownBlock2D', 'ResnetDownsampleBlock2D'] as const;
 const UP_BLOCK_TYPES = ['UpBlock2D', 'AttnUpBlock2D', 'ResnetUpsampleBlock2D'] as const;
-
-const shown = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.slice(0, 60)) : JSON.stringify(v)?.slice(0, 60) ?? String(v));
-
-/** One of `options`; anything else is "not supported" with the value and the supported ones named. */
-function oneOf<const O extends readonly [string, ...string[]]>(options: O, what = '') {
-  return z.enum(options, {
-    error: (iss) => `${shown(iss.input)} is not supported${what}; supported: ${options.join(', ')}`,
-  });
-}
 
 /** The keys diffusers' config.json carries that say nothing about the model's structure (num_train_timesteps: unless the time embedding is learned). */
 const IGNORED_KEYS = ['_diffusers_version', '_name_or_path', '_use_default_values', 'num_train_timesteps'] as const;
 
 /** Rows of the learned time embedding (num_train_timesteps): the LearnedTimesteps block's limit. */
 const MAX_TRAIN_TIMESTEPS = 1_000_000;
-
-const positiveFloat = (max: number) =>
-  z.number({ error: numberError }).positive({ error: 'must be greater than 0' }).max(max, { error: `must be at most ${max}` });
 
 /** UNet2DModel's config (diffusers' defaults where a key is missing). */
 export const DiffusersConfig = z
@@ -43,13 +34,8 @@ export const DiffusersConfig = z
       .literal('UNet2DModel', { error: (iss) => `${shown(iss.input)} is not supported; only UNet2DModel configs are` })
       .optional()
       .describe('The model class the config is for; must be UNet2DModel.'),
-    _diffusers_version: z.string().max(100).optional().describe('The diffusers version that wrote the config; ignored.'),
-    _name_or_path: z.string().max(1000).optional().describe('Where the config was loaded from; ignored.'),
-    sample_size: z
-      .union([int(1, L.image_size), z.tuple([int(1, L.image_size), int(1, L.image_size)])])
-      .nullable()
-      .default(null)
-      .describe('Height and width of the image in pixels (one number, or [height, width]); --image-size overrides it.'),
+    ...DIFFUSERS_META_KEYS,
+    sample_size: sampleSize('Height and width of the image in pixels (one number, or [height, width]); --image-size overrides it.'),
     in_channels: int(1, L.io_channels).default(3).describe('Channels of the input image.'),
     out_channels: int(1, L.io_channels).default(3).describe('Channels of the output.'),
     center_input_sample: z
@@ -232,14 +218,7 @@ export function diffusersUNet2D(configIn: unknown, imageSize?: ImageSize): Graph
     residual_connection: true,
     rescale_output_factor: scale,
   });
-  /** Adds a node now (registration order) and wires its inputs later (forward order). */
-  const later = (type: Parameters<GraphBuilder['add']>[0], name: string, params: Parameters<GraphBuilder['add']>[2]) => {
-    const id = b.add(type, name, params);
-    return (inputs: Record<string, string>): string => {
-      for (const [port, from] of Object.entries(inputs)) b.connect(from, id, port);
-      return id;
-    };
-  };
+  const later = (type: BlockType, name: string, params: Record<string, ParamValue>) => addThenWire(b, type, name, params);
 
   // Down blocks: (resnet, attention?) × layers_per_block, then the downsampler; every output is a skip.
   const skips: string[] = [h];

@@ -7,6 +7,7 @@ import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
 import { defineTemplate, hw, int, list, minusOneOr, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
 import { IDDPM_PRESETS } from './iddpm-presets';
+import { addUNetModelInputs, addUNetModelLevels } from './openai-unet';
 
 const attentionResolutions = z.union([
   list(int(1, L.attention_resolution), L.attention_resolutions),
@@ -80,94 +81,20 @@ export function iddpm(kwargsIn: unknown, imageSize?: ImageSize): Graph {
   if (size === undefined) throw new TemplateError('UNetModel: image size missing: pass it (--image-size) or put image_size in the kwargs');
   const { height, width } = hw(size, 'UNetModel');
   const mc = k.model_channels;
-  const ted = mc * 4;
   const headsUp = k.num_heads_upsample === -1 ? k.num_heads : k.num_heads_upsample;
   const b = new GraphBuilder();
 
-  const x = b.add('ImageInput', 'x', { channels: k.in_channels, height, width });
-  const t = b.add('TimestepsInput', 'timesteps');
-  const sin = b.add('TimestepEmbedding', 'timestep_embedding', { dim: mc }, { x: t });
-  let emb = b.add('TimeEmbedMLP', 'time_embed', { dim: ted }, { x: sin });
-  if (k.num_classes !== null) {
-    const y = b.add('ClassLabelInput', 'y', { num_classes: k.num_classes });
-    emb = b.add('LabelEmbedding', 'label_emb', {}, { x: emb, y });
-  }
+  const { x, emb } = addUNetModelInputs(b, k, k.num_classes, height, width);
 
-  const res = (name: string, h: string, out: number, resample: 'none' | 'up' | 'down' = 'none') =>
-    b.add('ResBlock', name, { out_channels: out, use_scale_shift_norm: k.use_scale_shift_norm, resample, dropout: k.dropout }, { x: h, emb });
   const attn = (name: string, h: string, heads: number) =>
     b.add('AttentionBlock', name, { num_heads: heads, num_head_channels: k.num_head_channels, use_new_attention_order: k.use_new_attention_order }, { x: h });
-
-  // Groups (they only organise; names and weights are those of the flat graph): each encoder level
-  // `encoder.k` and decoder level `decoder.k` (k = 0 at full resolution; not module paths) holds its
-  // `input_blocks.N` / `output_blocks.N` (module paths, where they hold more than one module),
-  // `middle_block` and `out` are modules. The stem input_blocks.0.0 opens encoder level 0.
-  const module = <T>(name: string, fn: () => T): T => b.group(name, fn, { onlyIfMany: true });
-  let ch = Math.trunc(k.channel_mult[0] * mc);
-  let h = '';
-  const skips: string[] = [];
-  let ds = 1;
-  let block = 1;
-  k.channel_mult.forEach((mult, level) => {
-    b.group(`encoder.${level}`, () => {
-      if (level === 0) {
-        h = b.add('Conv2d', 'input_blocks.0.0', { out_channels: ch, kernel_size: 3, stride: 1, padding: 1, bias: true }, { x });
-        skips.push(h);
-      }
-      for (let r = 0; r < k.num_res_blocks; r++) {
-        ch = Math.trunc(mult * mc);
-        module(`input_blocks.${block}`, () => {
-          h = res(`input_blocks.${block}.0`, h, ch);
-          if (k.attention_resolutions.includes(ds)) h = attn(`input_blocks.${block}.1`, h, k.num_heads);
-        });
-        skips.push(h);
-        block++;
-      }
-      if (level !== k.channel_mult.length - 1) {
-        h = k.resblock_updown
-          ? res(`input_blocks.${block}.0`, h, ch, 'down')
-          : b.add('Downsample', `input_blocks.${block}.0`, { use_conv: k.conv_resample }, { x: h });
-        skips.push(h);
-        block++;
-        ds *= 2;
-      }
-    });
+  addUNetModelLevels(b, k, {
+    x,
+    emb,
+    numResBlocks: k.channel_mult.map(() => k.num_res_blocks),
+    attends: (ds) => k.attention_resolutions.includes(ds),
+    attention: (name, h, _ch, upsampling) => attn(name, h, upsampling ? headsUp : k.num_heads),
   });
-
-  b.group('middle_block', () => {
-    h = res('middle_block.0', h, ch);
-    h = attn('middle_block.1', h, k.num_heads);
-    h = res('middle_block.2', h, ch);
-  });
-
-  block = 0;
-  [...k.channel_mult.entries()].reverse().forEach(([level, mult]) => {
-    b.group(`decoder.${level}`, () => {
-      for (let i = 0; i <= k.num_res_blocks; i++) {
-        module(`output_blocks.${block}`, () => {
-          const skip = skips.pop()!;
-          const cat = b.add('Concat', `output_blocks.${block}.cat`, { order: 'x_first' }, { x: h, skip });
-          ch = Math.trunc(mc * mult);
-          h = res(`output_blocks.${block}.0`, cat, ch);
-          let sub = 1;
-          if (k.attention_resolutions.includes(ds)) h = attn(`output_blocks.${block}.${sub++}`, h, headsUp);
-          if (level > 0 && i === k.num_res_blocks) {
-            const name = `output_blocks.${block}.${sub}`;
-            h = k.resblock_updown ? res(name, h, ch, 'up') : b.add('Upsample', name, { use_conv: k.conv_resample }, { x: h });
-            ds /= 2;
-          }
-        });
-        block++;
-      }
-    });
-  });
-
-  b.group('out', () => {
-    h = b.add('GroupNorm', 'out.0', { groups: 32, eps: 1e-5 }, { x: h });
-    h = b.add('SiLU', 'out.1', {}, { x: h });
-    h = b.add('Conv2d', 'out.2', { out_channels: k.out_channels, kernel_size: 3, stride: 1, padding: 1, bias: true, zero_init: true }, { x: h });
-  });
-  b.add('Output', 'output', {}, { x: h });
   const desc = `UNetModel(model_channels=${mc}, channel_mult=(${k.channel_mult.join(', ')}), num_res_blocks=${k.num_res_blocks}, attention_resolutions=(${k.attention_resolutions.join(', ')}))`;
   return b.build(`iddpm-${mc}ch-${height}x${width}`, desc);
 }

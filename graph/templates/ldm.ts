@@ -24,6 +24,7 @@ import type { Graph } from '../model';
 import { GraphBuilder } from '../builder';
 import { defineTemplate, hw, int, list, minusOneOr, numberError, parseOrThrow, TEMPLATE_LIMITS as L, TemplateError, type ImageSize, type TemplatePreset } from './common';
 import { LDM_PRESETS } from './ldm-presets';
+import { addUNetModelInputs, addUNetModelLevels } from './openai-unet';
 
 const UNET_TARGET = 'ldm.modules.diffusionmodules.openaimodel.UNetModel';
 const shown = (v: unknown): string => JSON.stringify(v)?.slice(0, 60) ?? String(v);
@@ -173,18 +174,10 @@ export function ldm(config: unknown, imageSize?: ImageSize): Graph {
   const nrb = perLevel(k.num_res_blocks, levels);
   const b = new GraphBuilder();
 
-  const x = b.add('ImageInput', 'x', { channels: k.in_channels, height, width });
-  const t = b.add('TimestepsInput', 'timesteps');
-  const sin = b.add('TimestepEmbedding', 'timestep_embedding', { dim: mc }, { x: t });
-  let emb = b.add('TimeEmbedMLP', 'time_embed', { dim: mc * 4 }, { x: sin });
-  if (k.num_classes !== null) {
-    const y = b.add('ClassLabelInput', 'y', { num_classes: k.num_classes as number });
-    emb = b.add('LabelEmbedding', 'label_emb', {}, { x: emb, y });
-  }
+  // num_classes is a whole number or null here (the schema refuses "sequential").
+  const { x, emb } = addUNetModelInputs(b, k, k.num_classes as number | null, height, width);
   const context = k.use_spatial_transformer ? b.add('ContextInput', 'context', { tokens: 77, dim: k.context_dim! }) : '';
 
-  const res = (name: string, h: string, out: number, resample: 'none' | 'up' | 'down' = 'none') =>
-    b.add('ResBlock', name, { out_channels: out, use_scale_shift_norm: k.use_scale_shift_norm, resample, dropout: k.dropout }, { x: h, emb });
   // `num_heads` is reassigned at each attention when num_head_channels is set, as in the source.
   let numHeads = k.num_heads;
   const headsUp = k.num_heads_upsample === -1 ? k.num_heads : k.num_heads_upsample;
@@ -209,72 +202,7 @@ export function ldm(config: unknown, imageSize?: ImageSize): Graph {
   const attends = (ds: number, level: number, r: number) =>
     k.attention_resolutions.includes(ds) && (k.num_attention_blocks === null || r < k.num_attention_blocks[level]!);
 
-  // Groups as in `iddpm`: levels `encoder.k` / `decoder.k` holding `input_blocks.N` / `output_blocks.N`
-  // where those hold more than one module; `middle_block` and `out`.
-  const module = <T>(name: string, fn: () => T): T => b.group(name, fn, { onlyIfMany: true });
-  let ch = mc;
-  let h = '';
-  const skips: string[] = [];
-  let ds = 1;
-  let block = 1;
-  k.channel_mult.forEach((mult, level) => {
-    b.group(`encoder.${level}`, () => {
-      if (level === 0) {
-        h = b.add('Conv2d', 'input_blocks.0.0', { out_channels: mc, kernel_size: 3, stride: 1, padding: 1, bias: true }, { x });
-        skips.push(h);
-      }
-      for (let r = 0; r < nrb[level]!; r++) {
-        ch = mult * mc;
-        module(`input_blocks.${block}`, () => {
-          h = res(`input_blocks.${block}.0`, h, ch);
-          if (attends(ds, level, r)) h = attention(`input_blocks.${block}.1`, h, ch, false);
-        });
-        skips.push(h);
-        block++;
-      }
-      if (level !== levels - 1) {
-        h = k.resblock_updown ? res(`input_blocks.${block}.0`, h, ch, 'down') : b.add('Downsample', `input_blocks.${block}.0`, { use_conv: k.conv_resample }, { x: h });
-        skips.push(h);
-        block++;
-        ds *= 2;
-      }
-    });
-  });
-
-  b.group('middle_block', () => {
-    h = res('middle_block.0', h, ch);
-    h = attention('middle_block.1', h, ch, false);
-    h = res('middle_block.2', h, ch);
-  });
-
-  block = 0;
-  [...k.channel_mult.entries()].reverse().forEach(([level, mult]) => {
-    b.group(`decoder.${level}`, () => {
-      for (let i = 0; i <= nrb[level]!; i++) {
-        module(`output_blocks.${block}`, () => {
-          const skip = skips.pop()!;
-          const cat = b.add('Concat', `output_blocks.${block}.cat`, { order: 'x_first' }, { x: h, skip });
-          ch = mc * mult;
-          h = res(`output_blocks.${block}.0`, cat, ch);
-          let sub = 1;
-          if (attends(ds, level, i)) h = attention(`output_blocks.${block}.${sub++}`, h, ch, true);
-          if (level > 0 && i === nrb[level]) {
-            const name = `output_blocks.${block}.${sub}`;
-            h = k.resblock_updown ? res(name, h, ch, 'up') : b.add('Upsample', name, { use_conv: k.conv_resample }, { x: h });
-            ds /= 2;
-          }
-        });
-        block++;
-      }
-    });
-  });
-
-  b.group('out', () => {
-    h = b.add('GroupNorm', 'out.0', { groups: 32, eps: 1e-5 }, { x: h });
-    h = b.add('SiLU', 'out.1', {}, { x: h });
-    h = b.add('Conv2d', 'out.2', { out_channels: k.out_channels, kernel_size: 3, stride: 1, padding: 1, bias: true, zero_init: true }, { x: h });
-  });
-  b.add('Output', 'output', {}, { x: h });
+  addUNetModelLevels(b, k, { x, emb, numResBlocks: nrb, attends, attention });
   const what = k.use_spatial_transformer ? `, context_dim=${k.context_dim}, transformer_depth=${k.transformer_depth}` : '';
   const desc = `latent-diffusion UNetModel(model_channels=${mc}, channel_mult=(${k.channel_mult.join(', ')}), num_res_blocks=${String(k.num_res_blocks)}, attention_resolutions=(${k.attention_resolutions.join(', ')})${what})`;
   return b.build(`ldm-${mc}ch-${height}x${width}`, desc);
