@@ -18,6 +18,7 @@ import { Rng } from '../../../weights/rng';
 import { toFloat32, type SafetensorsFile } from '../../../weights/safetensors';
 import { CodegenError } from '../../errors';
 import type { ExportDiagnostic, ExportFiles } from '../types';
+import { pyClassName } from '../pytorch/python';
 import { OnnxBuilder, type WeightValues } from './builder';
 import { loweringOf } from './lower';
 import { DataType, decodeModel, encodeModel, IR_VERSION, OPSET, type DataTypeId, type DimMsg, type ValueInfoMsg } from './onnx-proto';
@@ -125,7 +126,7 @@ export function exportOnnx(graph: Graph, weights?: SafetensorsFile): ExportFiles
     `# output ${OUTPUT_NAME}: float32 [batch, ${out.dims.join(', ')}]`,
     '',
   ].join('\n');
-  return { files: [{ path: MODEL_FILE, text: summary, bytes }], main: MODEL_FILE, className: graph.name, inputs: roles.map((r) => r.role.role) };
+  return { files: [{ path: MODEL_FILE, text: summary, bytes }], main: MODEL_FILE, className: pyClassName(graph.name, new Set()), inputs: roles.map((r) => r.role.role) };
 }
 
 /** The model reads back as a ModelProto with opset 17, the graph's inputs and one output `out`. */
