@@ -25,6 +25,8 @@ import { DataType, decodeModel, encodeModel, IR_VERSION, OPSET, type DataTypeId,
 
 export const MODEL_FILE = 'model.onnx';
 export const OUTPUT_NAME = 'out';
+/** Protobuf messages are limited to 2 GiB; keep a margin for the graph itself. */
+export const MAX_INLINE_BYTES = 2 ** 31 - 2 ** 24;
 
 /** The graph has a block type without an ONNX lowering yet: `types` names them. */
 export class OnnxUnsupportedError extends CodegenError {
@@ -89,6 +91,13 @@ export function exportOnnx(graph: Graph, weights?: SafetensorsFile): ExportFiles
   if (outputs.length !== 1) throw new CodegenError(`the ONNX export needs exactly one Output block; graph ${JSON.stringify(graph.name)} has ${outputs.length}`);
 
   const expected = expectedWeights(a);
+  const floats = expected.filter((w) => w.dtype === 'float32').reduce((n, w) => n + w.shape.reduce((p, q) => p * q, 1), 0);
+  if (floats * 4 > MAX_INLINE_BYTES) {
+    throw new CodegenError(
+      `graph ${JSON.stringify(graph.name)} has ${floats.toLocaleString('en-US')} weights (${(floats * 4 / 2 ** 30).toFixed(2)} GiB as float32): ` +
+        'an ONNX file holds at most 2 GiB inline (protobuf), and the export does not write external data yet; nothing was exported',
+    );
+  }
   const roles = graphInputs(a);
   const inputs = roles.map((r) => inputInfo(r.info)).filter((v): v is ValueInfoMsg => v !== null);
   const reserved = [...inputs.map((i) => i.name), OUTPUT_NAME];

@@ -147,6 +147,14 @@ describe('ONNX export vs PyTorch (onnxruntime-node)', () => {
     expect(Math.max(...(out.data as Float32Array)), 'zero-initialised last conv').toBe(0);
   });
 
+  it('refuses a model over protobuf\'s 2 GiB (guided-diffusion 512×512, 559M parameters) before drawing any weight', () => {
+    const published = (JSON.parse(readFileSync(`${REFERENCE}published-configs.json`, 'utf8')) as { configs: { name: string; kwargs: Record<string, unknown>; image_size: number; num_parameters: number }[] }).configs;
+    const big = published.find((c) => c.name === 'guided-diffusion/512x512_diffusion')!;
+    expect(big.num_parameters).toBeGreaterThan(2 ** 31 / 4);
+    // PyTorch's own parameter count (published-configs.json), 2.08 GiB as float32.
+    expect(() => exportOnnx(iddpm(big.kwargs, big.image_size))).toThrow(`has ${big.num_parameters.toLocaleString('en-US')} weights (2.08 GiB as float32): an ONNX file holds at most 2 GiB inline`);
+  });
+
   it('refuses a block type without a lowering, naming it (and lowers every block of the two fixtures)', () => {
     const g = diffusersUNet2D({ block_out_channels: [32, 64], down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'], layers_per_block: 1, sample_size: 8 });
     let err: unknown;
