@@ -128,7 +128,7 @@ describe('unet-studio CLI', () => {
       [['run', iddpmGraph, '--weights', `${FIXTURES}iddpm-small/weights.safetensors`, '--inputs', `${FIXTURES}vanilla-small/io.safetensors`, '--out', out], /needs "timesteps", which was not given/, 1],
       [['run', iddpmGraph, '--backend', 'tpu', '--weights', 'a', '--inputs', 'b', '--out', out], /--backend must be one of cpu, wasm, webgpu/, 2],
       [['frobnicate'], /unknown command "frobnicate"/, 2],
-      [['export', 'nope', iddpmGraph, '-o', out], /export: unknown export target "nope"; the targets are "tfjs", "pytorch" or "diffusers" \(unet-studio help lists them\)/, 2],
+      [['export', 'nope', iddpmGraph, '-o', out], /export: unknown export target "nope"; the targets are "tfjs", "pytorch", "diffusers" or "onnx" \(unet-studio help lists them\)/, 2],
       [['codegen', iddpmGraph, '--target', 'pytorch2'], /codegen --target: unknown export target "pytorch2"; the targets are "tfjs"/, 2],
     ];
     for (const [argv, re, code] of cases) {

@@ -92,7 +92,13 @@ export async function exportTarget(target: ExportTarget, graphPath: string, outp
     for (const d of diagnostics) io.err(`unet-studio: warning: ${at(d)}: ${d.message}\n`);
   }
   const checked = check ? target.checkWords.passedDetail : 'not checked (--no-check)';
-  if (single) {
+  if (single && out.files[0].bytes) {
+    // A binary file (ONNX): never to stdout; its text is only the code panel's summary.
+    const bytes = out.files[0].bytes;
+    if (output === undefined || output === '-') throw new UsageError(`${target.id} writes a binary file (${out.files[0].path}): give -o FILE (nothing was written)`);
+    writeFileAtomic(output, (sink) => sink.write(bytes));
+    io.err(`wrote ${output}: ${bytes.length} bytes, ${checked}\n`);
+  } else if (single) {
     const text = out.files[0].text;
     writeOut(output, text, io.out);
     if (output && output !== '-') io.err(`wrote ${output}: class ${out.className}, ${text.split('\n').length} lines, ${checked}\n`);

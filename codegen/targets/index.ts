@@ -5,9 +5,10 @@
 import { tfjsTarget } from './tfjs';
 import { pytorchTarget } from './pytorch';
 import { diffusersTarget } from './diffusers';
+import { onnxTarget } from './onnx';
 import type { ExportTarget } from './types';
 
-export const TARGETS: readonly ExportTarget[] = [tfjsTarget, pytorchTarget, diffusersTarget];
+export const TARGETS: readonly ExportTarget[] = [tfjsTarget, pytorchTarget, diffusersTarget, onnxTarget];
 
 /** The CLI's default and the runtime panel's: the module the app itself runs. */
 export const DEFAULT_TARGET = 'tfjs';
