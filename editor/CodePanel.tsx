@@ -98,7 +98,10 @@ export function CodePanel({ graph, onClose }: { graph: Graph; onClose: () => voi
   const ready = valid && code.text !== '' && (code.status === 'ok' || code.status === 'type-errors' || code.status === 'checking');
   const several = code.files.length > 1;
   const download = (): void => {
-    if (!several) downloadText(code.text, code.main || `${code.className || 'model'}.ts`, MIME[target.language]);
+    const mainFile = code.files.find((f) => f.path === code.main);
+    // A binary export (ONNX): its bytes; what the panel shows is only a readable summary of them.
+    if (!several && mainFile?.bytes) downloadBlob(new Blob([mainFile.bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }), mainFile.path);
+    else if (!several) downloadText(code.text, code.main || `${code.className || 'model'}.ts`, MIME[target.language]);
     else downloadBlob(new Blob([zipFiles(code.files, `${code.className || 'model'}-${target.id}`)], { type: 'application/zip' }), `${code.className || 'model'}-${target.id}.zip`);
   };
   return (

@@ -33,9 +33,12 @@ export type { InputRole };
 export interface ExportFile {
   /** Relative, `/`-separated, no `..` (`model.py`, `Iddpm.ts`): where it goes under the output folder. */
   readonly path: string;
-  /** The file's text; '' for a binary file (`bytes`). */
+  /**
+   * The file's text. For a binary file (`bytes`): '' (diffusers' .safetensors), or a readable summary
+   * the code panel shows in its place (ONNX's model.onnx, whose Download saves the bytes).
+   */
   readonly text: string;
-  /** A binary file's content (diffusers' .safetensors; only when the export was given weights, so never in the code panel). */
+  /** A binary file's content (diffusers' .safetensors when the export was given weights; ONNX's model always). */
   readonly bytes?: Uint8Array;
 }
 

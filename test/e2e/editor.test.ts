@@ -154,5 +154,17 @@ describe('editor (browser)', { timeout: TIMEOUT }, () => {
     const text = readFileSync(path, 'utf8');
     expect(text).toContain('@tensorflow/tfjs');
     expect(typecheckModule(text)).toEqual([]);
+
+    // The ONNX tab downloads the model's bytes (the panel shows a summary of them), and ONNX Runtime runs it.
+    await page.click(tid('code-tab-onnx'));
+    await expect.poll(() => page.locator(tid('download-ts')).isEnabled(), { timeout: 60_000 }).toBe(true);
+    const [onnx] = await Promise.all([page.waitForEvent('download'), page.click(tid('download-ts'))]);
+    expect(onnx.suggestedFilename()).toMatch(/\.onnx$/);
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(new Uint8Array(readFileSync((await onnx.path())!)));
+    expect([session.inputNames, session.outputNames]).toEqual([['x'], ['out']]);
+    const result = await session.run({ x: new ort.Tensor('float32', new Float32Array(3 * 16 * 16).fill(0.5), [1, 3, 16, 16]) });
+    expect(result.out.dims).toEqual([1, 8, 16, 16]);
+    await session.release();
   });
 });
