@@ -94,3 +94,32 @@ export function useAppPage(opts: { webgpu?: boolean; viewport?: { width: number;
     },
   };
 }
+
+/**
+ * Round trips to the page every 50 ms until `stop()`, which gives the slowest in ms (Infinity if the
+ * page went away): how long the page kept a user waiting while something ran.
+ */
+export function watchPage(page: Page): { stop: () => Promise<number> } {
+  let worst = 0;
+  let watching = true;
+  const loop = (async () => {
+    while (watching) {
+      const t0 = Date.now();
+      try {
+        await page.evaluate(() => 1);
+      } catch {
+        worst = Infinity; // navigated or closed: not an answer
+        return;
+      }
+      worst = Math.max(worst, Date.now() - t0);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return {
+    stop: async () => {
+      watching = false;
+      await loop;
+      return worst;
+    },
+  };
+}

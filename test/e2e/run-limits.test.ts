@@ -8,7 +8,7 @@ import type { Page } from 'playwright-core';
 import { serializeDocument } from '../../graph/document';
 import { vanilla } from '../../graph/templates';
 import { fixtureConfig } from '../util';
-import { tid, useAppPage } from './harness';
+import { tid, useAppPage, watchPage } from './harness';
 
 const TIMEOUT = 120_000;
 // No WebGPU flags: WebGL starts, and the test switches to WASM (the fastest here).
@@ -27,32 +27,6 @@ async function runOnce(): Promise<string> {
   await page.locator(tid('run')).click();
   await expect.poll(() => page.locator(tid('out-checksum')).count(), { timeout: 60_000 }).toBe(1);
   return (await page.locator(tid('out-checksum')).textContent()) ?? '';
-}
-
-/** Round trips to the page every 50 ms until `stop()`, which gives the slowest in ms (Infinity if the page went away). */
-function watchPage(): { stop: () => Promise<number> } {
-  let worst = 0;
-  let watching = true;
-  const loop = (async () => {
-    while (watching) {
-      const t0 = Date.now();
-      try {
-        await page.evaluate(() => 1);
-      } catch {
-        worst = Infinity; // navigated or closed: not an answer
-        return;
-      }
-      worst = Math.max(worst, Date.now() - t0);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  return {
-    stop: async () => {
-      watching = false;
-      await loop;
-      return worst;
-    },
-  };
 }
 
 describe('run limits (browser)', { timeout: TIMEOUT }, () => {
@@ -88,7 +62,7 @@ describe('run limits (browser)', { timeout: TIMEOUT }, () => {
   it('the guided-diffusion 512×512 preset: the estimate is shown, Run refuses or asks, and the page answers within 1 s throughout', async () => {
     // Round trips to the page on a loop while the module is generated and loaded, the estimate made and Run clicked.
     let worst = Infinity;
-    let watch = watchPage();
+    let watch = watchPage(page);
     try {
       await page.locator(tid('templates')).click();
       await page.locator(tid('tpl-preset')).selectOption('guided-diffusion/512x512_diffusion');
@@ -96,7 +70,7 @@ describe('run limits (browser)', { timeout: TIMEOUT }, () => {
       // Drawing the new 97-block canvas is the editor's work (React in development mode here: about 3 s
       // on this machine, with the run panel closed too); the run panel's part starts now.
       console.log(`creating the template: the page answered within ${await watch.stop()} ms`);
-      watch = watchPage();
+      watch = watchPage(page);
       const estimate = page.locator(tid('estimate'));
       await expect.poll(() => estimate.textContent(), { timeout: 60_000 }).toMatch(/^558,997,638 parameters · weights 2\.08 GiB · peak activations 4\.\d+ GiB · 3964\.67 GFLOP · about .+ on wasm$/);
       // WASM's heap (4 GiB) cannot hold 2.08 GiB of weights and 4.4 GiB of activations: said before any click.
@@ -128,7 +102,7 @@ describe('run limits (browser)', { timeout: TIMEOUT }, () => {
     await expect.poll(() => page.locator(tid('run')).isEnabled(), { timeout: 90_000 }).toBe(true);
     const tensors = Number(await page.locator(tid('num-tensors')).textContent());
     let worst = 0;
-    let watch = watchPage();
+    let watch = watchPage(page);
     try {
       await page.locator(tid('run')).click();
       const bar = page.locator(tid('prepare-progress'));
@@ -149,11 +123,11 @@ describe('run limits (browser)', { timeout: TIMEOUT }, () => {
 
       // Switching to CPU times runtime/rate's probe conv on tfjs-cpu, synchronously (0.1–0.9 s a call on this
       // shared machine): logged, not part of this check.
-      const switching = watchPage();
+      const switching = watchPage(page);
       await page.locator(tid('backend-select')).selectOption('cpu');
       await expect.poll(() => page.locator(tid('estimate')).textContent(), { timeout: 30_000 }).toMatch(/ on cpu$/);
       console.log(`switching to cpu: the page answered within ${await switching.stop()} ms`);
-      watch = watchPage();
+      watch = watchPage(page);
 
       // On the CPU backend the same model is slow: Run asks first; Cancel starts nothing, Start makes the weights.
       await page.locator(tid('run')).click();

@@ -13,7 +13,7 @@ import { diffusersUNet2DCondition, ldm, SD15_UNET } from '../../graph/templates'
 import { defaultCollapsed } from '../../graph/groups';
 import { writeSafetensors } from '../../weights/safetensors';
 import { REFERENCE } from '../util';
-import { tid, useAppPage } from './harness';
+import { tid, useAppPage, watchPage } from './harness';
 
 const TIMEOUT = 120_000;
 
@@ -33,32 +33,6 @@ const SMALL = {
   num_heads: 2, use_spatial_transformer: true, context_dim: 32, legacy: false,
 };
 const SIZE = 8;
-
-/** Round trips to the page every 50 ms until `stop()`, which gives the slowest in ms (Infinity if the page went away). */
-function watchPage(): { stop: () => Promise<number> } {
-  let worst = 0;
-  let watching = true;
-  const loop = (async () => {
-    while (watching) {
-      const t0 = Date.now();
-      try {
-        await page.evaluate(() => 1);
-      } catch {
-        worst = Infinity;
-        return;
-      }
-      worst = Math.max(worst, Date.now() - t0);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  return {
-    stop: async () => {
-      watching = false;
-      await loop;
-      return worst;
-    },
-  };
-}
 
 describe('text conditioning (browser)', { timeout: TIMEOUT }, () => {
   it('New… → ldm from a kwargs file, Run on WASM, DDIM with guidance 3: four grey latent channels, zeros as the unconditional context', async () => {
@@ -143,7 +117,7 @@ describe('text conditioning (browser)', { timeout: TIMEOUT }, () => {
     expect(await page.locator(`select[data-testid^="tpl-down_block_types-"]`).evaluateAll((els) => els.map((e) => (e as HTMLSelectElement).value))).toEqual(SD15_UNET.down_block_types);
     // Creating it: the editor draws the new canvas (React in development mode here), logged; from
     // then on (the run panel's module and estimate for 860M parameters) the page answers within 1 s.
-    let watch = watchPage();
+    let watch = watchPage(page);
     let worst = Infinity;
     const want = diffusersUNet2DCondition(SD15_UNET, 64);
     try {
@@ -151,7 +125,7 @@ describe('text conditioning (browser)', { timeout: TIMEOUT }, () => {
       await expect.poll(() => page.locator(tid('templates-dialog')).count()).toBe(0);
       await expect.poll(async () => Number(await page.locator(tid('summary-blocks')).textContent()), { timeout: 30_000 }).toBe(want.nodes.length);
       console.log(`creating sd15: the page answered within ${await watch.stop()} ms`);
-      watch = watchPage();
+      watch = watchPage(page);
       await expect.poll(() => page.locator(tid('summary-params')).textContent(), { timeout: 30_000 }).toBe(new Intl.NumberFormat('en-US').format(real));
       expect(await page.locator(tid('summary-status')).textContent()).toBe('valid');
       await expect.poll(() => page.locator(tid('group-down_blocks.0')).count()).toBe(1);
