@@ -8,53 +8,15 @@ Each job: {"id", "grouped" (path), "flat" (path), "expected_keys" (state_dict ke
 (.safetensors; "io." keys left out), "io", "inputs" (forward argument -> key), "out", "atol", "rtol"}.
 """
 import builtins
-import importlib.util
-import io
 import json
-import struct
 import sys
 import time
-import tokenize
 
 import torch
 
 torch.set_num_threads(1)  # measured: on a shared 2-core machine, 2 threads run up to 10x slower
 
-DTYPES = {"F32": (torch.float32, 4), "I64": (torch.int64, 8), "I32": (torch.int32, 4)}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    out = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        dtype, size = DTYPES[entry["dtype"]]
-        begin, end = entry["data_offsets"]
-        shape = tuple(entry["shape"])
-        count = 1
-        for d in shape:
-            count *= d
-        assert end - begin == count * size, name
-        raw = bytearray(data[8 + n + begin : 8 + n + end])
-        out[name] = torch.frombuffer(raw, dtype=dtype).reshape(shape) if count else torch.zeros(shape, dtype=dtype)
-    return out
-
-
-def token_kinds(path):
-    with open(path, "rb") as f:
-        toks = list(tokenize.tokenize(io.BytesIO(f.read()).readline))
-    return [tokenize.tok_name[t.type] for t in toks]
-
-
-def load_module(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from harness_io import load_module, read_safetensors, token_kinds  # noqa: E402 (after the thread setting)
 
 
 def build(mod):
