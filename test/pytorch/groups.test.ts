@@ -6,7 +6,6 @@
  * gradients; the reference weights load strictly and reproduce PyTorch's outputs; both pass pyflakes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,7 @@ import { DDPM_CIFAR10_32, diffusersUNet2D } from '../../graph/templates/diffuser
 import { generatePytorchModel } from '../../codegen/targets/pytorch/model';
 import { FIXTURES, REFERENCE, readSafetensors } from '../util';
 import { fixtureGraph } from '../fixture-run';
-import { PYTHON } from '../python';
+import { pythonCheck, runHarness } from '../python';
 
 const HARNESS = fileURLToPath(new URL('./groups_harness.py', import.meta.url));
 const DIFFUSERS_REFERENCE = fileURLToPath(new URL('../reference/diffusers/', import.meta.url));
@@ -194,12 +193,8 @@ beforeAll(() => {
   writeFileSync(plain, generatePytorchModel(hostileGrouped('plain', ['g0', 'g1', 'g2'])).text);
   HOSTILE_GROUPS.forEach((names, k) => addJob(`hostile-${k}`, hostileGrouped(`hostile ${k}`, names), { plain, train: true }));
 
-  writeFileSync(join(dir, 'jobs.json'), JSON.stringify(jobs));
-  const stdout = execFileSync(PYTHON, [HARNESS, join(dir, 'jobs.json')], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  results = new Map((JSON.parse(stdout) as { results: Result[] }).results.map((r) => [r.id, r]));
-  const files = jobs.flatMap((j) => [j.grouped, j.flat]);
-  const flakes = spawnSync(PYTHON, ['-m', 'pyflakes', ...files], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  pyflakes = { status: flakes.status ?? -1, output: flakes.stdout + flakes.stderr };
+  results = runHarness<Result>(HARNESS, dir, jobs);
+  pyflakes = pythonCheck('pyflakes', jobs.flatMap((j) => [j.grouped, j.flat]));
 }, 120_000);
 
 afterAll(() => {

@@ -6,7 +6,6 @@
  * processes (the harness and pyflakes), started once in beforeAll.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +30,7 @@ import { fixtureGraph, REFERENCE_CASES } from '../fixture-run';
 import { MODEL_CASES } from '../cond-cases';
 import { buildCase, contextShape, corners, labelValues, recipeArb, REQUIRED_CORNERS, timestepValues } from '../random-graph';
 import { INPUT_ROLES, type InputRole } from '../../blocks/roles';
-import { PYTHON } from '../python';
+import { pythonCheck, runHarness } from '../python';
 
 const HARNESS = fileURLToPath(new URL('./harness.py', import.meta.url));
 
@@ -362,14 +361,10 @@ beforeAll(async () => {
   referenceJobs();
   await propertyJobs();
   hostileJobs();
-  writeFileSync(join(dir, 'jobs.json'), JSON.stringify(jobs));
-  const stdout = execFileSync(PYTHON, [HARNESS, join(dir, 'jobs.json')], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  results = new Map((JSON.parse(stdout) as { results: Result[] }).results.map((r) => [r.id, r]));
+  results = runHarness<Result>(HARNESS, dir, jobs);
   const files = jobs.map((j) => j.model);
-  const compiled = spawnSync(PYTHON, ['-m', 'py_compile', ...files], { encoding: 'utf8' });
-  pyCompile = { status: compiled.status ?? -1, output: compiled.stdout + compiled.stderr };
-  const flakes = spawnSync(PYTHON, ['-m', 'pyflakes', ...files], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  pyflakes = { status: flakes.status ?? -1, output: flakes.stdout + flakes.stderr };
+  pyCompile = pythonCheck('py_compile', files);
+  pyflakes = pythonCheck('pyflakes', files);
 }, 120_000);
 
 afterAll(() => {
