@@ -6,6 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 
 export const PYTHON: string = process.env.UNET_STUDIO_PYTHON || '/usr/bin/python3';
 
@@ -26,4 +27,12 @@ export function runHarness<R extends HarnessResult>(harness: string, dir: string
 export function pythonCheck(tool: 'pyflakes' | 'py_compile', files: readonly string[]): { status: number; output: string } {
   const r = spawnSync(PYTHON, ['-m', tool, ...files], { encoding: 'utf8', maxBuffer: 64 << 20 });
   return { status: r.status ?? -1, output: r.stdout + r.stderr };
+}
+
+/** One job's result, which must exist and carry no error (the test names the job and the error). */
+export function jobResult<R extends HarnessResult>(results: ReadonlyMap<string, R>, id: string): R {
+  const r = results.get(id);
+  if (!r) throw new Error(`no result for ${id}`);
+  expect(r.error, `${id}: ${String(r.error)}`).toBeUndefined();
+  return r;
 }

@@ -20,7 +20,7 @@ import { DDPM_CIFAR10_32, diffusersUNet2D } from '../../graph/templates/diffuser
 import { generatePytorchModel } from '../../codegen/targets/pytorch/model';
 import { FIXTURES, REFERENCE, readSafetensors } from '../util';
 import { fixtureGraph } from '../fixture-run';
-import { pythonCheck, runHarness } from '../python';
+import { jobResult, pythonCheck, runHarness } from '../python';
 
 const HARNESS = fileURLToPath(new URL('./groups_harness.py', import.meta.url));
 const DIFFUSERS_REFERENCE = fileURLToPath(new URL('../reference/diffusers/', import.meta.url));
@@ -201,12 +201,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const result = (id: string): Result => {
-  const r = results.get(id);
-  if (!r) throw new Error(`no result for ${id}`);
-  expect(r.error, `${id}: ${String(r.error)}`).toBeUndefined();
-  return r;
-};
+const result = (id: string): Result => jobResult(results, id);
 
 describe('grouped model.py against the same graph without groups', () => {
   it('every template: the flat state_dict (keys, order, shapes, fresh values), bit-equal outputs and gradients', () => {

@@ -30,7 +30,7 @@ import { fixtureGraph, REFERENCE_CASES } from '../fixture-run';
 import { MODEL_CASES } from '../cond-cases';
 import { buildCase, contextShape, corners, labelValues, recipeArb, REQUIRED_CORNERS, timestepValues } from '../random-graph';
 import { INPUT_ROLES, type InputRole } from '../../blocks/roles';
-import { pythonCheck, runHarness } from '../python';
+import { jobResult, pythonCheck, runHarness } from '../python';
 
 const HARNESS = fileURLToPath(new URL('./harness.py', import.meta.url));
 
@@ -371,12 +371,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const result = (id: string): Result => {
-  const r = results.get(id);
-  if (!r) throw new Error(`no result for ${id}`);
-  expect(r.error, `${id}: ${String(r.error)}`).toBeUndefined();
-  return r;
-};
+const result = (id: string): Result => jobResult(results, id);
 
 /** `id: worst ratio` for the jobs whose output is not within tolerance. */
 function outsideTolerance(prefix: string): string[] {
