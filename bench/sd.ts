@@ -34,10 +34,10 @@ export async function sdBench(log: (s: string) => void): Promise<string[][]> {
   const timesteps = tf.tensor1d([500]);
   const context = tf.randomNormal([1, 77, SD1_UNET.context_dim], 0, 1, 'float32', 2);
   const before = tf.memory().numTensors;
-  let peakTensors = 0;
+  let peakBytes = 0;
   log('… SD 1.x UNet: one forward on wasm (about a minute)\n');
   const s = performance.now();
-  const { out } = runGraph(plan, weights, { x, timesteps, context }, { onBlock: () => void (peakTensors = Math.max(peakTensors, tf.memory().numBytes)) });
+  const { out } = runGraph(plan, weights, { x, timesteps, context }, { onBlock: () => void (peakBytes = Math.max(peakBytes, tf.memory().numBytes)) });
   await out.data();
   const ms = performance.now() - s;
   out.dispose();
@@ -46,7 +46,7 @@ export async function sdBench(log: (s: string) => void): Promise<string[][]> {
   const rss = process.resourceUsage().maxRSS * 1024;
   return [
     ['SD 1.x UNet 64×64 latents, batch 1, weights streamed from the host', 'wasm', ms.toFixed(0), gflop.toFixed(1), (gflop / (ms / 1000)).toFixed(1), '1'],
-    [`  weights ${mb(weights.bytes)} on the host; wasm heap ${mb(wasmHeapBytes())}; peak between blocks ${mb(peakTensors)} of tensors`, 'wasm', '-', '-', '-', '-'],
+    [`  weights ${mb(weights.bytes)} on the host; wasm heap ${mb(wasmHeapBytes())}; peak between blocks ${mb(peakBytes)} of tensors`, 'wasm', '-', '-', '-', '-'],
     [`  peak resident memory of the process (maxRSS) ${mb(rss)}`, '-', '-', '-', '-', '-'],
   ];
 }
