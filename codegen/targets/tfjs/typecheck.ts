@@ -32,3 +32,18 @@ export function typecheckModule(text: string): TypeDiagnostic[] {
     p.removeSourceFile(sf);
   }
 }
+
+/**
+ * Type-checks several modules in one program: each module's diagnostics, in order. A program (and
+ * its type checker, which resolves tfjs's and the lib declarations again) is built once for all of
+ * them instead of once per module, so a test with dozens of modules pays that cost once.
+ */
+export function typecheckModules(texts: readonly string[]): TypeDiagnostic[][] {
+  const p = getProject();
+  const files = texts.map((text) => p.createSourceFile(`${REPO_ROOT}.codegen-check/module-${counter++}.ts`, text, { overwrite: true }));
+  try {
+    return files.map((sf) => sf.getPreEmitDiagnostics().map(toDiagnostic));
+  } finally {
+    for (const sf of files) p.removeSourceFile(sf);
+  }
+}
