@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { iddpm, IDDPM_DEFAULTS, templateById } from '../graph/templates';
 import { analyze, countParameters } from '../graph/analyze';
 import { formFields, formValues, type FormField } from './template-form';
-import { buildSweep, parseSweepValues, planSweep, shortKey, SWEEP_LIMIT, SweepError, sweepableFields, sweepCount, type SweepAxis } from './sweep';
+import { axesOf, buildSweep, initialSweepText, parseSweepValues, planSweep, sweepPlaceholder, shortKey, SWEEP_LIMIT, SweepError, sweepableFields, sweepCount, type SweepAxis } from './sweep';
 
 const iddpmT = templateById('iddpm')!;
 const fields = formFields(iddpmT);
@@ -159,5 +159,32 @@ describe('sweep build', () => {
     expect(lines[2]).toBe('model_channels=48, num_heads=4: ResBlock "input_blocks.1.0": 48 input channels are not divisible by 32 groups');
     expect(lines[3]).toBe('model_channels=64, num_heads=0: UNetModel kwargs are invalid: num_heads: must be at least 1');
     expect(lines).toHaveLength(4);
+  });
+});
+
+describe('sweep panel rows', () => {
+  it('rows become axes; a row without a kwarg is skipped; a kwarg the form lacks is named', () => {
+    const axes = axesOf(fields, [
+      { key: 'model_channels', text: '64, 96' },
+      { key: '', text: 'ignored' },
+    ]);
+    expect(axes.map((a) => [a.field.key, a.values.map((v) => v.value)])).toEqual([['model_channels', ['64', '96']]]);
+    expect(refusal(() => axesOf(fields, [{ key: 'use_fp16', text: 'true' }]))).toBe('use_fp16 is not a kwarg of this form that can be swept');
+    expect(refusal(() => axesOf(fields, [{ key: 'num_heads', text: '1, x' }]))).toBe('num_heads: "x" is not a number');
+  });
+
+  it('a chosen kwarg starts from the form\'s value, every option, or both booleans', () => {
+    expect(initialSweepText(field('model_channels'), base)).toBe('64');
+    expect(initialSweepText(field('channel_mult'), base)).toBe('[1, 2, 2]');
+    expect(initialSweepText(field('num_classes'), base)).toBe('none');
+    expect(initialSweepText(field('conv_resample'), base)).toBe('true, false');
+    // Each start parses back to the form's own value.
+    for (const key of ['model_channels', 'channel_mult', 'num_classes', 'attention_resolutions']) {
+      expect(parseSweepValues(field(key), initialSweepText(field(key), base)).map((v) => v.value), key).toEqual([base[key]]);
+    }
+    const act = formFields(templateById('diffusers')!).find((f) => f.key === 'act_fn')!;
+    expect(initialSweepText(act, {})).toBe(act.options.map(String).join(', '));
+    expect(sweepPlaceholder(field('attention_resolutions'))).toBe('lists: [2]; [2, 4]');
+    expect(sweepPlaceholder(field('model_channels'))).toBe('comma-separated: 64, 96, 128');
   });
 });

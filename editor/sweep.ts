@@ -200,3 +200,47 @@ export function buildSweep(form: Template | FormVariant, planned: readonly Plann
 
 /** The sweep's fields for a form (a template or one of its model classes). */
 export const sweepFieldsOf = (form: Template | FormVariant): FormField[] => sweepableFields(formFields(form));
+
+/** One row of the sweep panel: the kwarg chosen ('' for none) and the values typed. */
+export interface SweepRow {
+  readonly key: string;
+  readonly text: string;
+}
+
+/** The axes of the panel's rows (a row without a kwarg is skipped); a kwarg the form lacks, or a bad value, is a {@link SweepError}. */
+export function axesOf(fields: readonly FormField[], rows: readonly SweepRow[]): SweepAxis[] {
+  return rows
+    .filter((r) => r.key !== '')
+    .map((r) => {
+      const field = sweepableFields(fields).find((f) => f.key === r.key);
+      if (!field) throw new SweepError(`${r.key} is not a kwarg of this form that can be swept`);
+      return { field, values: parseSweepValues(field, r.text) };
+    });
+}
+
+/**
+ * The values a row starts with when its kwarg is chosen: the form's current value (a list in
+ * brackets, `none` for an empty box that means null), every option of a choice, or both booleans.
+ */
+export function initialSweepText(field: FormField, values: FormValues): string {
+  const v = values[field.key];
+  if (field.kind === 'boolean') return 'true, false';
+  if (field.kind === 'enum') return field.options.map(String).join(', ');
+  const s = typeof v === 'string' ? v.trim() : '';
+  if (s === '') return field.nullable || field.optional ? 'none' : '';
+  return field.kind === 'numbers' ? `[${s}]` : s;
+}
+
+/** What a row's box shows while empty: how to write the kwarg's values. */
+export function sweepPlaceholder(field: FormField): string {
+  switch (field.kind) {
+    case 'numbers':
+      return 'lists: [2]; [2, 4]';
+    case 'boolean':
+      return 'true, false';
+    case 'enum':
+      return field.options.map(String).join(', ');
+    default:
+      return 'comma-separated: 64, 96, 128';
+  }
+}
