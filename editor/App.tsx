@@ -40,6 +40,7 @@ import { ConversionError, convertNaming, namingOf, type NamingConversion } from 
 const PAN_BUTTONS = [1, 2];
 /** The run panel brings tfjs's backends; it loads when first opened, not with the editor. */
 const RuntimePanel = lazy(() => import('./RuntimePanel').then((m) => ({ default: m.RuntimePanel })));
+const LossChart = lazy(() => import('./LossChart').then((m) => ({ default: m.LossChart })));
 const fmtInt = new Intl.NumberFormat('en-US');
 
 /** Resolves in a new task, so the browser handles input and paints between the stages of a long job. */
@@ -257,6 +258,9 @@ function Editor({ store }: { store: EditorStore }) {
   const [showCode, setShowCode] = useState(false);
   const [showRun, setShowRun] = useState(false);
   const [showTemplates, setShowTemplates] = useState(false);
+  // WIRE(workspace): the training curves of the single current document; the workspace's `variants` and `attachMetrics` replace these.
+  const [showCurves, setShowCurves] = useState(false);
+  const [metricsText, setMetricsText] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   /** The weights of a trained model opened with New… (handed to the run panel; another New… or Open drops them). */
   const [docWeights, setDocWeights] = useState<DocumentWeights | null>(null);
@@ -778,6 +782,9 @@ function Editor({ store }: { store: EditorStore }) {
         <button className={showRun ? 'active' : ''} onClick={() => setShowRun((v) => !v)} data-testid="toggle-run">
           Run
         </button>
+        <button className={showCurves ? 'active' : ''} onClick={() => setShowCurves((v) => !v)} title="Training loss curves from train.py's metrics.jsonl" data-testid="toggle-curves">
+          Curves
+        </button>
       </header>
       <AutosaveNotice />
       {sizeWarning && !sizeWarningHidden && (
@@ -828,10 +835,27 @@ function Editor({ store }: { store: EditorStore }) {
           </Suspense>
         )}
       </main>
+      {showCurves && (
+        <Suspense fallback={<section className="loss-chart">loading the chart…</section>}>
+          {/* WIRE(workspace): variants={variants} attachMetrics={attachMetrics} */}
+          <LossChart
+            variants={[{ id: 'current', name: graph.name, graph, ...(metricsText === undefined ? {} : { metricsText }) }]}
+            attachMetrics={(_id, text) => setMetricsText(text)}
+          />
+        </Suspense>
+      )}
       <Summary graph={summaryGraph} analysis={summaryAnalysis} />
       {showTemplates && (
         <TemplatesDialog
           onClose={() => setShowTemplates(false)}
+          onCreateVariants={(list) => {
+            // WIRE(workspace): addVariants(list). Until the workspace holds tabs, the first variant opens.
+            store.replace(templateDoc(list[0]!.graph));
+            setDocWeights(null);
+            setSizeWarningHidden(false);
+            setShowTemplates(false);
+            fitSoon();
+          }}
           onCreate={(g) => {
             store.replace(templateDoc(g));
             setDocWeights(null);

@@ -4,6 +4,10 @@ import type { Graph } from '../graph/model';
 import { buildFromForm, formFields, formValues, formVariants, importConfig, importsConfig as offersImport, joinEntries, listEntries, variantFor, type FormField, type FormValues, type FormVariant } from './template-form';
 import { TRAINED_PRESETS, type TrainedPreset } from './presets';
 import type { LoadedPreset } from './presets/load';
+import { axesOf, buildSweep, initialSweepText, planSweep, sweepableFields, sweepPlaceholder, SWEEP_LIMIT, type PlannedVariant, type SweepRow } from './sweep';
+
+/** What a sweep hands over: one graph per combination, with its name. */
+export type SweepVariants = readonly { readonly name: string; readonly graph: Graph }[];
 
 /** The tab that lists trained models (not a template id: those are lower-case words). */
 const TRAINED_TAB = 'trained-models';
@@ -79,6 +83,114 @@ function Field({ field, value, values, onChange }: { field: FormField; value: st
   );
 }
 
+const NO_ROWS: readonly SweepRow[] = [
+  { key: '', text: '' },
+  { key: '', text: '' },
+];
+
+/**
+ * "Sweep…": one or two kwargs of the form, each with a list of values; the preview shows how many
+ * variants the product makes and their names, or what is wrong (a value, the cap); "Create N
+ * variants" builds each one and hands the list over, or names each combination that fails.
+ */
+function SweepPanel({
+  form,
+  fields,
+  values,
+  prefix,
+  onCreateVariants,
+}: {
+  form: FormVariant;
+  fields: readonly FormField[];
+  values: FormValues;
+  prefix: string;
+  onCreateVariants: (list: SweepVariants) => void;
+}) {
+  const [rows, setRows] = useState<readonly SweepRow[]>(NO_ROWS);
+  const [buildError, setBuildError] = useState<string | null>(null);
+  const offered = useMemo(() => sweepableFields(fields), [fields]);
+  const preview = useMemo((): { plan: PlannedVariant[] } | { error: string } => {
+    try {
+      return { plan: planSweep(prefix, values, axesOf(fields, rows), SWEEP_LIMIT) };
+    } catch (e) {
+      return { error: e instanceof Error ? e.message : String(e) };
+    }
+  }, [prefix, values, fields, rows]);
+  const setRow = (i: number, row: SweepRow) => {
+    setRows(rows.map((r, j) => (j === i ? row : r)));
+    setBuildError(null);
+  };
+  const create = () => {
+    if (!('plan' in preview)) return;
+    try {
+      onCreateVariants(buildSweep(form, preview.plan));
+    } catch (e) {
+      setBuildError(e instanceof Error ? e.message : String(e));
+    }
+  };
+  const count = 'plan' in preview ? preview.plan.length : 0;
+  return (
+    <section className="sweep" data-testid="sweep-panel" aria-label="Sweep">
+      <p className="muted">
+        Vary one or two kwargs: numbers comma-separated (64, 96, 128), lists in brackets ([2]; [2, 4]). At most {SWEEP_LIMIT} variants; the other kwargs keep the form's values.
+      </p>
+      {rows.map((row, i) => {
+        const field = offered.find((f) => f.key === row.key);
+        return (
+          <div className="sweep-row" key={i}>
+            <select
+              data-testid={`sweep-key-${i}`}
+              aria-label={`kwarg ${i + 1}`}
+              value={row.key}
+              onChange={(e) => {
+                const f = offered.find((x) => x.key === e.target.value);
+                setRow(i, { key: e.target.value, text: f ? initialSweepText(f, values) : '' });
+              }}
+            >
+              <option value="">{i === 0 ? 'choose a kwarg' : 'no second kwarg'}</option>
+              {offered.map((f) => (
+                <option key={f.key} value={f.key}>
+                  {f.key}
+                </option>
+              ))}
+            </select>
+            <input
+              data-testid={`sweep-values-${i}`}
+              aria-label={`values ${i + 1}`}
+              disabled={!field}
+              value={row.text}
+              placeholder={field ? sweepPlaceholder(field) : ''}
+              onChange={(e) => setRow(i, { ...row, text: e.target.value })}
+            />
+          </div>
+        );
+      })}
+      {'plan' in preview ? (
+        <div data-testid="sweep-preview">
+          <b data-testid="sweep-count">{count}</b> variant{count === 1 ? '' : 's'}:
+          <ul className="sweep-names">
+            {preview.plan.map((p) => (
+              <li key={p.name}>{p.name}</li>
+            ))}
+          </ul>
+        </div>
+      ) : (
+        <p className="form-error" data-testid="sweep-error">
+          {preview.error}
+        </p>
+      )}
+      {buildError && (
+        <pre className="form-error" data-testid="sweep-build-error">
+          {buildError}
+        </pre>
+      )}
+      <button className="primary" data-testid="sweep-create" disabled={count === 0} onClick={create}>
+        Create {count} variant{count === 1 ? '' : 's'}
+      </button>
+    </section>
+  );
+}
+
 /** The trained models' tab: one entry per model, picked with a radio button. */
 function TrainedList({ picked, onPick }: { picked: TrainedPreset; onPick: (p: TrainedPreset) => void }) {
   return (
@@ -99,9 +211,21 @@ function TrainedList({ picked, onPick }: { picked: TrainedPreset; onPick: (p: Tr
 
 /**
  * New…: a tab per registered template, its form generated from the template's schema, and a tab of
- * trained models (a graph with its weights: `onOpenTrained` gets both, fetched and checked).
+ * trained models (a graph with its weights: `onOpenTrained` gets both, fetched and checked). With
+ * `onCreateVariants`, "Sweep…" makes several variants of the form at once.
  */
-export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate: (g: Graph) => void; onOpenTrained: (p: LoadedPreset) => void; onClose: () => void }) {
+export function TemplatesDialog({
+  onCreate,
+  onOpenTrained,
+  onClose,
+  onCreateVariants,
+}: {
+  onCreate: (g: Graph) => void;
+  onOpenTrained: (p: LoadedPreset) => void;
+  onClose: () => void;
+  onCreateVariants?: (list: SweepVariants) => void;
+}) {
+  const [sweeping, setSweeping] = useState(false);
   const [tabId, setTabId] = useState<string>(DEFAULT_TEMPLATE.id);
   const [tabs, setTabs] = useState<Readonly<Record<string, TabState>>>({});
   const [error, setError] = useState<string | null>(null);
@@ -152,6 +276,7 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
     }
   };
 
+  const canSweep = !trainedTab && sweepableFields(fields).length > 0;
   const inputs = fields.filter((f) => f.kind !== 'boolean');
   const checks = fields.filter((f) => f.kind === 'boolean');
   const field = (f: FormField) => (
@@ -196,6 +321,7 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
               onClick={() => {
                 setTabId(t.id);
                 setError(null);
+                setSweeping(false);
               }}
             >
               {t.label}
@@ -209,6 +335,7 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
               onClick={() => {
                 setTabId(TRAINED_TAB);
                 setError(null);
+                setSweeping(false);
               }}
             >
               Trained models
@@ -273,8 +400,23 @@ export function TemplatesDialog({ onCreate, onOpenTrained, onClose }: { onCreate
             {checks.length > 0 && <div className="grid">{checks.map(field)}</div>}
           </div>
         )}
+        {sweeping && canSweep && onCreateVariants && (
+          <SweepPanel
+            key={`${template.id}/${variant.id}`}
+            form={variant}
+            fields={fields}
+            values={state.values}
+            prefix={state.preset !== '' ? `${template.id} ${state.preset}` : template.id}
+            onCreateVariants={onCreateVariants}
+          />
+        )}
         {error && <pre className="form-error">{error}</pre>}
         <footer>
+          {canSweep && onCreateVariants && (
+            <button data-testid="tpl-sweep" className={sweeping ? 'active' : ''} title="Vary one or two kwargs over listed values: one variant per combination" onClick={() => setSweeping(!sweeping)}>
+              Sweep…
+            </button>
+          )}
           <button onClick={onClose}>Cancel</button>
           <button className="primary" data-testid="tpl-create" onClick={create} disabled={loading}>
             {loading ? 'Loading…' : 'Create'}
