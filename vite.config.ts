@@ -49,7 +49,7 @@ export default defineConfig({
   server: { headers: isolation },
   // Pre-bundle ts-morph for the code worker up front, so opening the code panel the first time
   // does not make the dev server re-optimise and reload the page.
-  optimizeDeps: { entries: ['index.html', 'codegen.worker.ts', 'bench.html'], include: ['ts-morph'] },
+  optimizeDeps: { entries: ['index.html', 'codegen.worker.ts', 'bench.html'], include: ['ts-morph', 'uplot'] },
 
 
 

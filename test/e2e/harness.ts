@@ -27,7 +27,7 @@ export async function startApp(): Promise<{ server: ViteDevServer; url: string }
     // No file watching and no HMR: an edit to the tree while a test runs must not reload its page.
     server: { port: 0, host: '127.0.0.1', hmr: false, watch: null },
     // Crawl the code worker up front too, so the optimizer never reloads the page mid-test.
-    optimizeDeps: { entries: ['index.html', 'codegen.worker.ts'], include: ['ts-morph'] },
+    optimizeDeps: { entries: ['index.html', 'codegen.worker.ts'], include: ['ts-morph', 'uplot'] },
   });
   await server.listen();
   const addr = server.httpServer?.address() as AddressInfo;
