@@ -11,7 +11,7 @@ import { BLOCK_TYPES } from '../blocks/registry';
 import { analyze } from '../graph/analyze';
 import { generateModule } from './targets/tfjs/generate';
 import { readSources } from './targets/tfjs/sources-node';
-import { typecheckModule } from './targets/tfjs/typecheck';
+import { typecheckModules } from './targets/tfjs/typecheck';
 import { loadModule } from '../runtime/evaluate';
 import { planGraph, runGraph } from '../runtime/interpreter';
 import { disposeWeights, randomWeights } from '../runtime/weights';
@@ -34,6 +34,8 @@ describe('generated modules equal the interpreter on random valid graphs (cpu)',
 
   it('type-check strictly, match runGraph element for element, leak nothing; every block type is exercised', () => {
     const seen = new Set<string>();
+    // Type-checked after the runs, all in one program (one type checker instead of one per module).
+    const texts: string[] = [];
     fc.assert(
       fc.property(caseArb, (c) => {
         const { graph, recipe } = c;
@@ -43,7 +45,7 @@ describe('generated modules equal the interpreter on random valid graphs (cpu)',
         for (const t of corners(graph, a, recipe.batch)) seen.add(t);
 
         const mod = generateModule(graph, readSources());
-        expect(typecheckModule(mod.text)).toEqual([]);
+        texts.push(mod.text);
         const Cls = loadModule(mod.text, mod.className);
 
         const start = tf.memory().numTensors;
@@ -82,6 +84,8 @@ describe('generated modules equal the interpreter on random valid graphs (cpu)',
       // within the time limit, so the report shows a small counterexample.
       { numRuns: 16, seed: 2386, interruptAfterTimeLimit: 100_000, markInterruptAsFailure: true },
     );
+    const diagnostics = typecheckModules(texts);
+    diagnostics.forEach((d, i) => expect(d, `module ${i + 1} of ${texts.length}:\n${texts[i].split('\n')[0]}`).toEqual([]));
     expect([...BLOCK_TYPES].filter((t) => !seen.has(t))).toEqual([]);
     expect(REQUIRED_CORNERS.filter((t) => !seen.has(t))).toEqual([]);
   }, 120_000);
