@@ -1,9 +1,9 @@
 /**
  * Each block type's ONNX lowering (opset 17, NCHW, PyTorch's semantics exactly as the block's
  * `pytorch.source` states them). One entry per block type, checked by the compiler
- * (`satisfies Record<BlockType, Lowering>`): a new block type cannot be added without its lowering
- * (or a deliberate refusal here). The lowerings belong with the declarations in spirit; they live
- * here until the blocks grow an `onnx` field.
+ * (`satisfies Record<BlockType, Lowering>`): a new block type does not compile without its
+ * lowering. diffusers' Upsample2D is the `Upsample` block. The lowerings belong with the
+ * declarations in spirit; they live here until the blocks grow an `onnx` field.
  */
 import type { BlockType } from '../../../blocks/registry';
 import type { AttentionParams } from '../../../blocks/defs/attention';
