@@ -1,8 +1,8 @@
 /**
  * `unet-studio export onnx graph.json [--weights W] -o model.onnx` end to end: the iddpm-small
  * fixture's graph file and PyTorch weights give a model that onnxruntime-node runs to the
- * fixture's `out`; hostile names give a valid model; binary output never goes to stdout; a block
- * type without a lowering is refused by name with nothing written.
+ * fixture's `out`; hostile names give a valid model; binary output never goes to stdout; a
+ * text-conditioned diffusers graph exports with its `context` input and runs.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, noStack } from './test-helpers';
 import { serializeDocument } from '../graph/document';
-import { iddpm, diffusersUNet2D } from '../graph/templates';
+import { iddpm, diffusersUNet } from '../graph/templates';
+import { DIFFUSERS_DIR } from '../test/diffusers-cases';
+import { withTokens } from '../test/cond-cases';
 import { toFloat32 } from '../weights/safetensors';
 import { closeness, fixtureConfig, FIXTURES, readSafetensors } from '../test/util';
 
@@ -69,14 +71,21 @@ describe('export onnx', () => {
     expect((out.data as Float32Array).every(Number.isFinite)).toBe(true);
   });
 
-  it('a block type without a lowering is refused by name; nothing is written', async () => {
-    const g = join(dir, 'diffusers.json');
-    writeFileSync(g, serializeDocument(diffusersUNet2D({ block_out_channels: [32, 64], down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'], layers_per_block: 1, sample_size: 8 })));
-    const model = join(dir, 'refused.onnx');
+  it('a UNet2DConditionModel graph (diffusers blocks, transformers) exports with a context input and runs', async () => {
+    const cfg = (JSON.parse(readFileSync(`${DIFFUSERS_DIR}cond-conv.json`, 'utf8')) as { config: unknown; image_size: number });
+    const g = join(dir, 'cond.json');
+    writeFileSync(g, serializeDocument(withTokens(diffusersUNet(cfg.config, cfg.image_size), 8)));
+    const model = join(dir, 'cond.onnx');
     const r = await cli('export', 'onnx', g, '-o', model);
-    expect(r.code).not.toBe(0);
-    expect(r.err).toMatch(/cannot lower the block types .*"ResnetBlock2D"/);
+    expect(r.code, r.err).toBe(0);
     noStack(r.err);
-    expect(existsSync(model)).toBe(false);
+    expect(existsSync(model)).toBe(true);
+    const out = await runOut(model, {
+      x: new ort.Tensor('float32', new Float32Array(2 * 4 * 8 * 8).fill(0.25), [2, 4, 8, 8]),
+      timesteps: new ort.Tensor('float32', new Float32Array([1, 999]), [2]),
+      context: new ort.Tensor('float32', Float32Array.from({ length: 2 * 8 * 24 }, (_, i) => Math.cos(i)), [2, 8, 24]),
+    });
+    expect(out.dims).toEqual([2, 4, 8, 8]);
+    expect((out.data as Float32Array).every(Number.isFinite)).toBe(true);
   });
 });

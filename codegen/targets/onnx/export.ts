@@ -1,7 +1,8 @@
 /**
  * The ONNX export: the graph as one `model.onnx` (ModelProto, opset 17, written with protobufjs from
- * onnx.proto's schema, `./onnx-proto.ts`). Inputs are named by role (`x` [batch, C, H, W] float32,
- * `timesteps` [batch] float32, `y` [batch] int64), the output `out` (NCHW), the batch dimension
+ * onnx.proto's schema, `./onnx-proto.ts`). Inputs are named by role in the forward's order
+ * (`graphInputs`, INPUT_ROLES: `x` [batch, C, H, W] float32, `timesteps` [batch] float32, `context`
+ * [batch, tokens, dim] float32, `y` [batch] int64), the output `out` (NCHW), the batch dimension
  * symbolic (`batch`), H and W the graph's. Initializers are the state_dict's tensors under their
  * PyTorch names and layouts: the given checkpoint's (checked strictly, legacy names accepted), or
  * PyTorch-default random ones (seed 0, as the app's own random weights) when none is given. Buffers
@@ -28,7 +29,11 @@ export const OUTPUT_NAME = 'out';
 /** Protobuf messages are limited to 2 GiB; keep a margin for the graph itself. */
 export const MAX_INLINE_BYTES = 2 ** 31 - 2 ** 24;
 
-/** The graph has a block type without an ONNX lowering yet: `types` names them. */
+/**
+ * The graph has a block type without an ONNX lowering: `types` names them. Every registered block
+ * type has one today (lower.ts' table is checked against BlockType by the compiler), so this guards
+ * only against a type the table does not know.
+ */
 export class OnnxUnsupportedError extends CodegenError {
   override name = 'OnnxUnsupportedError';
   constructor(readonly types: readonly string[], readonly nodes: readonly string[]) {

@@ -1,12 +1,15 @@
 /**
  * The ONNX export against PyTorch: the fixtures' graphs exported with their PyTorch weights and run
  * by onnxruntime-node must give the fixtures' reference `out` (|got − ref| ≤ 1e-4 + 1e-4·|ref|,
- * fixtures/README.md); hostile names give a valid model with the same numbers; a block type without
- * a lowering is refused by name.
+ * fixtures/README.md); hostile names give a valid model with the same numbers (on the iDDPM blocks
+ * and on the diffusers / transformer ones); every block type is lowered; every template exports.
  */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { iddpm, vanilla, diffusersUNet2D } from '../../../graph/templates';
+import { iddpm, vanilla, diffusersUNet, diffusersUNet2D, TEMPLATES, type TemplateId } from '../../../graph/templates';
+import { BLOCK_TYPES } from '../../../blocks/registry';
+import { DIFFUSERS_DIR } from '../../../test/diffusers-cases';
+import { LDM_DIR, withTokens } from '../../../test/cond-cases';
 import { withImageSize } from '../../../graph/edit';
 import { analyze } from '../../../graph/analyze';
 import { expectedWeights } from '../../../graph/weights';
@@ -14,9 +17,9 @@ import type { Graph } from '../../../graph/model';
 import { toFloat32, type SafetensorsFile, type SafetensorsTensor } from '../../../weights/safetensors';
 import { closeness, fixtureConfig, FIXTURES, readSafetensors, REFERENCE } from '../../../test/util';
 import { readFileSync } from 'node:fs';
-import { checkOnnx, exportOnnx, OnnxUnsupportedError } from './export';
+import { checkOnnx, exportOnnx } from './export';
 import { decodeModel } from './onnx-proto';
-import { LOWERINGS } from './lower';
+import { LOWERINGS, loweringOf } from './lower';
 
 type Fixture = 'iddpm-small' | 'vanilla-small';
 
@@ -155,20 +158,98 @@ describe('ONNX export vs PyTorch (onnxruntime-node)', () => {
     expect(() => exportOnnx(iddpm(big.kwargs, big.image_size))).toThrow(`has ${big.num_parameters.toLocaleString('en-US')} weights (2.08 GiB as float32): an ONNX file holds at most 2 GiB inline`);
   });
 
-  it('refuses a block type without a lowering, naming it (and lowers every block of the two fixtures)', () => {
+  it('lowers every block type: none is refused (the diffusers graph the export used to refuse now exports and runs)', async () => {
+    expect(Object.keys(LOWERINGS).sort()).toEqual([...BLOCK_TYPES].sort());
+    for (const t of BLOCK_TYPES) expect(loweringOf(t), t).toBeDefined();
     const g = diffusersUNet2D({ block_out_channels: [32, 64], down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'], layers_per_block: 1, sample_size: 8 });
-    let err: unknown;
-    try {
-      exportOnnx(g);
-    } catch (e) {
-      err = e;
+    const files = exportOnnx(g);
+    expect(checkOnnx(files)).toEqual([]);
+    const out = await run(files.files[0].bytes!, { x: new ort.Tensor('float32', new Float32Array(2 * 3 * 8 * 8).fill(0.5), [2, 3, 8, 8]), timesteps: new ort.Tensor('float32', new Float32Array([3, 700]), [2]) });
+    expect(out.dims).toEqual([2, 3, 8, 8]);
+    expect((out.data as Float32Array).every(Number.isFinite)).toBe(true);
+  });
+});
+
+/**
+ * Small configs of every registered template (a missing template id is a compile error): the
+ * fixtures' iDDPM and vanilla UNets, UNet2DModel with the learned time embedding, center_input_sample,
+ * Mish and resnet resampling, and UNet2DConditionModel with Linear projections (the `diffusers`
+ * template builds both), latent-diffusion's text-conditioned UNetModel (SD 2.x code), the empty graph. Each exports with random weights, passes the target's check, and runs.
+ */
+const readConfig = (path: string): { config?: unknown; kwargs?: unknown; image_size: number } => JSON.parse(readFileSync(path, 'utf8')) as { config?: unknown; kwargs?: unknown; image_size: number };
+const SMALL_CONFIGS: Record<TemplateId, readonly (readonly [string, unknown, number | undefined])[]> = {
+  iddpm: [['iddpm-small', fixtureConfig('iddpm-small').kwargs, fixtureConfig('iddpm-small').imageSize]],
+  vanilla: [['vanilla-small', fixtureConfig('vanilla-small').kwargs, fixtureConfig('vanilla-small').imageSize]],
+  diffusers: (['df-learned', 'cond-linear'] as const).map((n) => {
+    const c = readConfig(`${DIFFUSERS_DIR}${n}.json`);
+    return [n, c.config, c.image_size] as const;
+  }),
+  ldm: (['ldm-sd2-linear'] as const).map((n) => {
+    const c = readConfig(`${LDM_DIR}${n}.json`);
+    return [n, c.kwargs, c.image_size] as const;
+  }),
+  empty: [['empty', {}, 8]],
+};
+
+describe('every template exports to ONNX (small configs, random weights)', () => {
+  it.each(TEMPLATES.flatMap((t) => SMALL_CONFIGS[t.id].map(([name, kwargs, size]) => [t.id, name, t, kwargs, size] as const)))('%s %s', async (_id, _name, t, kwargs, size) => {
+    const g = t.build(kwargs, size);
+    const files = exportOnnx(g);
+    expect(checkOnnx(files)).toEqual([]);
+    const a = analyze(g);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const role of files.inputs) {
+      const inf = a.order.map((id) => a.info.get(id)!).find((i) => i.def.io === role)!;
+      const dims = [2, ...inf.out!.dims];
+      const n = dims.reduce((p, q) => p * q, 1);
+      if (role === 'timesteps') feeds[role] = new ort.Tensor('float32', new Float32Array([5, 900]), [2]);
+      else if (role === 'y') feeds[role] = new ort.Tensor('int64', new BigInt64Array([0n, 1n]), [2]);
+      else feeds[role] = new ort.Tensor('float32', Float32Array.from({ length: n }, (_, i) => Math.sin(i)), dims);
     }
-    expect(err).toBeInstanceOf(OnnxUnsupportedError);
-    const types = (err as OnnxUnsupportedError).types;
-    expect(types).toContain('ResnetBlock2D');
-    expect((err as Error).message).toMatch(/cannot lower the block types .*"ResnetBlock2D"/);
-    for (const t of types) expect(Object.keys(LOWERINGS)).not.toContain(t);
-    const used = new Set([...fixtureGraph('iddpm-small').nodes, ...fixtureGraph('vanilla-small').nodes].map((n) => n.type));
-    for (const t of used) expect(Object.keys(LOWERINGS), t).toContain(t);
+    const out = await run(files.files[0].bytes!, feeds);
+    const want = a.info.get(a.order.find((id) => a.info.get(id)!.def.io === 'output')!)!.out!.dims;
+    expect(out.dims).toEqual([2, ...want]);
+    expect((out.data as Float32Array).every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('hostile names on the new blocks', () => {
+  // One node of every type in the graph gets a hostile name; the weights follow by position.
+  const HOSTILE = ['q"uote', "it's", '*/ x /*', '//slash', 'line\nbreak', 'x', 'out', 'context', 'timesteps', '/conv_in/Conv_output', '"); print(1) #', '😀', '.', '\\u0022', 'tab\there', '<!-- -->', '${x}', '`rm -rf`', 'a.b', '\u0000nul'];
+  it.each([
+    ['cond-conv', `${DIFFUSERS_DIR}cond-conv`],
+    ['df-learned', `${DIFFUSERS_DIR}df-learned`],
+  ])('%s: a valid model with the reference numbers', async (name, base) => {
+    const c = readConfig(`${base}.json`);
+    const graph = withTokens(diffusersUNet(c.config, c.image_size), name === 'cond-conv' ? 8 : null);
+    const firstOfType = new Map<string, string>();
+    for (const n of graph.nodes) if (!firstOfType.has(n.type)) firstOfType.set(n.type, n.id);
+    const renamedIds = [...firstOfType.values()];
+    expect(renamedIds.length).toBeLessThanOrEqual(HOSTILE.length);
+    const nodes = graph.nodes.map((n) => {
+      const i = renamedIds.indexOf(n.id);
+      return i < 0 ? n : { ...n, name: HOSTILE[i] };
+    });
+    const hostile: Graph = { ...graph, name: `${name} "graph" */ --`, nodes, groups: [] };
+    const before = expectedWeights(analyze(graph));
+    const after = expectedWeights(analyze(hostile));
+    expect(after.length).toBe(before.length);
+    const file = readSafetensors(`${base}.safetensors`);
+    const tensors = new Map(after.map((w, i) => [w.fullKey, file.tensors.get(before[i].fullKey)!]));
+    const files = exportOnnx(hostile, { metadata: {}, tensors });
+    expect(checkOnnx(files)).toEqual([]);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const role of files.inputs) feeds[role] = f32(file.tensors.get(`io.${role}`)!);
+    const out = await run(files.files[0].bytes!, feeds);
+    const ref = toFloat32(file.tensors.get('io.out')!);
+    const cl = closeness(out.data as Float32Array, ref, 1e-4, 1e-4);
+    expect(cl.ok, JSON.stringify(cl)).toBe(true);
+    const m = decodeModel(files.files[0].bytes!) as { graph: { name: string; initializer: { name: string }[] } };
+    expect(m.graph.name).toBe(`${name} "graph" */ --`);
+    const keys = m.graph.initializer.map((i) => i.name);
+    // Hostile names own weights of the new blocks (the transformer, the resnets, the time embedding, ...).
+    const owners = nodes.filter((n) => renamedIds.includes(n.id) && keys.some((k) => k.startsWith(`${n.name}.`))).map((n) => n.type);
+    console.log(`${name}: hostile-named weight owners ${owners.join(', ')}`);
+    expect(owners).toEqual(expect.arrayContaining(name === 'cond-conv' ? ['Transformer2DModel', 'ResnetBlock2D', 'DiffusersTimestepEmbedding', 'Downsample2D'] : ['LearnedTimesteps', 'Attention', 'ResnetBlock2D']));
   });
 });
