@@ -16,7 +16,9 @@
  *   onnxruntime-node on the CPU with intraOpNumThreads 1 and 2, and onnxruntime-web's wasm in Node
  *   with 1 thread.
  *
- * Every row prints the largest |app − ORT| of the outputs, so the rows compare the same model.
+ * Every row prints the largest |app − ORT| of the outputs, so the rows compare the same model. The
+ * runtimes being compared run interleaved (one forward each, in turn), so that a shared machine's
+ * changing load falls on all of them alike: compare the ratios, not the times across runs.
  */
 import * as tf from '@tensorflow/tfjs';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -95,16 +97,22 @@ function input(c: number, h: number, w: number): { nchw: Float32Array; nhwc: Flo
   return { nchw, nhwc };
 }
 
-async function timeAsync(runs: number, f: () => Promise<Float32Array>): Promise<{ ms: number; out: Float32Array }> {
-  const times: number[] = [];
-  let out = new Float32Array(0) as Float32Array;
+/**
+ * Median time of each runner, run interleaved (a, b, c, a, b, c, …) after `WARMUP` untimed rounds,
+ * so that a shared machine's changing load falls on all of them alike; and each one's first output.
+ */
+async function timeInterleaved(runs: number, fs: readonly (() => Promise<Float32Array>)[]): Promise<{ ms: number; out: Float32Array }[]> {
+  const times: number[][] = fs.map(() => []);
+  const outs: Float32Array[] = fs.map(() => new Float32Array(0));
   for (let i = 0; i < runs + WARMUP; i++) {
-    const s = performance.now();
-    const o = await f();
-    if (i >= WARMUP) times.push(performance.now() - s);
-    if (i === 0) out = o;
+    for (let k = 0; k < fs.length; k++) {
+      const s = performance.now();
+      const o = await fs[k]();
+      if (i >= WARMUP) times[k].push(performance.now() - s);
+      if (i === 0) outs[k] = o;
+    }
   }
-  return { ms: median(times), out };
+  return fs.map((_, k) => ({ ms: median(times[k]), out: outs[k] }));
 }
 
 function maxAbs(a: Float32Array, b: Float32Array): { d: number; ref: number } {
@@ -129,35 +137,37 @@ async function nodeRows(prepared: readonly Prepared[], log: (s: string) => void)
   for (const p of prepared) {
     const [c, h, w] = shapeOf(p.model.graph);
     const { nchw, nhwc } = input(c, h, w);
-    log(`… Node, ${p.model.label}: tfjs-wasm (generated module)\n`);
+    log(`… Node, ${p.model.label}: tfjs-wasm (generated module), onnxruntime-node (1 and 2 threads), onnxruntime-web wasm (1 thread), interleaved\n`);
     const model = loadModule(p.text, p.className).fromSafetensors(p.weights);
     const x = tf.tensor4d(nhwc, [1, h, w, c]);
     const t = tf.tensor1d([500]);
-    const app = await timeAsync(p.model.runs, async () => {
-      const out = model.forward(x, t);
-      const nchwOut = tf.transpose(out, [0, 3, 1, 2]);
-      const data = (await nchwOut.data()) as Float32Array;
-      tf.dispose([out, nchwOut]);
-      return data;
-    });
+    const node1 = await ortNode.InferenceSession.create(p.onnx, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+    const node2 = await ortNode.InferenceSession.create(p.onnx, { intraOpNumThreads: 2, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+    const web = await ortWeb.InferenceSession.create(p.onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const nodeFeeds = { x: new ortNode.Tensor('float32', nchw, [1, c, h, w]), timesteps: new ortNode.Tensor('float32', new Float32Array([500]), [1]) };
+    const webFeeds = { x: new ortWeb.Tensor('float32', nchw, [1, c, h, w]), timesteps: new ortWeb.Tensor('float32', new Float32Array([500]), [1]) };
+    const [app, n1, n2, w1] = await timeInterleaved(p.model.runs, [
+      async () => {
+        const out = model.forward(x, t);
+        const nchwOut = tf.transpose(out, [0, 3, 1, 2]);
+        const data = (await nchwOut.data()) as Float32Array;
+        tf.dispose([out, nchwOut]);
+        return data;
+      },
+      async () => (await node1.run(nodeFeeds)).out.data as Float32Array,
+      async () => (await node2.run(nodeFeeds)).out.data as Float32Array,
+      async () => (await web.run(webFeeds)).out.data as Float32Array,
+    ]);
     tf.dispose([x, t]);
     model.dispose();
-    for (const threads of [1, 2]) {
-      log(`… Node, ${p.model.label}: onnxruntime-node, ${threads} thread(s)\n`);
-      const s = await ortNode.InferenceSession.create(p.onnx, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-      const feeds = { x: new ortNode.Tensor('float32', nchw, [1, c, h, w]), timesteps: new ortNode.Tensor('float32', new Float32Array([500]), [1]) };
-      const r = await timeAsync(p.model.runs, async () => (await s.run(feeds)).out.data as Float32Array);
-      await s.release();
+    await Promise.all([node1.release(), node2.release(), web.release()]);
+    const row = (where: string, threads: string, r: { ms: number; out: Float32Array }) => {
       const m = maxAbs(app.out, r.out);
-      rows.push([p.model.label, 'Node: tfjs-wasm vs onnxruntime-node (CPU)', `1 vs ${threads}`, fmt(app.ms), fmt(r.ms), (app.ms / r.ms).toFixed(2), diff(m.d, m.ref)]);
-    }
-    log(`… Node, ${p.model.label}: onnxruntime-web wasm, 1 thread\n`);
-    const s = await ortWeb.InferenceSession.create(p.onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-    const feeds = { x: new ortWeb.Tensor('float32', nchw, [1, c, h, w]), timesteps: new ortWeb.Tensor('float32', new Float32Array([500]), [1]) };
-    const r = await timeAsync(p.model.runs, async () => (await s.run(feeds)).out.data as Float32Array);
-    await s.release();
-    const m = maxAbs(app.out, r.out);
-    rows.push([p.model.label, 'Node: tfjs-wasm vs onnxruntime-web wasm', '1 vs 1', fmt(app.ms), fmt(r.ms), (app.ms / r.ms).toFixed(2), diff(m.d, m.ref)]);
+      rows.push([p.model.label, where, threads, fmt(app.ms), fmt(r.ms), (app.ms / r.ms).toFixed(2), diff(m.d, m.ref)]);
+    };
+    row('Node: tfjs-wasm vs onnxruntime-node (CPU)', '1 vs 1', n1);
+    row('Node: tfjs-wasm vs onnxruntime-node (CPU)', '1 vs 2', n2);
+    row('Node: tfjs-wasm vs onnxruntime-web wasm', '1 vs 1', w1);
   }
   return rows;
 }

@@ -109,32 +109,29 @@ async function benchVsOrt(threads: number, cases: readonly VsOrtCase[]): Promise
 
     const bytes = new Uint8Array(await (await fetch(c.weightsUrl)).arrayBuffer());
     const model = instantiate(c.js, c.className, tf).fromSafetensors(bytes, c.weightsUrl);
+    const session = await ort.InferenceSession.create(c.modelUrl, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
     const xt = tf.tensor4d(nhwc, [1, h, w, ch]);
     const t = tf.tensor1d([500]);
+    const feeds = { x: new ort.Tensor('float32', nchw, [1, ch, h, w]), timesteps: new ort.Tensor('float32', new Float32Array([500]), [1]) };
     const appTimes: number[] = [];
+    const ortTimes: number[] = [];
     let appOut: Float32Array = new Float32Array(0);
+    let ortOut: Float32Array = new Float32Array(0);
+    // Interleaved (app, ORT, app, ORT, …) so that a shared machine's changing load falls on both alike.
     for (let i = 0; i < c.runs + WARMUP; i++) {
-      const s = performance.now();
+      let s = performance.now();
       const out = model.forward(xt, t);
-      const data = (await out.data()) as Float32Array;
+      await out.data();
       if (i >= WARMUP) appTimes.push(performance.now() - s);
       if (i === 0) appOut = tf.tidy(() => tf.transpose(out, [0, 3, 1, 2]).dataSync() as Float32Array);
       out.dispose();
-      void data;
-    }
-    tf.dispose([xt, t]);
-    model.dispose();
-
-    const session = await ort.InferenceSession.create(c.modelUrl, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-    const feeds = { x: new ort.Tensor('float32', nchw, [1, ch, h, w]), timesteps: new ort.Tensor('float32', new Float32Array([500]), [1]) };
-    const ortTimes: number[] = [];
-    let ortOut: Float32Array = new Float32Array(0);
-    for (let i = 0; i < c.runs + WARMUP; i++) {
-      const s = performance.now();
+      s = performance.now();
       const r = await session.run(feeds);
       if (i >= WARMUP) ortTimes.push(performance.now() - s);
       if (i === 0) ortOut = r.out.data;
     }
+    tf.dispose([xt, t]);
+    model.dispose();
     await session.release();
     if (ortOut.length !== appOut.length) throw new Error(`outputs differ in size: app ${appOut.length}, ORT ${ortOut.length}`);
     let maxAbsDiff = 0;
