@@ -35,8 +35,10 @@ export const CHROMIUM_ARGS = [
   '--enable-unsafe-swiftshader',
 ];
 
-export async function servePreview(): Promise<{ url: string; close: () => Promise<void> }> {
+/** Builds the app and serves it with `vite preview`; `addFiles(dist)` may add files to the build first (bench/ort.ts: ORT's runtime, the models). */
+export async function servePreview(addFiles?: (dist: string) => void): Promise<{ url: string; close: () => Promise<void> }> {
   await build({ configFile: `${ROOT}vite.config.ts`, logLevel: 'warn' });
+  addFiles?.(`${ROOT}dist`);
   const server: PreviewServer = await preview({ configFile: `${ROOT}vite.config.ts`, preview: { port: 0, host: '127.0.0.1' }, logLevel: 'warn' });
   const port = (server.httpServer.address() as AddressInfo).port;
   return { url: `http://127.0.0.1:${port}/`, close: () => server.close() };

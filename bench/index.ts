@@ -2,8 +2,11 @@
  * `npm run bench`: forward time of the benchmark models on the Node backends (median of ≥10 runs
  * after warm-up), their GFLOP and GFLOP/s, and the time to check a 1,000-node graph; then the
  * browser rows (bench/browser.ts, bench/canvas.ts), and Stable Diffusion 1.x's UNet on wasm
- * (bench/sd.ts). `--node-only`: no browser; `--ui`: only the editor's browser rows (start, Open,
- * dragging, groups); `--sd`: only the Stable Diffusion rows; `--no-sd`: all but them.
+ * (bench/sd.ts), and last "app vs ONNX Runtime" (bench/ort.ts: the generated module on tfjs-wasm
+ * beside onnxruntime-web in Chromium with 1 and 2 threads, and beside onnxruntime-node and
+ * onnxruntime-web in Node; its own table). `--node-only`: no browser; `--ui`: only the editor's
+ * browser rows (start, Open, dragging, groups); `--sd`: only the Stable Diffusion rows; `--no-sd`:
+ * all but them; `--ort`: only the ONNX Runtime comparison (with `--node-only`: its Node rows).
  */
 import * as tf from '@tensorflow/tfjs';
 import { pathToFileURL } from 'node:url';
@@ -89,6 +92,11 @@ export async function benchCommand(_argv: readonly string[], io: Io): Promise<nu
     io.out(`${table(rows)}\n`);
     return 0;
   }
+  if (_argv.includes('--ort')) {
+    const { ortBench } = await import('./ort');
+    io.out(`app vs ONNX Runtime\n${table(await ortBench(io.err, { browser: !_argv.includes('--node-only') }))}\n`);
+    return 0;
+  }
   if (_argv.includes('--sd')) {
     const { sdBench } = await import('./sd');
     rows.push(...(await sdBench(io.err)));
@@ -118,6 +126,8 @@ export async function benchCommand(_argv: readonly string[], io: Io): Promise<nu
     rows.push(...(await browserBench(io.err)));
   }
   io.out(`${table(rows)}\n`);
+  const { ortBench } = await import('./ort');
+  io.out(`\napp vs ONNX Runtime\n${table(await ortBench(io.err, { browser: !_argv.includes('--node-only') }))}\n`);
   return 0;
 }
 

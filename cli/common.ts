@@ -27,13 +27,13 @@ commands:
       [--weights W.safetensors --weights-out W2.safetensors]        paths (OpenAI UNetModel <-> diffusers
                                                                     UNet2DModel), and its weights
   run graph.json --weights W.safetensors --inputs IO.safetensors
-      [--backend cpu|wasm|webgpu] [--via interpreter|codegen]
+      [--backend cpu|wasm|webgpu|ort] [--via interpreter|codegen]
       [--progress-every SECONDS] --out OUT.safetensors              a forward pass (estimate first,
                                                                     then progress on stderr)
   sample graph.json --out OUT.safetensors [--weights W.safetensors | --seed N]
       [--sampler ddpm|ddim] [--eta E] [--steps N] [--train-steps T] [--schedule linear|cosine]
       [--batch B] [--label L] [--cond C.safetensors] [--guidance S]
-      [--uncond U.safetensors] [--null-label L] [--backend cpu|wasm|webgpu]
+      [--uncond U.safetensors] [--null-label L] [--backend ort|cpu|wasm|webgpu]
                                                                     samples from noise (NCHW "out"); guidance
                                                                     S != 1: cond and uncond in one forward
   bench                                                             the benchmark table (npm run bench)

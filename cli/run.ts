@@ -46,7 +46,8 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
   const backend = values.backend ?? 'cpu';
   const via = values.via ?? 'interpreter';
   if (via !== 'interpreter' && via !== 'codegen') throw new UsageError(`run: --via must be interpreter or codegen, got ${JSON.stringify(via)}`);
-  if (!isNodeBackend(backend)) throw new UsageError(`run: --backend must be one of ${NODE_BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`);
+  if (!isNodeBackend(backend) && backend !== 'ort') throw new UsageError(`run: --backend must be one of ${[...NODE_BACKENDS, 'ort'].join(', ')}, got ${JSON.stringify(backend)}`);
+  if (backend === 'ort' && via !== 'interpreter') throw new UsageError('run: --via is for the tfjs backends; --backend ort runs the ONNX export');
   const progressEvery = Number(values['progress-every']);
   if (!(progressEvery >= 0)) throw new UsageError(`run: --progress-every takes seconds (0 or more), got ${JSON.stringify(values['progress-every'])}`);
 
@@ -75,6 +76,7 @@ export async function runCommand(argv: readonly string[], io: Io): Promise<numbe
     checkStateDict(expected, withLegacyNames(expected.map((w) => w.fullKey), new Map([...weightsFile.lazy().tensors].map(([k, t]) => [k, t.shape]))), values.weights);
     const note = checkpointNote(expected.map((w) => w.fullKey), weightsFile.lazy().tensors.keys());
     if (note !== null) io.err(`${values.weights}: ${note}\n`);
+    if (backend === 'ort') return await runOrt(graph, plan, weightsFile, inputs, values.out, io);
     await useBackend(backend);
     const est = await announce(plan, inputs.batch, backend, io);
     if (via === 'codegen') return await runGenerated(graph, plan, weightsFile, inputs, backend, values.out, io);
@@ -190,6 +192,30 @@ async function runInterpreted(
     io.err(`out [${shape.join(', ')}] on ${backend} in ${ms.toFixed(1)} ms → ${outPath}\n`);
   } finally {
     disposeWeights(weights);
+  }
+  return 0;
+}
+
+/**
+ * `--backend ort`: the graph exported to ONNX in memory with the file's weights (checked strictly
+ * by the export, as by a load), run once by onnxruntime-node on the inputs as the file gives them
+ * (NCHW, like PyTorch).
+ */
+async function runOrt(graph: Graph, plan: Analysis, weightsFile: SafetensorsReader, inputs: InputsFile, outPath: string, io: Io): Promise<number> {
+  const { OrtModel } = await import('./ort');
+  const est = estimateCost(plan, inputs.batch);
+  io.err(`estimate: ${(est.flops / 1e9).toFixed(2)} GFLOP, weights ${formatBytes(est.weightBytes)}, batch ${inputs.batch} (ONNX Runtime, CPU)\n`);
+  const model = await OrtModel.create(graph, weightsFile.lazy());
+  try {
+    const missing = model.inputs.filter((r) => !inputs.inputs[r as keyof typeof inputs.inputs]);
+    if (missing.length > 0) throw new InputError(`the graph needs "${missing.join('", "')}", which the inputs file does not have`);
+    const start = performance.now();
+    const out = await model.run(inputs.inputs);
+    const ms = performance.now() - start;
+    writeSafetensorsFile(outPath, { out: { dtype: 'F32', shape: out.shape, data: out.data } }, { producer: 'unet-studio (ONNX export)', backend: 'ort' });
+    io.err(`out [${out.shape.join(', ')}] on ort (onnxruntime-node, CPU) in ${ms.toFixed(1)} ms → ${outPath}\n`);
+  } finally {
+    await model.dispose();
   }
   return 0;
 }

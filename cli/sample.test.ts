@@ -30,7 +30,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('unet-studio sample', () => {
   it('DDIM with guidance and an unconditional file: the session’s result, NCHW, with its settings in the metadata', async () => {
-    const r = await cli('sample', p('g.json'), '--seed', '2', '--sampler', 'ddim', '--eta', '0.5', '--steps', '3', '--batch', '2', '--label', '4', '--guidance', '3', '--uncond', p('u.safetensors'), '--out', p('out.safetensors'));
+    const r = await cli('sample', p('g.json'), '--seed', '2', '--sampler', 'ddim', '--eta', '0.5', '--steps', '3', '--batch', '2', '--label', '4', '--guidance', '3', '--uncond', p('u.safetensors'), '--backend', 'cpu', '--out', p('out.safetensors'));
     expect(r.err).toMatch(/out \[2, 3, 4, 4\] \(ddim, 3 of 1000 steps, guidance 3\) on cpu/);
     expect(r.code).toBe(0);
     const f = readSafetensorsFile(p('out.safetensors'));

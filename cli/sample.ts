@@ -1,7 +1,9 @@
 /**
- * `unet-studio sample graph.json --out OUT.safetensors [...]`: DDPM or DDIM from noise with the
- * graph's generated module (the run panel's session), optionally with classifier-free guidance over
- * the model's conditional inputs (a class label today, a context when that role exists).
+ * `unet-studio sample graph.json --out OUT.safetensors [...]`: DDPM or DDIM from noise, optionally
+ * with classifier-free guidance over the model's conditional inputs (a class label today, a context
+ * when that role exists). By default on the fastest backend available: the ONNX export on
+ * onnxruntime-node (cli/ort.ts) when it loads and the graph exports, else the graph's generated
+ * module (the run panel's session) on tfjs's wasm; `--backend` chooses. The backend used is printed.
  */
 import * as tf from '@tensorflow/tfjs';
 import { closeSync } from 'node:fs';
@@ -14,7 +16,16 @@ import { readSafetensorsFile, writeSafetensorsFile } from '../runtime/safetensor
 import { toPytorchLayout } from '../runtime/inputs';
 import { transpile } from '../runtime/evaluate';
 import type { SamplerName, ScheduleName } from '../runtime/diffusion';
-import { analyze } from '../graph/analyze';
+import { analyze, graphInputs } from '../graph/analyze';
+import { expectedWeights } from '../graph/weights';
+import type { Graph } from '../graph/model';
+import { BackendError, type NodeBackend } from '../runtime/backend-node';
+import { isSamplerRole } from '../runtime/session';
+import { parseSafetensors } from '../weights/safetensors';
+import { checkStateDict } from '../weights/pytorch';
+import { withLegacyNames } from '../weights/legacy';
+import { CodegenError } from '../codegen/errors';
+import { OrtModel, randomStateDict, sampleWithOrt } from './ort';
 
 function num(name: string, v: string | undefined, fallback: number, ok: (n: number) => boolean, want: string): number {
   if (v === undefined) return fallback;
@@ -52,7 +63,7 @@ export async function sampleCommand(argv: readonly string[], io: Io): Promise<nu
       guidance: { type: 'string' },
       uncond: { type: 'string' },
       'null-label': { type: 'string' },
-      backend: { type: 'string', default: 'cpu' },
+      backend: { type: 'string' },
       out: { type: 'string', short: 'o' },
     },
   });
@@ -62,8 +73,10 @@ export async function sampleCommand(argv: readonly string[], io: Io): Promise<nu
   if (sampler !== 'ddpm' && sampler !== 'ddim') throw new UsageError(`sample: --sampler must be ddpm or ddim, got ${JSON.stringify(v.sampler)}`);
   const schedule = v.schedule as ScheduleName;
   if (schedule !== 'linear' && schedule !== 'cosine') throw new UsageError(`sample: --schedule must be linear or cosine, got ${JSON.stringify(v.schedule)}`);
-  const backend = v.backend ?? 'cpu';
-  if (!isNodeBackend(backend)) throw new UsageError(`sample: --backend must be one of ${NODE_BACKENDS.join(', ')}, got ${JSON.stringify(backend)}`);
+  const requested = v.backend;
+  if (requested !== undefined && requested !== 'ort' && !isNodeBackend(requested)) {
+    throw new UsageError(`sample: --backend must be one of ort, ${NODE_BACKENDS.join(', ')}, got ${JSON.stringify(requested)}`);
+  }
   const isInt = (n: number) => Number.isSafeInteger(n);
   const trainSteps = num('train-steps', v['train-steps'], 1000, (n) => isInt(n) && n >= 1 && n <= 100000, 'a whole number of 1 or more');
   const steps = num('steps', v.steps, Math.min(50, trainSteps), (n) => isInt(n) && n >= 1 && n <= trainSteps, `a whole number from 1 to --train-steps (${trainSteps})`);
@@ -79,6 +92,67 @@ export async function sampleCommand(argv: readonly string[], io: Io): Promise<nu
   const graph = loadGraph(positionals[0]);
   const plan = analyze(graph);
   if (!plan.ok) throw new UsageError(`sample: the graph has problems; \`unet-studio check ${positionals[0]}\` lists them`);
+  const roles = graphInputs(plan).filter(({ role }) => !isSamplerRole(role.role)).map(({ role, info }) => ({ role, dims: info.out!.dims }));
+  const valueRoles = roles.filter((m) => m.role.fallback === 'value').map((m) => m.role.role);
+  const cond: UnconditionalSpec = {
+    ...(v.cond ? { file: readConditioningFile(readSafetensorsFile(v.cond, { source: v.cond }), v.cond) } : {}),
+    values: Object.fromEntries(valueRoles.map((r) => [r, label])),
+  };
+  const uncond: UnconditionalSpec = {
+    ...(v.uncond ? { file: readConditioningFile(readSafetensorsFile(v.uncond, { source: v.uncond }), v.uncond) } : {}),
+    values: nullLabel === undefined ? {} : Object.fromEntries(valueRoles.map((r) => [r, nullLabel])),
+  };
+  if (guidance !== 1) {
+    if (roles.length === 0) throw new UsageError('sample: --guidance needs a model with a conditional input (a class label or a context); this one has none');
+    for (const s of unconditionalSources(roles, uncond)) {
+      if (s.source === 'zeros') io.err(`note: the unconditional ${s.label} is zeros (no --uncond file has it)\n`);
+      if (s.source === 'missing') throw new UsageError(`sample: --guidance needs the unconditional ${s.label}: give --null-label L (the null class the model was trained with) or --uncond U.safetensors`);
+    }
+  }
+  const info = [...plan.info.values()];
+  const xInfo = info.find((i) => i.def.io === 'x')?.out?.dims;
+  const inC = xInfo?.[0];
+  const outC = info.find((i) => i.def.io === 'output')?.inputs.x?.shape?.dims[0];
+  const learnedSigma = inC !== undefined && outC === 2 * inC;
+  const weightBytes = v.weights ? readBytes(v.weights, 'weights file') : null;
+
+  const writeOut = async (out: tf.Tensor4D, backend: string, t0: number): Promise<number> => {
+    const nchw = toPytorchLayout(out);
+    const data = (await nchw.data()) as Float32Array;
+    const shape = nchw.shape;
+    tf.dispose([out, nchw]);
+    writeSafetensorsFile(v.out!, { out: { dtype: 'F32', shape, data } }, {
+      producer: 'unet-studio sample', backend, sampler, steps: String(steps), seed: String(seed), guidance: String(guidance), ...(sampler === 'ddim' ? { eta: String(eta) } : {}),
+    });
+    io.err(`out [${shape.join(', ')}] (${sampler}, ${steps} of ${trainSteps} steps${guidance !== 1 ? `, guidance ${guidance}` : ''}) on ${backend} in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${v.out}\n`);
+    return 0;
+  };
+  const choice = await chooseBackend(graph, requested, {
+    // What the ONNX Runtime path cannot take yet: conditioning files, and inputs other than x, timesteps and a class label.
+    files: v.cond !== undefined || v.uncond !== undefined,
+    roles: roles.map((m) => m.role.role),
+  }, weightBytes, v.weights, seed);
+  io.err(`backend: ${choice.backend}${choice.why ? ` (${choice.why})` : ''}\n`);
+  if (choice.ort) {
+    const model = choice.ort;
+    try {
+      const t0 = performance.now();
+      let last = t0;
+      const out = await sampleWithOrt(model, [xInfo![1], xInfo![2], xInfo![0]], {
+        schedule, trainSteps, steps, seed, batch, learnedSigma, sampler, eta, label,
+        ...(guidance !== 1 ? { guidance: { scale: guidance, nullLabel: nullLabel! } } : {}),
+        onStep: (done, total) => {
+          const now = performance.now();
+          if (now - last > 2000 || done === total) io.err(`step ${done}/${total}, ${((now - t0) / 1000).toFixed(1)} s\n`);
+          if (now - last > 2000) last = now;
+        },
+      });
+      return await writeOut(out, 'ort', t0);
+    } finally {
+      await model.dispose();
+    }
+  }
+  const backend = choice.backend as NodeBackend;
   const session = new RuntimeSession();
   try {
     const { generateModule } = await import('../codegen/targets/tfjs/generate');
@@ -86,32 +160,11 @@ export async function sampleCommand(argv: readonly string[], io: Io): Promise<nu
     const mod = generateModule(graph, readSources());
     session.setModule(graph, transpile(mod.text), mod.className, mod.inputs);
     if (v.weights) {
-      session.setWeights({ kind: 'file', name: v.weights, bytes: readBytes(v.weights, 'weights file') });
+      session.setWeights({ kind: 'file', name: v.weights, bytes: weightBytes! });
       if (session.mismatch) throw session.mismatch; // strict, as `run`: a file that does not fit is an error here
     } else {
       session.setWeights({ kind: 'random', seed });
     }
-    const roles = session.conditionalInputs();
-    const valueRoles = roles.filter((m) => m.role.fallback === 'value').map((m) => m.role.role);
-    const cond: UnconditionalSpec = {
-      ...(v.cond ? { file: readConditioningFile(readSafetensorsFile(v.cond, { source: v.cond }), v.cond) } : {}),
-      values: Object.fromEntries(valueRoles.map((r) => [r, label])),
-    };
-    const uncond: UnconditionalSpec = {
-      ...(v.uncond ? { file: readConditioningFile(readSafetensorsFile(v.uncond, { source: v.uncond }), v.uncond) } : {}),
-      values: nullLabel === undefined ? {} : Object.fromEntries(valueRoles.map((r) => [r, nullLabel])),
-    };
-    if (guidance !== 1) {
-      if (roles.length === 0) throw new UsageError('sample: --guidance needs a model with a conditional input (a class label or a context); this one has none');
-      for (const s of unconditionalSources(roles, uncond)) {
-        if (s.source === 'zeros') io.err(`note: the unconditional ${s.label} is zeros (no --uncond file has it)\n`);
-        if (s.source === 'missing') throw new UsageError(`sample: --guidance needs the unconditional ${s.label}: give --null-label L (the null class the model was trained with) or --uncond U.safetensors`);
-      }
-    }
-    const info = [...plan.info.values()];
-    const inC = info.find((i) => i.def.io === 'x')?.out?.dims[0];
-    const outC = info.find((i) => i.def.io === 'output')?.inputs.x?.shape?.dims[0];
-    const learnedSigma = inC !== undefined && outC === 2 * inC;
     await useBackend(backend);
     const t0 = performance.now();
     let last = t0;
@@ -124,16 +177,55 @@ export async function sampleCommand(argv: readonly string[], io: Io): Promise<nu
         if (now - last > 2000) last = now;
       },
     });
-    const nchw = toPytorchLayout(out!);
-    const data = (await nchw.data()) as Float32Array;
-    const shape = nchw.shape;
-    tf.dispose([out!, nchw]);
-    writeSafetensorsFile(v.out, { out: { dtype: 'F32', shape, data } }, {
-      producer: 'unet-studio sample', sampler, steps: String(steps), seed: String(seed), guidance: String(guidance), ...(sampler === 'ddim' ? { eta: String(eta) } : {}),
-    });
-    io.err(`out [${shape.join(', ')}] (${sampler}, ${steps} of ${trainSteps} steps${guidance !== 1 ? `, guidance ${guidance}` : ''}) on ${backend} in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${v.out}\n`);
-    return 0;
+    return await writeOut(out!, backend, t0);
   } finally {
     session.dispose();
+  }
+}
+
+interface BackendChoice {
+  readonly backend: 'ort' | NodeBackend;
+  /** Why this one (printed beside it). */
+  readonly why: string;
+  /** The started model when the backend is ort. */
+  readonly ort?: OrtModel;
+}
+
+/**
+ * `--backend` as given, or the fastest available: ONNX Runtime (onnxruntime-node, native CPU
+ * kernels, several times tfjs's speed) when it is installed and the graph exports to ONNX, else
+ * tfjs's wasm (SIMD; faster than cpu). The weights are checked against the graph either way.
+ */
+async function chooseBackend(
+  graph: Graph,
+  requested: string | undefined,
+  needs: { readonly files: boolean; readonly roles: readonly string[] },
+  weightBytes: Uint8Array | null,
+  weightsName: string | undefined,
+  seed: number,
+): Promise<BackendChoice> {
+  if (requested !== undefined && requested !== 'ort') return { backend: requested as NodeBackend, why: 'as asked' };
+  const other = needs.roles.filter((r) => r !== 'y');
+  const unsupported = needs.files
+    ? 'the ONNX Runtime path takes no --cond/--uncond files yet'
+    : other.length > 0
+      ? `the ONNX Runtime path feeds only the image, the timesteps and a class label; this model also takes ${other.join(', ')}`
+      : null;
+  if (requested === 'ort' && unsupported) throw new UsageError(`sample: --backend ort: ${unsupported}; use --backend wasm`);
+  if (unsupported) return { backend: 'wasm', why: unsupported };
+  const weights = (() => {
+    if (!weightBytes) return randomStateDict(graph, seed);
+    const file = parseSafetensors(weightBytes, { source: weightsName });
+    const expected = expectedWeights(analyze(graph));
+    checkStateDict(expected, withLegacyNames(expected.map((w) => w.fullKey), new Map([...file.tensors].map(([k, t]) => [k, t.shape]))), weightsName!);
+    return file;
+  })();
+  try {
+    return { backend: 'ort', why: requested === 'ort' ? 'onnxruntime-node, CPU, as asked' : 'onnxruntime-node, CPU: the fastest available', ort: await OrtModel.create(graph, weights) };
+  } catch (e) {
+    if (requested === 'ort') throw e;
+    if (e instanceof BackendError) return { backend: 'wasm', why: 'onnxruntime-node is not installed (npm install onnxruntime-node for the fastest backend)' };
+    if (e instanceof CodegenError) return { backend: 'wasm', why: `the graph does not export to ONNX: ${e.message.split('\n')[0]}` };
+    throw e;
   }
 }
