@@ -25,12 +25,58 @@ export function groupNorm(
   groups: number,
   eps: number,
 ): tf.Tensor4D {
+  return groupNormAct(x, gamma, beta, groups, eps, {});
+}
+
+/** What {@link groupNormAct} does around the normalisation; every field is per sample and channel. */
+export interface NormActOptions {
+  /** `[b, 1, 1, C]` added to x before the norm: `GN(x + add)` (a ResBlock's timestep embedding). */
+  readonly add?: tf.Tensor4D;
+  /** `[b, 1, 1, C]` FiLM after the norm: `GN(x)·(1 + scale) + shift`. */
+  readonly scale?: tf.Tensor4D;
+  readonly shift?: tf.Tensor4D;
+  /** SiLU on the result. */
+  readonly silu?: boolean;
+}
+
+/**
+ * `silu?(GN(x + add)·(1 + scale) + shift)` with every per-channel factor folded into one
+ * `[b, 1, 1, C]` multiplier and one offset, so the full-size work is the deviation, its square, one
+ * multiply, one add (and SiLU's two ops). The added vector never becomes a full-size tensor: a
+ * per-channel constant only moves the group mean, so `x + add − mean(x + add)` is `x − (mean(x) +
+ * groupMean(add) − add)`. Same statistics as {@link groupNorm} (two-pass, biased, float32).
+ */
+export function groupNormAct(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  groups: number,
+  eps: number,
+  o: NormActOptions,
+): tf.Tensor4D {
   const c = x.shape[3];
   const xf: tf.Tensor4D = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
-  const d = tf.sub(xf, groupMean(xf, groups));
+  let mean = groupMean(xf, groups);
+  if (o.add) mean = tf.sub(tf.add(mean, groupMeanOfVector(o.add, groups)), o.add);
+  const d = tf.sub(xf, mean);
   const variance = groupMean(tf.square(d) as tf.Tensor4D, groups);
-  const scale = tf.mul(tf.rsqrt(tf.add(variance, eps)), tf.reshape(gamma, [1, 1, 1, c]));
-  return tf.add(tf.mul(d, scale), tf.reshape(beta, [1, 1, 1, c]));
+  let mul: tf.Tensor4D = tf.mul(tf.rsqrt(tf.add(variance, eps)), tf.reshape(gamma, [1, 1, 1, c]));
+  let off: tf.Tensor4D = tf.reshape(beta, [1, 1, 1, c]);
+  if (o.scale) {
+    const s1 = tf.add(o.scale, 1);
+    mul = tf.mul(mul, s1);
+    off = tf.mul(off, s1);
+  }
+  if (o.shift) off = tf.add(off, o.shift);
+  const y: tf.Tensor4D = tf.add(tf.mul(d, mul), off);
+  return o.silu ? silu(y) : y;
+}
+
+/** The group means of a `[b, 1, 1, C]` vector, repeated per channel: `[b, 1, 1, C]`. */
+export function groupMeanOfVector(v: tf.Tensor4D, groups: number): tf.Tensor4D {
+  const [b, , , c] = v.shape;
+  const perGroup = tf.mean(tf.reshape(v, [b, groups, c / groups]), 2, true);
+  return tf.reshape(tf.tile(perGroup, [1, 1, c / groups]), [b, 1, 1, c]);
 }
 
 /** Mean over the pixels and the channels of each group, repeated per channel: `[b, 1, 1, C]`. */

@@ -4,7 +4,7 @@ import type { BlockIssue, KernelInputs, Trace, WeightGetter, WeightSpec } from '
 import { bool, choice, defineBlock, float, int } from '../types';
 import { pyBool, pyFloat, pyInt, pyStr } from '../pytorch';
 import { chw, convFlops, convWeights, failWith, feature, groupsIssue, issue, linearWeights, normWeights, numel, ok } from '../common';
-import { avgPool2, conv2dPt, groupNorm, linear, silu, toNCHW, upsampleNearest2 } from '../ops';
+import { avgPool2, conv2dPt, groupNormAct, linear, silu, toNCHW, upsampleNearest2 } from '../ops';
 
 export interface ResBlockParams {
   readonly out_channels: number;
@@ -24,7 +24,7 @@ export function resBlockForward(inputs: KernelInputs, w: WeightGetter, p: ResBlo
   let x = inputs.x as tf.Tensor4D;
   const emb = inputs.emb as tf.Tensor2D;
   const inC = x.shape[3];
-  let h = silu(groupNorm(x, w('in_layers.0.weight'), w('in_layers.0.bias'), 32, 1e-5));
+  let h = groupNormAct(x, w('in_layers.0.weight'), w('in_layers.0.bias'), 32, 1e-5, { silu: true });
   if (p.resample === 'down') {
     h = avgPool2(h);
     x = avgPool2(x);
@@ -36,14 +36,12 @@ export function resBlockForward(inputs: KernelInputs, w: WeightGetter, p: ResBlo
   if (trace) trace('in_layers', toNCHW(h));
   const embOut = linear(silu(emb), w('emb_layers.1.weight'), w('emb_layers.1.bias'));
   if (trace) trace('emb_layers', embOut);
-  const e = tf.reshape(embOut, [embOut.shape[0], 1, 1, embOut.shape[1]]);
-  if (p.use_scale_shift_norm) {
-    const [scale, shift] = tf.split(e, 2, 3);
-    const n = groupNorm(h, w('out_layers.0.weight'), w('out_layers.0.bias'), 32, 1e-5);
-    h = silu(tf.add(tf.mul(n, tf.add(scale, 1)), shift));
-  } else {
-    h = silu(groupNorm(tf.add(h, e), w('out_layers.0.weight'), w('out_layers.0.bias'), 32, 1e-5));
-  }
+  const bn = embOut.shape[0];
+  const oc = h.shape[3];
+  // Scale, shift and the plain embedding are per-channel vectors: groupNormAct folds them into the norm.
+  const vec = (from: number): tf.Tensor4D => tf.reshape(tf.slice(embOut, [0, from], [bn, oc]), [bn, 1, 1, oc]);
+  const film = p.use_scale_shift_norm ? { scale: vec(0), shift: vec(oc) } : { add: vec(0) };
+  h = groupNormAct(h, w('out_layers.0.weight'), w('out_layers.0.bias'), 32, 1e-5, { ...film, silu: true });
   h = conv2dPt(h, w('out_layers.3.weight'), w('out_layers.3.bias'), 1, 1);
   if (inC === p.out_channels) return tf.add(x, h);
   const k = p.skip_conv === '3x3' ? 3 : 1;
