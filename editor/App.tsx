@@ -25,6 +25,7 @@ import { documentSizeWarning, WARN_BLOCKS } from '../graph/limits';
 import { readDocumentFile } from './documentFile';
 import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, LOD_MIN_NODES, LodContext, lodSelector, type BlockFlowNode } from './BlockNode';
 import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
+import { EdgeLayer, splitEdges } from './EdgeLayer';
 import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
 import { defaultCollapsed, groupSummary, indexGroups, type GroupSummary } from '../graph/groups';
 import { Palette, DRAG_MIME, DEFINITION_DRAG_MIME, findMyBlock } from './Palette';
@@ -207,7 +208,16 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
   // re-render then too, never per frame).
   const zoomedOut = useStore(lodSelector);
   const lod = zoomedOut && nodes.length >= LOD_MIN_NODES;
-  const flowEdges = useMemo(() => (lod ? drawnEdges.map(withoutLabel) : drawnEdges), [lod, drawnEdges]);
+  // Zoomed out, most edges are drawn as one SVG layer (EdgeLayer.tsx); React Flow keeps those of
+  // selected and dragged nodes and selected edges. A drag keeps its node set: the layer stays put.
+  const dragKey = live ? Object.keys(live).sort().join('\n') : '';
+  const split = useMemo(() => {
+    if (!lod) return { real: drawnEdges, layered: [] };
+    const keep = new Set(dragKey === '' ? [] : dragKey.split('\n'));
+    for (const n of nodes) if (n.selected) keep.add(n.id);
+    return splitEdges(drawnEdges, keep);
+  }, [lod, drawnEdges, nodes, dragKey]);
+  const flowEdges = useMemo(() => (lod ? split.real.map(withoutLabel) : split.real), [lod, split]);
 
   return (
     <div className={`canvas${lod ? ' lod' : ''}`} ref={wrapper} onDragOver={onCanvasDragOver} onDrop={onDrop} data-testid="canvas" data-lod={lod}>
@@ -238,6 +248,7 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
         proOptions={PRO_OPTIONS}
       >
         <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
+        <EdgeLayer edges={split.layered} nodes={nodes} />
         {/* The minimap draws every block, on every change: not for a graph of thousands. */}
         {nodes.length < WARN_BLOCKS && <MiniMap<CanvasNode> pannable zoomable nodeColor={minimapColor} />}
         <Controls />
