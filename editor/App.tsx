@@ -24,7 +24,7 @@ import { DocumentError, type Document as GraphDocument } from '../graph/document
 import { documentSizeWarning, WARN_BLOCKS } from '../graph/limits';
 import { readDocumentFile } from './documentFile';
 import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, LOD_MIN_NODES, LodContext, lodSelector, type BlockFlowNode } from './BlockNode';
-import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
+import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, frameNodeId, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
 import { EdgeLayer, splitEdges } from './EdgeLayer';
 import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
 import { defaultCollapsed, groupSummary, indexGroups, type GroupSummary } from '../graph/groups';
@@ -422,7 +422,7 @@ function Editor({ store }: { store: EditorStore }) {
       rects.set(id, rect);
       const errors = analysis.problems.filter((p) => p.severity === 'error' && p.groupId === id).length;
       frames.push({
-        id,
+        id: frameNodeId(id),
         type: 'frame',
         position: { x: rect.x, y: rect.y },
         width: rect.width,
@@ -435,7 +435,7 @@ function Editor({ store }: { store: EditorStore }) {
         selected: selectedNodes.has(id),
         // Not caught by a selection box around blocks inside it: selected by its title bar (GroupNode.tsx).
         selectable: false,
-        data: { name: g.name, blocks: nodesInside(graph, id).length, errors },
+        data: { group: id, name: g.name, blocks: nodesInside(graph, id).length, errors },
       });
     }
     return frames.reverse();
@@ -448,6 +448,9 @@ function Editor({ store }: { store: EditorStore }) {
   );
   const framePositions = useRef(new Map<string, Position>());
   framePositions.current = new Map(frameNodes.map((f) => [f.id, f.position]));
+  /** A frame's node id → its group's id. */
+  const frameGroups = useRef(new Map<string, string>());
+  frameGroups.current = new Map(frameNodes.map((f) => [f.id, f.data.group]));
 
   const badEdges = useMemo(() => new Set(analysis.problems.flatMap((p) => (p.edgeId !== undefined && p.severity === 'error' ? [p.edgeId] : []))), [analysis]);
   const edges: Edge[] = useMemo(
@@ -505,12 +508,13 @@ function Editor({ store }: { store: EditorStore }) {
       const { graph: g, layout: l, collapsed: c } = store.getState().doc;
       for (const [id, p] of Object.entries(moves)) {
         const was = framePositions.current.get(id);
-        if (!was) {
+        const group = frameGroups.current.get(id);
+        if (!was || group === undefined) {
           out[id] = p;
           continue;
         }
-        const from = groupPosition(g, l, c, id);
-        out[id] = { x: from.x + p.x - was.x, y: from.y + p.y - was.y };
+        const from = groupPosition(g, l, c, group);
+        out[group] = { x: from.x + p.x - was.x, y: from.y + p.y - was.y };
       }
       return out;
     },
@@ -540,8 +544,9 @@ function Editor({ store }: { store: EditorStore }) {
           dims = true;
         } else if (c.type === 'select') {
           sel ??= new Set(store.getState().selection.nodes);
-          if (c.selected) sel.add(c.id);
-          else sel.delete(c.id);
+          const id = frameGroups.current.get(c.id) ?? c.id;
+          if (c.selected) sel.add(id);
+          else sel.delete(id);
         }
       }
       // Drag moves are kept by <Canvas> and committed at drag end; what arrives here is a
