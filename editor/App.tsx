@@ -24,7 +24,8 @@ import { DocumentError, type Document as GraphDocument } from '../graph/document
 import { documentSizeWarning, WARN_BLOCKS } from '../graph/limits';
 import { readDocumentFile } from './documentFile';
 import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, LOD_MIN_NODES, LodContext, lodSelector, type BlockFlowNode } from './BlockNode';
-import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
+import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, frameNodeId, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
+import { EdgeLayer, splitEdges } from './EdgeLayer';
 import { canvasEdges as routeEdges, canvasItems, groupPosition, nodesInside } from './groupView';
 import { defaultCollapsed, groupSummary, indexGroups, type GroupSummary } from '../graph/groups';
 import { Palette, DRAG_MIME, DEFINITION_DRAG_MIME, findMyBlock } from './Palette';
@@ -208,7 +209,16 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
   // re-render then too, never per frame).
   const zoomedOut = useStore(lodSelector);
   const lod = zoomedOut && nodes.length >= LOD_MIN_NODES;
-  const flowEdges = useMemo(() => (lod ? drawnEdges.map(withoutLabel) : drawnEdges), [lod, drawnEdges]);
+  // Zoomed out, most edges are drawn as one SVG layer (EdgeLayer.tsx); React Flow keeps those of
+  // selected and dragged nodes and selected edges. A drag keeps its node set: the layer stays put.
+  const dragKey = live ? Object.keys(live).sort().join('\n') : '';
+  const split = useMemo(() => {
+    if (!lod) return { real: drawnEdges, layered: [] };
+    const keep = new Set(dragKey === '' ? [] : dragKey.split('\n'));
+    for (const n of nodes) if (n.selected) keep.add(n.id);
+    return splitEdges(drawnEdges, keep);
+  }, [lod, drawnEdges, nodes, dragKey]);
+  const flowEdges = useMemo(() => (lod ? split.real.map(withoutLabel) : split.real), [lod, split]);
 
   return (
     <div className={`canvas${lod ? ' lod' : ''}`} ref={wrapper} onDragOver={onCanvasDragOver} onDrop={onDrop} data-testid="canvas" data-lod={lod}>
@@ -239,6 +249,7 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
         proOptions={PRO_OPTIONS}
       >
         <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
+        <EdgeLayer edges={split.layered} nodes={nodes} />
         {/* The minimap draws every block, on every change: not for a graph of thousands. */}
         {nodes.length < WARN_BLOCKS && <MiniMap<CanvasNode> pannable zoomable nodeColor={minimapColor} />}
         <Controls />
@@ -415,7 +426,7 @@ function Editor({ store }: { store: EditorStore }) {
       rects.set(id, rect);
       const errors = analysis.problems.filter((p) => p.severity === 'error' && p.groupId === id).length;
       frames.push({
-        id,
+        id: frameNodeId(id),
         type: 'frame',
         position: { x: rect.x, y: rect.y },
         width: rect.width,
@@ -428,7 +439,7 @@ function Editor({ store }: { store: EditorStore }) {
         selected: selectedNodes.has(id),
         // Not caught by a selection box around blocks inside it: selected by its title bar (GroupNode.tsx).
         selectable: false,
-        data: { name: g.name, blocks: nodesInside(graph, id).length, errors },
+        data: { group: id, name: g.name, blocks: nodesInside(graph, id).length, errors },
       });
     }
     return frames.reverse();
@@ -441,6 +452,9 @@ function Editor({ store }: { store: EditorStore }) {
   );
   const framePositions = useRef(new Map<string, Position>());
   framePositions.current = new Map(frameNodes.map((f) => [f.id, f.position]));
+  /** A frame's node id → its group's id. */
+  const frameGroups = useRef(new Map<string, string>());
+  frameGroups.current = new Map(frameNodes.map((f) => [f.id, f.data.group]));
 
   const badEdges = useMemo(() => new Set(analysis.problems.flatMap((p) => (p.edgeId !== undefined && p.severity === 'error' ? [p.edgeId] : []))), [analysis]);
   const edges: Edge[] = useMemo(
@@ -498,12 +512,13 @@ function Editor({ store }: { store: EditorStore }) {
       const { graph: g, layout: l, collapsed: c } = store.getState().doc;
       for (const [id, p] of Object.entries(moves)) {
         const was = framePositions.current.get(id);
-        if (!was) {
+        const group = frameGroups.current.get(id);
+        if (!was || group === undefined) {
           out[id] = p;
           continue;
         }
-        const from = groupPosition(g, l, c, id);
-        out[id] = { x: from.x + p.x - was.x, y: from.y + p.y - was.y };
+        const from = groupPosition(g, l, c, group);
+        out[group] = { x: from.x + p.x - was.x, y: from.y + p.y - was.y };
       }
       return out;
     },
@@ -533,8 +548,9 @@ function Editor({ store }: { store: EditorStore }) {
           dims = true;
         } else if (c.type === 'select') {
           sel ??= new Set(store.getState().selection.nodes);
-          if (c.selected) sel.add(c.id);
-          else sel.delete(c.id);
+          const id = frameGroups.current.get(c.id) ?? c.id;
+          if (c.selected) sel.add(id);
+          else sel.delete(id);
         }
       }
       // Drag moves are kept by <Canvas> and committed at drag end; what arrives here is a

@@ -40,11 +40,19 @@ export interface GroupNodeData extends Record<string, unknown> {
 export type GroupFlowNode = Node<GroupNodeData, 'group'>;
 
 export interface FrameNodeData extends Record<string, unknown> {
+  /** The group's id (the frame's node id is {@link frameNodeId} of it). */
+  readonly group: string;
   readonly name: string;
   readonly blocks: number;
   readonly errors: number;
 }
 export type FrameFlowNode = Node<FrameNodeData, 'frame'>;
+/**
+ * A frame's node id: its own, not its group's (the collapsed group's node), so expanding or
+ * collapsing swaps one node for another instead of changing a node's type under the same id
+ * (which React Flow answers by measuring the node again).
+ */
+export const frameNodeId = (group: string): string => `frame:${group}`;
 
 /** A collapsed group's size before React Flow has measured it. */
 export const ESTIMATED_GROUP_SIZE = { width: 220, height: 110 } as const;
@@ -165,8 +173,9 @@ function GroupNodeView({ id, data, selected }: NodeProps<GroupFlowNode>) {
   );
 }
 
-function FrameNodeView({ id, data, selected }: NodeProps<FrameFlowNode>) {
+function FrameNodeView({ data, selected }: NodeProps<FrameFlowNode>) {
   const { toggle, select } = useContext(GroupActionsContext);
+  const id = data.group;
   return (
     <div className={`frame-node${selected ? ' selected' : ''}${data.errors > 0 ? ' has-error' : ''}`} data-testid={`frame-${data.name}`}>
       <div className="frame-head" onClick={() => select(id)}>

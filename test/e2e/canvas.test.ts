@@ -273,7 +273,10 @@ describe('big documents (browser, production build)', { timeout: TIMEOUT }, () =
     await big.setInputFiles(tid('file-input'), path);
     await big.locator(tid('size-warning')).waitFor({ timeout: 30_000 });
     await expect.poll(() => blocks(big)).toBe(g.nodes.length);
-    await big.waitForFunction(() => document.querySelectorAll('.react-flow__node').length > 0 && document.querySelectorAll('.react-flow__edge').length > 0);
+    // Edges drawn: by React Flow, or zoomed out as curves of the edge layer (editor/EdgeLayer.tsx).
+    await big.waitForFunction(
+      () => document.querySelectorAll('.react-flow__node').length > 0 && (document.querySelectorAll('.react-flow__edge').length > 0 || Number(document.querySelector('.edge-layer')?.getAttribute('data-edges')) > 0),
+    );
     // …and while the user looks around.
     await big.click(tid('fit-view'));
     await big.mouse.move(700, 400);
