@@ -113,7 +113,7 @@ describe('share links', () => {
     expect(linkError(hashOf(strToU8(JSON.stringify(w))))).toMatch(
       /^This link's design could not be opened: the linked design, variant 2 \("64 ch"\) is malformed:\n {2}layout\.n1\.x: /,
     );
-    expect(linkError(hashOf(strToU8('{"format":"something"}')))).toMatch(/^This link's design could not be opened: the linked design is neither a UNet Studio workspace nor a graph/);
+    expect(linkError(hashOf(strToU8('{"format":"something"}')))).toMatch(/^This link's design could not be opened: the linked design is not a UNet Studio graph or workspace/);
   });
 
   it('refuses a link that is too long, and one that decompresses to more than a document may hold', () => {

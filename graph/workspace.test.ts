@@ -10,6 +10,7 @@ import {
   WORKSPACE_FORMAT,
   freshVariantId,
   parseWorkspace,
+  parseWorkspaceFile,
   serializeWorkspace,
   uniqueVariantName,
   type Workspace,
@@ -84,6 +85,8 @@ describe('workspace format', () => {
     expect(ws.variants[0].id).toBe('v1');
     expect(ws.variants[0].name).toBe('my-unet');
     expect(ws.variants[0].doc).toEqual(parseDocument(text));
+    expect(parseWorkspaceFile(text).fromDocument).toBe(true);
+    expect(parseWorkspaceFile(serializeWorkspace(two())).fromDocument).toBe(false);
     // An older document version is migrated as when opened alone.
     const v1 = JSON.stringify({ format: FORMAT, version: 1, name: '', nodes: [{ id: 'n1', name: 'x', type: 'ImageInput', params: {} }], edges: [] });
     const old = parseWorkspace(v1);
@@ -93,7 +96,7 @@ describe('workspace format', () => {
 
   it.each<[string, (w: ReturnType<typeof valid>) => unknown, RegExp]>([
     ['not an object', () => [1, 2], /^workspace file must hold a JSON object, not an array$/],
-    ['another format', (w) => ({ ...w, format: 'something-else' }), /is neither a UNet Studio workspace nor a graph \(its "format" is "something-else", expected "unet-studio-workspace" or "unet-studio-graph"\)/],
+    ['another format', (w) => ({ ...w, format: 'something-else' }), /is not a UNet Studio graph or workspace \(its "format" is "something-else", expected "unet-studio-graph" or "unet-studio-workspace"\)/],
     ['no version', (w) => ({ ...w, version: '1' }), /has no valid "version" \(got "1"\)/],
     ['a newer version', (w) => ({ ...w, version: 2 }), /saved by a newer UNet Studio \(workspace version 2; this one reads up to 1\): update the app/],
     ['no variants', (w) => ({ ...w, variants: [] }), /malformed workspace:\n {2}variants: a workspace holds at least one variant/],

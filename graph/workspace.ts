@@ -75,6 +75,17 @@ function kindOf(raw: unknown): string {
 
 /** Parses a workspace (or a single-graph document, as a workspace of one variant) from JSON text. */
 export function parseWorkspace(text: string, source = 'workspace file', blocks?: BlockMigrations): Workspace {
+  return parseWorkspaceFile(text, source, blocks).workspace;
+}
+
+/** What a file held: a workspace, and whether the file was a single-graph document (`fromDocument`). */
+export interface WorkspaceFile {
+  readonly workspace: Workspace;
+  readonly fromDocument: boolean;
+}
+
+/** `parseWorkspace`, saying whether the text was a single-graph document. */
+export function parseWorkspaceFile(text: string, source = 'workspace file', blocks?: BlockMigrations): WorkspaceFile {
   // Text length stands for bytes, as for documents; checked before anything is parsed.
   const tooBig = documentSizeProblem({ bytes: text.length }, source);
   if (tooBig) throw new DocumentError(tooBig);
@@ -84,22 +95,26 @@ export function parseWorkspace(text: string, source = 'workspace file', blocks?:
   } catch (e) {
     throw new DocumentError(`${source} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return readWorkspace(raw, source, blocks);
+  return readWorkspaceFile(raw, source, blocks);
 }
 
 /** Reads a parsed workspace or single-graph document; `DocumentError` naming the problem otherwise. */
 export function readWorkspace(raw: unknown, source = 'workspace file', blocks?: BlockMigrations): Workspace {
+  return readWorkspaceFile(raw, source, blocks).workspace;
+}
+
+function readWorkspaceFile(raw: unknown, source: string, blocks?: BlockMigrations): WorkspaceFile {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new DocumentError(`${source} must hold a JSON object, not ${kindOf(raw)}`);
   }
   const head = raw as { format?: unknown; version?: unknown };
   if (head.format === DOCUMENT_FORMAT) {
     const doc = readDocument(raw, source, blocks);
-    return { active: 'v1', variants: [{ id: 'v1', name: doc.graph.name || 'Variant 1', doc }] };
+    return { workspace: { active: 'v1', variants: [{ id: 'v1', name: doc.graph.name || 'Variant 1', doc }] }, fromDocument: true };
   }
   if (head.format !== WORKSPACE_FORMAT) {
     throw new DocumentError(
-      `${source} is neither a UNet Studio workspace nor a graph (its "format" is ${JSON.stringify(head.format) ?? 'missing'}, expected "${WORKSPACE_FORMAT}" or "${DOCUMENT_FORMAT}")`,
+      `${source} is not a UNet Studio graph or workspace (its "format" is ${JSON.stringify(head.format) ?? 'missing'}, expected "${DOCUMENT_FORMAT}" or "${WORKSPACE_FORMAT}")`,
     );
   }
   if (typeof head.version !== 'number' || !Number.isInteger(head.version) || head.version < 1) {
@@ -124,7 +139,7 @@ export function readWorkspace(raw: unknown, source = 'workspace file', blocks?: 
   if (!seen.has(r.data.active)) {
     throw new DocumentError(`${source}: the active variant "${r.data.active}" is not one of its variants (${[...seen].map((id) => `"${id}"`).join(', ')})`);
   }
-  return { active: r.data.active, variants };
+  return { workspace: { active: r.data.active, variants }, fromDocument: false };
 }
 
 /** Each document's text, by document object: an autosave of ten variants re-serialises only the one edited. */
