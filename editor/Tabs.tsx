@@ -3,7 +3,7 @@
  * place (Enter keeps, Escape cancels); × closes it after asking; drag a tab onto another, or
  * Alt+← / Alt+→ on a focused tab, to reorder. The logic lives in `WorkspaceStore`.
  */
-import { memo, useState, type DragEvent, type KeyboardEvent } from 'react';
+import { memo, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { WorkspaceError, type EditorWorkspace, type WorkspaceStore } from './workspaceStore';
 import './tabs.css';
 
@@ -18,6 +18,8 @@ export const Tabs = memo(function Tabs({ workspace, state }: TabsProps) {
   const [editing, setEditing] = useState<string | null>(null);
   const [draft, setDraft] = useState('');
   const [dropAt, setDropAt] = useState<string | null>(null);
+  /** The rename in progress was cancelled (Escape): the blur that follows keeps the old name. */
+  const cancelled = useRef(false);
   const only = state.variants.length === 1;
 
   const attempt = (f: () => void) => {
@@ -29,11 +31,12 @@ export const Tabs = memo(function Tabs({ workspace, state }: TabsProps) {
     }
   };
   const startRename = (id: string, name: string) => {
+    cancelled.current = false;
     setEditing(id);
     setDraft(name);
   };
   const commitRename = () => {
-    if (editing === null) return;
+    if (editing === null || cancelled.current) return;
     const id = editing;
     setEditing(null);
     attempt(() => workspace.rename(id, draft));
@@ -95,7 +98,10 @@ export const Tabs = memo(function Tabs({ workspace, state }: TabsProps) {
                 onBlur={commitRename}
                 onKeyDown={(e) => {
                   if (e.key === 'Enter') commitRename();
-                  else if (e.key === 'Escape') setEditing(null);
+                  else if (e.key === 'Escape') {
+                    cancelled.current = true;
+                    setEditing(null);
+                  }
                 }}
               />
             ) : (

@@ -1,5 +1,5 @@
 /**
- * Variants in Chromium: duplicate as variant, rename, switch (each variant keeps its own graph),
+ * Variants in Chromium: duplicate as variant, rename, reorder, switch (each variant keeps its own graph),
  * a reload brings the workspace back (tabs, names, active one); a share link opens in a fresh
  * browser as new variants beside that browser's own work, and a damaged link says so.
  */
@@ -68,6 +68,11 @@ describe('workspace (browser)', { timeout: TIMEOUT }, () => {
     const input = page.locator(tid('variant-rename-input'));
     await input.fill('wide');
     await input.press('Enter');
+    await expect.poll(() => tabNames(page)).toEqual([DEFAULT_NAME, 'wide']);
+    // Reorder from the keyboard, and back.
+    await tab(page, DEFAULT_NAME).press('Alt+ArrowRight');
+    await expect.poll(() => tabNames(page)).toEqual(['wide', DEFAULT_NAME]);
+    await tab(page, DEFAULT_NAME).press('Alt+ArrowLeft');
     await expect.poll(() => tabNames(page)).toEqual([DEFAULT_NAME, 'wide']);
 
     // An edit in the copy stays in the copy.
