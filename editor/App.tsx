@@ -22,7 +22,11 @@ import { analyze, countFlops, countParameters, formatShape, type Analysis } from
 import type { Graph } from '../graph/model';
 import { DocumentError, type Document as GraphDocument } from '../graph/document';
 import { documentSizeWarning, WARN_BLOCKS } from '../graph/limits';
-import { readDocumentFile } from './documentFile';
+import { readWorkspaceFile } from './documentFile';
+import { Tabs } from './Tabs';
+import { toEditorWorkspace, WorkspaceError, workspaceCodec, type WorkspaceState, type WorkspaceStore } from './workspaceStore';
+import type { VariantView } from './workspace-types';
+import { encodeShareHash, ShareLinkError } from '../graph/share';
 import { ESTIMATED_SIZE, estimatedHandles, handleKey, KIND_COLOR, LOD_MIN_NODES, LodContext, lodSelector, type BlockFlowNode } from './BlockNode';
 import { canvasNodeTypes, ESTIMATED_GROUP_SIZE, frameNodeId, GroupActionsContext, groupHandleKey, type FrameFlowNode, type GroupActions, type GroupFlowNode } from './GroupNode';
 import { EdgeLayer, splitEdges } from './EdgeLayer';
@@ -259,8 +263,61 @@ const Canvas = memo(function Canvas({ store, nodes, edges, onNodesChange, onEdge
   );
 });
 
-function Editor({ store }: { store: EditorStore }) {
+interface EditorProps {
+  /** The active variant's store (the editor is remounted when another variant is shown). */
+  readonly store: EditorStore;
+  readonly workspace: WorkspaceStore;
+  readonly ws: WorkspaceState;
+}
+
+/** A share link made by "Copy link": shown in a banner with its text, copied to the clipboard when the browser allows. */
+type ShareResult = { readonly url: string; readonly copied: boolean; readonly scope: 'variant' | 'workspace' };
+
+function Editor({ store, workspace, ws }: EditorProps) {
   const state = useSyncExternalStore(store.subscribe, store.getState);
+  // --- the workspace (issue 15): its variants and actions, for the comparison, sweeps and charts ---
+  const variants: readonly VariantView[] = useMemo(() => workspace.views(), [workspace, ws.doc]);
+  /** Adds graphs (a sweep's) as new tabs and shows the first new one. */
+  const addVariants = useCallback(
+    (list: readonly { name: string; graph: Graph }[]) => {
+      try {
+        workspace.addGraphs(list);
+      } catch (e) {
+        if (e instanceof WorkspaceError) workspace.setMessage(e.message);
+        else throw e;
+      }
+    },
+    [workspace],
+  );
+  /** Attaches a `metrics.jsonl` text (raw) to a variant; autosaved and saved with the workspace. */
+  const attachMetrics = useCallback((variantId: string, metricsText: string) => workspace.attachMetrics(variantId, metricsText), [workspace]);
+  const [shareMenu, setShareMenu] = useState(false);
+  const [share, setShare] = useState<ShareResult | null>(null);
+  const copyLink = async (scope: 'variant' | 'workspace') => {
+    setShareMenu(false);
+    const all = workspace.getState().doc;
+    const chosen = scope === 'workspace' ? all : { active: all.active, variants: all.variants.filter((v) => v.id === all.active) };
+    let hash: string;
+    try {
+      hash = encodeShareHash(chosen);
+    } catch (e) {
+      if (e instanceof ShareLinkError) {
+        setShare(null);
+        workspace.setMessage(e.message);
+        return;
+      }
+      throw e;
+    }
+    const url = `${location.origin}${location.pathname}${location.search}${hash}`;
+    let copied = false;
+    try {
+      await navigator.clipboard.writeText(url);
+      copied = true;
+    } catch {
+      // No clipboard (permission, an insecure page): the banner's text field holds the link to copy by hand.
+    }
+    setShare({ url, copied, scope });
+  };
   const { graph, layout, collapsed } = state.doc;
   const selection = state.selection;
   const analysis = analyze(graph);
@@ -697,9 +754,16 @@ function Editor({ store }: { store: EditorStore }) {
   const onOpenFile = async (file: File) => {
     let doc: GraphDocument;
     try {
-      doc = await readDocumentFile(file, file.name);
+      const opened = await readWorkspaceFile(file, file.name);
+      if (!opened.fromDocument) {
+        // A workspace file: its variants open as new tabs beside the open ones (nothing open is replaced).
+        workspace.addWorkspace(toEditorWorkspace(opened.workspace));
+        store.setMessage(null);
+        return;
+      }
+      doc = opened.workspace.variants[0].doc;
     } catch (e) {
-      if (e instanceof DocumentError) {
+      if (e instanceof DocumentError || e instanceof WorkspaceError) {
         store.setMessage(e.message);
         return;
       }
@@ -759,9 +823,31 @@ function Editor({ store }: { store: EditorStore }) {
             if (f) void onOpenFile(f);
           }}
         />
-        <button onClick={() => downloadText(store.saveText(), `${graph.name || 'graph'}.json`, 'application/json')} data-testid="save">
+        <button onClick={() => downloadText(store.saveText(), `${graph.name || 'graph'}.json`, 'application/json')} title="Save this variant's graph as a document file" data-testid="save">
           Save
         </button>
+        <button
+          onClick={() => downloadText(workspaceCodec.serialize(workspace.getState().doc), workspaceCodec.fileName(workspace.getState().doc), 'application/json')}
+          title="Save every variant (the whole workspace) as one file; Open reads it back"
+          data-testid="save-workspace"
+        >
+          Save workspace
+        </button>
+        <span className="share-menu">
+          <button className={shareMenu ? 'active' : ''} onClick={() => setShareMenu((v) => !v)} title="A link that opens this design (no server: the design is in the link)" data-testid="copy-link">
+            Copy link
+          </button>
+          {shareMenu && (
+            <span className="share-choices" data-testid="copy-link-menu">
+              <button onClick={() => void copyLink('variant')} data-testid="copy-link-variant">
+                This variant
+              </button>
+              <button onClick={() => void copyLink('workspace')} data-testid="copy-link-workspace">
+                Whole workspace ({ws.doc.variants.length} variant{ws.doc.variants.length === 1 ? '' : 's'})
+              </button>
+            </span>
+          )}
+        </span>
         {naming && (
           <button
             onClick={convertNames}
@@ -802,7 +888,27 @@ function Editor({ store }: { store: EditorStore }) {
           Curves
         </button>
       </header>
+      <Tabs workspace={workspace} state={ws.doc} />
       <AutosaveNotice />
+      {ws.message && (
+        <div className="banner workspace-info" role="alert" data-testid="workspace-banner">
+          <pre>{ws.message}</pre>
+          <button className="icon" onClick={() => workspace.setMessage(null)} aria-label="Dismiss" data-testid="workspace-banner-dismiss">
+            ×
+          </button>
+        </div>
+      )}
+      {share && (
+        <div className="banner share-banner" role="status" data-testid="share-banner">
+          <span>
+            {share.copied ? 'Link copied' : 'Copy this link'} ({share.scope === 'workspace' ? 'the whole workspace' : 'this variant'}, {share.url.length.toLocaleString('en-US')} characters):
+          </span>
+          <input readOnly value={share.url} onFocus={(e) => e.target.select()} aria-label="Share link" data-testid="share-link" />
+          <button className="icon" onClick={() => setShare(null)} aria-label="Dismiss" data-testid="share-dismiss">
+            ×
+          </button>
+        </div>
+      )}
       {sizeWarning && !sizeWarningHidden && (
         <div className="banner size-warning" role="status" data-testid="size-warning">
           <pre>{sizeWarning}</pre>
@@ -895,10 +1001,13 @@ function Editor({ store }: { store: EditorStore }) {
   );
 }
 
-export function App({ store }: { store: EditorStore }) {
+/** The editor of the workspace's active variant, under its tab bar; another tab remounts it with that variant's store. */
+export function App({ workspace }: { workspace: WorkspaceStore }) {
+  const ws = useSyncExternalStore(workspace.subscribe, workspace.getState);
+  const active = ws.doc.active;
   return (
-    <ReactFlowProvider>
-      <Editor store={store} />
+    <ReactFlowProvider key={active}>
+      <Editor key={active} store={workspace.storeOf(active)} workspace={workspace} ws={ws} />
     </ReactFlowProvider>
   );
 }

@@ -7,7 +7,10 @@ import { createContext, useContext, useSyncExternalStore } from 'react';
 import type { Autosaver, AutosaveView, KeptCopy } from './autosave';
 import { downloadText } from './CodePanel';
 
-export const AutosaveContext = createContext<Autosaver | null>(null);
+/** What the notice uses of an `Autosaver` (of a document or of the workspace: the same controls). */
+export type AutosaveControls = Pick<Autosaver<unknown>, 'subscribe' | 'getView' | 'saveToFile' | 'loadTheirs' | 'keepMine' | 'dismissKept' | 'dismissNote'>;
+
+export const AutosaveContext = createContext<AutosaveControls | null>(null);
 
 const time = (t: number) => new Date(t).toLocaleTimeString();
 
@@ -16,7 +19,7 @@ function keptName(k: KeptCopy): string {
   return `${k.reason === 'unreadable' ? 'unreadable-autosave' : 'unsaved-changes'}-${stamp}.json`;
 }
 
-function Kept({ autosaver, k }: { autosaver: Autosaver; k: KeptCopy }) {
+function Kept({ autosaver, k }: { autosaver: AutosaveControls; k: KeptCopy }) {
   const where = k.stored ? 'It is kept in browser storage, unchanged.' : 'It could not be stored aside; it is kept in this page only: download it.';
   return (
     <div className="banner autosave-banner" role="alert" data-testid="autosave-kept" data-reason={k.reason}>
@@ -64,7 +67,7 @@ export function AutosaveNotice() {
   return <Notice autosaver={autosaver} />;
 }
 
-function Notice({ autosaver }: { autosaver: Autosaver }) {
+function Notice({ autosaver }: { autosaver: AutosaveControls }) {
   const v = useSyncExternalStore(autosaver.subscribe, autosaver.getView);
   const saveToFile = () => {
     const f = autosaver.saveToFile();

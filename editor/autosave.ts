@@ -29,6 +29,33 @@ import { createStore, promisifyRequest } from 'idb-keyval';
 import { DocumentError, parseDocument, serializeDocument } from '../graph/document';
 import type { Doc } from './store';
 
+/**
+ * What autosave stores and how: the editor's workspace (`./workspaceStore`), or a single document
+ * (the default, and the unit tests'). `parse` throws `DocumentError` for text it cannot read.
+ */
+export interface AutosaveCodec<T> {
+  serialize(value: T): string;
+  parse(text: string, source: string): T;
+  /** The file name "Save to file" offers. */
+  fileName(value: T): string;
+}
+
+/** A single document, in the document file format. */
+export const documentCodec: AutosaveCodec<Doc> = {
+  serialize: (doc) => serializeDocument(doc.graph, doc.layout, undefined, doc.collapsed),
+  parse: (text, source) => {
+    const d = parseDocument(text, source);
+    return { graph: d.graph, layout: d.layout, collapsed: d.collapsed ?? [] };
+  },
+  fileName: (doc) => `${doc.graph.name || 'graph'}.json`,
+};
+
+/** The codec for T when none is given: documents (T defaults to Doc; a caller with another T passes its codec). */
+function codecOr<T>(codec: AutosaveCodec<T> | undefined): AutosaveCodec<T> {
+  // Unchecked only where a caller names another T without a codec, which every caller here avoids.
+  return codec ?? (documentCodec as unknown as AutosaveCodec<T>);
+}
+
 /** The autosave of the app's first versions: the document text in localStorage. Read once, then removed. */
 export const LEGACY_KEY = 'unet-studio:autosave';
 /** localStorage keys of rescue copies, one per tab: `unet-studio:rescue:<tab>`. */
@@ -311,9 +338,9 @@ export function unavailableBackend(reason: string): AutosaveBackend {
 // ---------------------------------------------------------------------------------------------
 // Startup
 
-export interface Restored {
-  /** The document to start with. */
-  readonly doc: Doc;
+export interface Restored<T = Doc> {
+  /** The document (or workspace) to start with. */
+  readonly doc: T;
   /** The stored revision `doc` derives from (0: nothing stored). */
   readonly rev: number;
   /** True when `doc` is not what the store holds (a rescue copy): write it soon. */
@@ -357,10 +384,9 @@ function readRescues(sync: SyncStorage): { rescues: Rescue[]; garbage: { key: st
   return { rescues, garbage };
 }
 
-function tryParse(text: string, source: string): Doc | DocumentError {
+function tryParse<T>(codec: AutosaveCodec<T>, text: string, source: string): T | DocumentError {
   try {
-    const d = parseDocument(text, source);
-    return { graph: d.graph, layout: d.layout, collapsed: d.collapsed ?? [] };
+    return codec.parse(text, source);
   } catch (e) {
     if (e instanceof DocumentError) return e;
     throw e;
@@ -371,15 +397,18 @@ function tryParse(text: string, source: string): Doc | DocumentError {
  * Reads what is stored and decides what the editor starts with. Never throws: whatever cannot be
  * read is kept aside (or, if even that fails, kept in memory with autosave paused) and reported.
  */
-export async function restoreAutosave(opts: {
+export async function restoreAutosave<T = Doc>(opts: {
   readonly backend: AutosaveBackend;
   readonly sync: SyncStorage | null;
-  readonly fallback: () => Doc;
+  readonly fallback: () => T;
+  /** How the stored text is read (default: a single document). */
+  readonly codec?: AutosaveCodec<T>;
   readonly tab: string;
   readonly note?: string | null;
   readonly now?: () => number;
-}): Promise<Restored> {
+}): Promise<Restored<T>> {
   const { backend, sync, tab } = opts;
+  const codec = codecOr(opts.codec);
   const now = opts.now ?? Date.now;
   const kept: KeptCopy[] = [];
   const adopted: string[] = [];
@@ -444,9 +473,9 @@ export async function restoreAutosave(opts: {
     fromLegacy = raw !== null;
   }
 
-  let doc: Doc | null = null;
+  let doc: T | null = null;
   if (raw !== null) {
-    const parsed = tryParse(raw, 'the autosaved graph');
+    const parsed = tryParse(codec, raw, 'the autosaved graph');
     if (parsed instanceof DocumentError) {
       if ((await keepAside('unreadable', parsed.message, raw)) && fromLegacy) syncRemove(LEGACY_KEY);
     } else {
@@ -472,7 +501,7 @@ export async function restoreAutosave(opts: {
     let chosen: Rescue | null = null;
     for (const r of candidates) {
       if (chosen === null && paused === null && continuation(r)) {
-        const parsed = tryParse(r.text, 'the rescued graph');
+        const parsed = tryParse(codec, r.text, 'the rescued graph');
         if (!(parsed instanceof DocumentError)) {
           chosen = r;
           doc = parsed;
@@ -505,10 +534,14 @@ export async function restoreAutosave(opts: {
 // The running autosave
 
 /** What the editor needs from its store (EditorStore has these). */
-export interface AutosaveHost {
-  getState(): { readonly doc: Doc };
+export interface AutosaveHost<T = Doc> {
+  getState(): { readonly doc: T };
   subscribe(fn: () => void): () => void;
-  replace(doc: Doc): void;
+  /**
+   * Shows `doc` (another tab's), undoably. Returns false when what it then holds is not exactly
+   * `doc` (it kept something of its own), so that it is written back.
+   */
+  replace(doc: T): void | boolean;
 }
 
 export type AutosaveStatus = 'saved' | 'pending' | 'saving' | 'failed' | 'conflict' | 'paused';
@@ -527,12 +560,14 @@ export interface AutosaveView {
   readonly note: string | null;
 }
 
-export interface AutosaverOptions {
+export interface AutosaverOptions<T = Doc> {
   readonly backend: AutosaveBackend;
+  /** How the host's value is written and read (default: a single document). */
+  readonly codec?: AutosaveCodec<T>;
   readonly sync: SyncStorage | null;
   readonly channel: AutosaveChannel | null;
   readonly tab: string;
-  readonly restored: Restored;
+  readonly restored: Restored<T>;
   /** Quiet time after an edit before writing. */
   readonly debounceMs?: number;
   /** The longest a stream of edits delays a write. */
@@ -541,8 +576,9 @@ export interface AutosaverOptions {
   readonly now?: () => number;
 }
 
-export class Autosaver {
-  private readonly host: AutosaveHost;
+export class Autosaver<T = Doc> {
+  private readonly host: AutosaveHost<T>;
+  private readonly codec: AutosaveCodec<T>;
   private readonly backend: AutosaveBackend;
   private readonly sync: SyncStorage | null;
   private readonly channel: AutosaveChannel | null;
@@ -553,11 +589,11 @@ export class Autosaver {
   private readonly now: () => number;
 
   /** The document known to equal stored revision `rev` (null: none, write the current one). */
-  private committed: Doc | null;
+  private committed: T | null;
   private rev: number;
   /** Bumped on every document change; a write remembers the seq it wrote. */
   private seq = 0;
-  private lastDoc: Doc;
+  private lastDoc: T;
   private adopting = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private firstPendingAt: number | null = null;
@@ -569,18 +605,19 @@ export class Autosaver {
   private kept: KeptCopy[];
   private adopted: string[];
   private rescueSeq: number | null = null;
-  private fileDoc: Doc | null = null;
+  private fileDoc: T | null = null;
   private savedAt: number | null = null;
   private savedToFileAt: number | null = null;
   private note: string | null;
   /** The last document serialised, and its text (a write, a rescue copy and a file share it). */
-  private textCache: { readonly doc: Doc; readonly text: string } | null = null;
+  private textCache: { readonly doc: T; readonly text: string } | null = null;
   private view: AutosaveView;
   private readonly listeners = new Set<() => void>();
   private readonly disposers: (() => void)[] = [];
 
-  constructor(host: AutosaveHost, opts: AutosaverOptions) {
+  constructor(host: AutosaveHost<T>, opts: AutosaverOptions<T>) {
     this.host = host;
+    this.codec = codecOr(opts.codec);
     this.backend = opts.backend;
     this.sync = opts.sync;
     this.channel = opts.channel;
@@ -625,8 +662,8 @@ export class Autosaver {
     return this.rev;
   }
 
-  private textOf(doc: Doc): string {
-    if (this.textCache?.doc !== doc) this.textCache = { doc, text: serializeDocument(doc.graph, doc.layout, undefined, doc.collapsed) };
+  private textOf(doc: T): string {
+    if (this.textCache?.doc !== doc) this.textCache = { doc, text: this.codec.serialize(doc) };
     return this.textCache.text;
   }
 
@@ -806,7 +843,7 @@ export class Autosaver {
     this.fileDoc = doc;
     this.savedToFileAt = this.now();
     this.emit();
-    return { text: this.textOf(doc), name: `${doc.graph.name || 'graph'}.json` };
+    return { text: this.textOf(doc), name: this.codec.fileName(doc) };
   }
 
   /** Conflict: replace this tab's document with the other tab's (one undo brings this tab's back). */
@@ -821,23 +858,24 @@ export class Autosaver {
       return;
     }
     const text = storedText(stored.doc);
-    const parsed = text === null ? null : tryParse(text, "the other tab's graph");
+    const parsed = text === null ? null : tryParse(this.codec, text, "the other tab's graph");
     if (parsed instanceof DocumentError) {
       this.note = `${parsed.message}. This tab's document is unchanged.`;
       this.emit();
       return;
     }
+    let exact = true;
     if (parsed !== null) {
       this.adopting = true;
       try {
-        this.host.replace(parsed);
+        exact = this.host.replace(parsed) !== false;
       } finally {
         this.adopting = false;
       }
     }
     this.lastDoc = this.host.getState().doc;
     this.seq++;
-    this.committed = parsed !== null ? this.lastDoc : null;
+    this.committed = parsed !== null && exact ? this.lastDoc : null;
     this.rev = stored.meta?.rev ?? this.theirs.rev;
     this.theirs = null;
     this.failure = null;

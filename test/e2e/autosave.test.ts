@@ -100,7 +100,13 @@ const storedDoc = (page: Page) => idb<string | null>(page, 'readonly', `const d 
 const storedMeta = (page: Page) => idb<{ rev: number; tab: string } | null>(page, 'readonly', `const m = s.get('meta'); done(() => m.result ?? null);`);
 const asideTexts = (page: Page) =>
   idb<string[]>(page, 'readonly', `const q = s.getAll(IDBKeyRange.bound('aside:', 'aside:\\uffff')); done(() => q.result.map((a) => a.text));`);
-const nodeNames = (text: string): string[] => (JSON.parse(text) as { graph: { nodes: { name: string }[] } }).graph.nodes.map((n) => n.name);
+/** The block names of a stored or saved text: a document's, or a workspace's shown variant's (autosave stores the workspace). */
+const nodeNames = (text: string): string[] => {
+  type Doc = { graph: { nodes: { name: string }[] } };
+  const j = JSON.parse(text) as Doc | { format: 'unet-studio-workspace'; active: string; variants: { id: string; document: Doc }[] };
+  const doc = 'variants' in j ? j.variants.find((v) => v.id === j.active)!.document : j;
+  return doc.graph.nodes.map((n) => n.name);
+};
 
 describe('autosave (browser)', { timeout: TIMEOUT }, () => {
   it('storage full: a banner says so, Save to file keeps the work, and the banner goes when a write succeeds', async () => {
@@ -141,8 +147,9 @@ describe('autosave (browser)', { timeout: TIMEOUT }, () => {
     // Storage stayed full, so the reload starts from the template; the file brings everything back.
     await reload(page);
     expect(await blocks(page)).toBe(DEFAULT_BLOCKS);
+    // The saved file is the workspace: it opens as a new tab (a new canvas), which may take over a second here.
     await page.setInputFiles(tid('file-input'), { name: 'saved.json', mimeType: 'application/json', buffer: file });
-    await expect.poll(() => blocks(page)).toBe(DEFAULT_BLOCKS + 1);
+    await expect.poll(() => blocks(page), { timeout: 10_000 }).toBe(DEFAULT_BLOCKS + 1);
     await page.locator(tid('node-stem_renamed')).waitFor();
     await page.locator(tid('node-silu_1')).waitFor();
     await banner.waitFor(); // opening is an edit, and storage is still full
@@ -264,7 +271,8 @@ describe('autosave (browser)', { timeout: TIMEOUT }, () => {
     await expect.poll(() => page.locator('.doc-name').textContent(), { timeout: 30_000 }).toBe('twenty-megabytes');
     await expect.poll(() => status(page), { timeout: 30_000 }).toBe('saved');
     expect(await page.locator(tid('autosave-failed')).count()).toBe(0);
-    expect(await idb<number>(page, 'readonly', `const d = s.get('doc'); done(() => d.result.length);`)).toBe(text.length);
+    // Stored as the workspace: the document inside, description whole.
+    expect(await idb<number>(page, 'readonly', `const d = s.get('doc'); done(() => JSON.parse(d.result).variants[0].document.graph.description.length);`)).toBe(description.length);
 
     await reload(page);
     await expect.poll(() => page.locator('.doc-name').textContent(), { timeout: 30_000 }).toBe('twenty-megabytes');
