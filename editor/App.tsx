@@ -31,6 +31,8 @@ import { Palette, DRAG_MIME, DEFINITION_DRAG_MIME, findMyBlock } from './Palette
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
 import { TemplatesDialog } from './TemplatesDialog';
+import { useVariantTools } from './VariantTools';
+import type { VariantView } from './workspace-types';
 import { completeLayout, edgesInView, elkLayout, type Position, type Rect } from './layout';
 import { templateDoc, wouldCycle, type EditorStore } from './store';
 import { AutosaveNotice } from './AutosaveNotice';
@@ -269,6 +271,9 @@ function Editor({ store }: { store: EditorStore }) {
    * afresh before drawing the edges that name them.
    */
   const measured = useRef(new Map<string, { readonly handles: string; readonly size: { width: number; height: number } }>());
+  // WIRE(workspace): the single current document until the workspace's `variants` (and the active tab's id) land here.
+  const variants = useMemo<readonly VariantView[]>(() => [{ id: 'current', name: graph.name, graph }], [graph]);
+  const tools = useVariantTools({ graph, analysis, variants, activeId: 'current', selectNode: (id) => store.select({ nodes: [id], edges: [] }) });
   const handlesById = useRef(new Map<string, string>());
   const [measureTick, setMeasureTick] = useState(0);
   const addCount = useRef(0);
@@ -309,7 +314,8 @@ function Editor({ store }: { store: EditorStore }) {
     const errors = probs?.errors ?? [];
     const warnings = probs?.warnings ?? [];
     const shape = info?.out ? formatShape(info.out) : null;
-    const key = [n, pos, selectedNodes.has(n.id), shape, errors.join('\n'), warnings.join('\n'), m, estimate];
+    const tint = tools.tints?.get(n.id);
+    const key = [n, pos, selectedNodes.has(n.id), shape, errors.join('\n'), warnings.join('\n'), m, estimate, tint];
     const hit = nodeCache.current.get(n.id);
     if (hit && hit.key.every((k, i) => k === key[i])) return hit.node;
     const node: BlockFlowNode = {
@@ -332,11 +338,12 @@ function Editor({ store }: { store: EditorStore }) {
         shape,
         errors,
         warnings,
+        ...(tint ? { tint } : {}),
       },
     };
     nodeCache.current.set(n.id, { key, node });
     return node;
-  }), [shownBlocks, layout, analysis, selectedNodes, problemsByNode, estimate, measureTick]);
+  }), [shownBlocks, layout, analysis, selectedNodes, problemsByNode, estimate, measureTick, tools.tints]);
 
   // Collapsed groups: one node each, with the ports and sums groupSummary derives.
   // Per analysis (a new graph makes a new one), so expanding one group does not sum every other again.
@@ -778,6 +785,8 @@ function Editor({ store }: { store: EditorStore }) {
         <button className={showRun ? 'active' : ''} onClick={() => setShowRun((v) => !v)} data-testid="toggle-run">
           Run
         </button>
+        <span className="sep" />
+        {tools.toolbar}
       </header>
       <AutosaveNotice />
       {sizeWarning && !sizeWarningHidden && (
@@ -815,6 +824,7 @@ function Editor({ store }: { store: EditorStore }) {
         />
         </GroupActionsContext.Provider>
         <Inspector store={store} graph={graph} nodeId={selectedNode} />
+        {tools.overlays}
         {showCode && <CodePanel graph={graph} onClose={() => setShowCode(false)} />}
         {showRun && (
           <Suspense fallback={<section className="runtime-panel">loading the runtime…</section>}>

@@ -10,7 +10,7 @@
  * last block that reads it), plus the running block's own temporaries; inputs included, weights not.
  */
 import { numel } from '../blocks/common';
-import { analyze, formatShape, nodeFlops, nodeWeights, type Analysis } from './analyze';
+import { analyze, formatShape, nodeFlops, nodeWeights, type Analysis, type NodeInfo } from './analyze';
 import { estimateCost } from './estimate';
 import type { Graph } from './model';
 
@@ -178,15 +178,15 @@ export interface BlockCost {
   readonly outputBytes: number;
 }
 
-/** Each block's own cost, by node id (blocks whose shapes are unknown count 0). */
+/** One block's own cost (0s where its shapes are unknown). */
+export function blockCost(inf: NodeInfo): BlockCost {
+  let parameters = 0;
+  for (const w of nodeWeights(inf)) if (w.role === 'param') parameters += numel(w.shape);
+  const outputBytes = inf.out && inf.def.io !== 'output' ? numel(inf.out.dims) * F32 : 0;
+  return { parameters, flops: nodeFlops(inf), outputBytes };
+}
+
+/** Each block's own cost, by node id (blocks on a cycle are left out, as in the analysis's order). */
 export function blockCosts(a: Analysis): Map<string, BlockCost> {
-  const out = new Map<string, BlockCost>();
-  for (const id of a.order) {
-    const inf = a.info.get(id)!;
-    let parameters = 0;
-    for (const w of nodeWeights(inf)) if (w.role === 'param') parameters += numel(w.shape);
-    const outputBytes = inf.out && inf.def.io !== 'output' ? numel(inf.out.dims) * F32 : 0;
-    out.set(id, { parameters, flops: nodeFlops(inf), outputBytes });
-  }
-  return out;
+  return new Map(a.order.map((id) => [id, blockCost(a.info.get(id)!)]));
 }

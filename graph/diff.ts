@@ -171,15 +171,18 @@ export function diffGraphs(before: Graph, after: Graph): GraphDiff {
 const fmtValue = (v: ParamValue | undefined): string => (v === undefined ? '—' : typeof v === 'string' ? JSON.stringify(v) : String(v));
 const signed = (n: number): string => `${n > 0 ? '+' : n < 0 ? '−' : '±'}${Math.abs(n).toLocaleString('en-US')}`;
 
-/** One line per change for people: `changed (type) "up.0": Conv2d → ConvTranspose2d · out_channels 64 → 128 · parameters +36,992`. */
-export function describeChange(c: ChangedBlock): string {
+/** What changed in a block, for people: `Conv2d → ConvTranspose2d · out_channels 64 → 128 · parameters +36,992`. */
+export function changeDetails(c: ChangedBlock): string {
   const parts: string[] = [];
   if (c.reasons.includes('type')) parts.push(`${c.typeBefore} → ${c.typeAfter}`);
   for (const p of c.params) parts.push(`${p.param} ${fmtValue(p.before)} → ${fmtValue(p.after)}`);
   for (const i of c.inputs) parts.push(`input ${i.port} from ${i.before ?? 'nothing'} → ${i.after ?? 'nothing'}`);
   if (c.parameterDelta !== 0) parts.push(`parameters ${signed(c.parameterDelta)}`);
-  return `changed${c.reasons.includes('type') ? ' (type)' : ''} ${JSON.stringify(c.name)}: ${parts.join(' · ')}`;
+  return parts.join(' · ');
 }
+
+/** One line per change: `changed (type) "up.0": Conv2d → ConvTranspose2d · out_channels 64 → 128 · parameters +36,992`. */
+export const describeChange = (c: ChangedBlock): string => `changed${c.reasons.includes('type') ? ' (type)' : ''} ${JSON.stringify(c.name)}: ${changeDetails(c)}`;
 
 /** The parameter-count difference as people read it: `+1,234`, `−56`, `±0`. */
 export const formatDelta = signed;
