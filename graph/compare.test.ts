@@ -2,33 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from './builder';
 import { blockCosts, compareRow, compareRows, csvField, markdownCell, sortRows, toCsv, toMarkdown, type CompareRow } from './compare';
 import { analyze } from './analyze';
-import type { Graph } from './model';
-
-/**
- * x (4×8×8) → conv1 (3×3, 4→8) → silu → conv2 (3×3, 8→4) → add(x, conv2) → output.
- * x is read by conv1 and by add, so it stays alive across the whole chain (a skip connection).
- */
-function skipGraph(name = 'skip'): Graph {
-  const b = new GraphBuilder();
-  const x = b.add('ImageInput', 'x', { channels: 4, height: 8, width: 8 });
-  const c1 = b.add('Conv2d', 'conv1', { out_channels: 8, kernel_size: 3, padding: 1 }, { x });
-  const s = b.add('SiLU', 'silu', {}, { x: c1 });
-  const c2 = b.add('Conv2d', 'conv2', { out_channels: 4, kernel_size: 3, padding: 1 }, { x: s });
-  const add = b.add('Add', 'add', {}, { a: x, b: c2 });
-  b.add('Output', 'output', {}, { x: add });
-  return b.build(name);
-}
-
-/** The same chain without the skip: x → conv1 → silu → conv2 → output. */
-function chainGraph(): Graph {
-  const b = new GraphBuilder();
-  const x = b.add('ImageInput', 'x', { channels: 4, height: 8, width: 8 });
-  const c1 = b.add('Conv2d', 'conv1', { out_channels: 8, kernel_size: 3, padding: 1 }, { x });
-  const s = b.add('SiLU', 'silu', {}, { x: c1 });
-  const c2 = b.add('Conv2d', 'conv2', { out_channels: 4, kernel_size: 3, padding: 1 }, { x: s });
-  b.add('Output', 'output', {}, { x: c2 });
-  return b.build('chain');
-}
+import { convChain, skipGraph } from '../test/compare-graphs';
 
 describe('compareRow: activation memory at batch 1, by hand', () => {
   it('keeps a skip connection alive and counts the running block’s temporaries', () => {
@@ -53,13 +27,21 @@ describe('compareRow: activation memory at batch 1, by hand', () => {
     expect(row.ms).toBeNull();
   });
 
-  it('frees the input after its last reader when there is no skip', () => {
-    //   x:     0 + 1024               = 1024   live 1024
-    //   conv1: 1024 + 2048            = 3072   live 3072, x freed → 2048
-    //   silu:  2048 + 2048 + 2048     = 6144   live 4096, conv1 freed → 2048
-    //   conv2: 2048 + 1024            = 3072   live 3072, silu freed → 1024
-    // Peak 6144 B: 1024 less than with the skip (x is gone by then).
-    expect(compareRow({ id: 'b', name: 'chain', graph: chainGraph() }).activationBytes).toBe(6144);
+  it('frees a tensor after its last reader, but never the caller’s input', () => {
+    // x = 1024 B (the caller's: alive throughout); conv1, conv2, conv3, add = 8·8·8·4 = 2048 B each.
+    // Without the skip:
+    //   x:     0 + 1024        = 1024   live 1024
+    //   conv1: 1024 + 2048     = 3072   live 3072
+    //   conv2: 3072 + 2048     = 5120   live 5120, conv1 freed → 3072
+    //   conv3: 3072 + 2048     = 5120   live 5120, conv2 freed → 3072
+    // Peak 5120 B.
+    expect(compareRow({ id: 'b', name: 'chain', graph: convChain(false) }).activationBytes).toBe(5120);
+    // With add(conv1, conv3), conv1 stays alive until add:
+    //   conv2: 3072 + 2048     = 5120   live 5120 (conv1 kept)
+    //   conv3: 5120 + 2048     = 7168   live 7168, conv2 freed → 5120
+    //   add:   5120 + 2048     = 7168   live 7168, conv1 and conv3 freed → 3072
+    // Peak 7168 B.
+    expect(compareRow({ id: 'c', name: 'skip', graph: convChain(true) }).activationBytes).toBe(7168);
   });
 
   it('gives a graph with errors no numbers and says why', () => {
@@ -127,13 +109,14 @@ describe('export', () => {
   it('writes the CSV table with a header and one line per variant', () => {
     const rows = compareRows([
       { id: 'a', name: 'skip, "wide"', graph: skipGraph() },
-      { id: 'b', name: 'chain', graph: chainGraph() },
+      { id: 'b', name: 'chain', graph: convChain(false) },
     ], new Map([['b', 3.25]]));
     expect(toCsv(rows)).toBe(
       'variant,parameters,gflop_per_sample,activation_mib_batch1,output_shape,forward_ms,problem\r\n' +
         // 7168 B = 0.0068 MiB → "0.01"; 73728 FLOP = 0.000 GFLOP at three decimals.
         '"skip, ""wide""",588,0.000,0.01,4×8×8,,\r\n' +
-        'chain,588,0.000,0.01,4×8×8,3.3,\r\n',
+        // conv chain: 4·8·9 + 8 + 2 · (8·8·9 + 8) = 296 + 2 · 584 = 1464 parameters; 5120 B; 8×8×8 out.
+        'chain,1464,0.000,0.00,8×8×8,3.3,\r\n',
     );
   });
 
