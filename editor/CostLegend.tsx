@@ -18,6 +18,7 @@ export function CostLegend({ legend }: { legend: Legend }) {
             <span data-testid="cost-legend-min">{legend.min}</span>
             <span data-testid="cost-legend-max">{legend.max}</span>
           </div>
+          <div className="muted small">Collapsed groups are not coloured: expand one to see its blocks.</div>
         </>
       )}
     </div>
