@@ -116,6 +116,7 @@ export async function benchCommand(_argv: readonly string[], io: Io): Promise<nu
   }
   const c = timeChecking();
   rows.push([`validate + inferShapes, ${c.nodes} nodes`, '-', c.ms.toFixed(2), '-', '-', String(c.runs)]);
+  rows.push(...(await import('./compare')).compareBench(median));
   for (const r of await codegenBench()) rows.push(r);
   if (!_argv.includes('--no-sd')) {
     const { sdBench } = await import('./sd');

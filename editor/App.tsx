@@ -36,6 +36,7 @@ import { Palette, DRAG_MIME, DEFINITION_DRAG_MIME, findMyBlock } from './Palette
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
 import { TemplatesDialog } from './TemplatesDialog';
+import { useVariantTools } from './VariantTools';
 import { completeLayout, edgesInView, elkLayout, type Position, type Rect } from './layout';
 import { templateDoc, wouldCycle, type EditorStore } from './store';
 import { AutosaveNotice } from './AutosaveNotice';
@@ -326,9 +327,7 @@ function Editor({ store, workspace, ws }: EditorProps) {
   const [showCode, setShowCode] = useState(false);
   const [showRun, setShowRun] = useState(false);
   const [showTemplates, setShowTemplates] = useState(false);
-  // WIRE(workspace): the training curves of the single current document; the workspace's `variants` and `attachMetrics` replace these.
   const [showCurves, setShowCurves] = useState(false);
-  const [metricsText, setMetricsText] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   /** The weights of a trained model opened with New… (handed to the run panel; another New… or Open drops them). */
   const [docWeights, setDocWeights] = useState<DocumentWeights | null>(null);
@@ -341,6 +340,7 @@ function Editor({ store, workspace, ws }: EditorProps) {
    * afresh before drawing the edges that name them.
    */
   const measured = useRef(new Map<string, { readonly handles: string; readonly size: { width: number; height: number } }>());
+  const tools = useVariantTools({ graph, analysis, variants, activeId: workspace.activeId, selectNode: (id) => store.select({ nodes: [id], edges: [] }) });
   const handlesById = useRef(new Map<string, string>());
   const [measureTick, setMeasureTick] = useState(0);
   const addCount = useRef(0);
@@ -381,7 +381,8 @@ function Editor({ store, workspace, ws }: EditorProps) {
     const errors = probs?.errors ?? [];
     const warnings = probs?.warnings ?? [];
     const shape = info?.out ? formatShape(info.out) : null;
-    const key = [n, pos, selectedNodes.has(n.id), shape, errors.join('\n'), warnings.join('\n'), m, estimate];
+    const tint = tools.tints?.get(n.id);
+    const key = [n, pos, selectedNodes.has(n.id), shape, errors.join('\n'), warnings.join('\n'), m, estimate, tint];
     const hit = nodeCache.current.get(n.id);
     if (hit && hit.key.every((k, i) => k === key[i])) return hit.node;
     const node: BlockFlowNode = {
@@ -404,11 +405,12 @@ function Editor({ store, workspace, ws }: EditorProps) {
         shape,
         errors,
         warnings,
+        ...(tint ? { tint } : {}),
       },
     };
     nodeCache.current.set(n.id, { key, node });
     return node;
-  }), [shownBlocks, layout, analysis, selectedNodes, problemsByNode, estimate, measureTick]);
+  }), [shownBlocks, layout, analysis, selectedNodes, problemsByNode, estimate, measureTick, tools.tints]);
 
   // Collapsed groups: one node each, with the ports and sums groupSummary derives.
   // Per analysis (a new graph makes a new one), so expanding one group does not sum every other again.
@@ -887,6 +889,8 @@ function Editor({ store, workspace, ws }: EditorProps) {
         <button className={showCurves ? 'active' : ''} onClick={() => setShowCurves((v) => !v)} title="Training loss curves from train.py's metrics.jsonl" data-testid="toggle-curves">
           Curves
         </button>
+        <span className="sep" />
+        {tools.toolbar}
       </header>
       <Tabs workspace={workspace} state={ws.doc} />
       <AutosaveNotice />
@@ -944,6 +948,7 @@ function Editor({ store, workspace, ws }: EditorProps) {
         />
         </GroupActionsContext.Provider>
         <Inspector store={store} graph={graph} nodeId={selectedNode} />
+        {tools.overlays}
         {showCode && <CodePanel graph={graph} onClose={() => setShowCode(false)} />}
         {showRun && (
           <Suspense fallback={<section className="runtime-panel">loading the runtime…</section>}>
@@ -959,11 +964,7 @@ function Editor({ store, workspace, ws }: EditorProps) {
       </main>
       {showCurves && (
         <Suspense fallback={<section className="loss-chart">loading the chart…</section>}>
-          {/* WIRE(workspace): variants={variants} attachMetrics={attachMetrics} */}
-          <LossChart
-            variants={[{ id: 'current', name: graph.name, graph, ...(metricsText === undefined ? {} : { metricsText }) }]}
-            attachMetrics={(_id, text) => setMetricsText(text)}
-          />
+          <LossChart variants={variants} attachMetrics={attachMetrics} />
         </Suspense>
       )}
       <Summary graph={summaryGraph} analysis={summaryAnalysis} />
@@ -971,12 +972,9 @@ function Editor({ store, workspace, ws }: EditorProps) {
         <TemplatesDialog
           onClose={() => setShowTemplates(false)}
           onCreateVariants={(list) => {
-            // WIRE(workspace): addVariants(list). Until the workspace holds tabs, the first variant opens.
-            store.replace(templateDoc(list[0]!.graph));
-            setDocWeights(null);
-            setSizeWarningHidden(false);
+            // Each variant becomes a tab (the first new one is shown: the editor remounts on it).
             setShowTemplates(false);
-            fitSoon();
+            addVariants(list);
           }}
           onCreate={(g) => {
             store.replace(templateDoc(g));

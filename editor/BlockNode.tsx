@@ -22,6 +22,8 @@ export interface BlockNodeData extends Record<string, unknown> {
   readonly shape: string | null;
   readonly errors: readonly string[];
   readonly warnings: readonly string[];
+  /** A background from the cost overlay or the diff (editor/costOverlay.ts); absent: the usual white. */
+  readonly tint?: string;
 }
 export type BlockFlowNode = Node<BlockNodeData, 'block'>;
 
@@ -135,7 +137,7 @@ function BlockNodeView({ id, data, selected }: NodeProps<BlockFlowNode>) {
         {data.inputs.map((p, i) => (
           <Handle key={p.name} id={p.name} type="target" position={Position.Left} className={`port port-${p.kind}`} style={{ top: `${((i + 1) / (n + 1)) * 100}%`, background: KIND_COLOR[p.kind] }} />
         ))}
-        <div className="lod-name" style={{ background: `color-mix(in srgb, ${data.color} 14%, white)` }}>
+        <div className="lod-name" style={{ background: data.tint ?? `color-mix(in srgb, ${data.color} 14%, white)` }}>
           {data.name}
         </div>
         {data.output && <Handle id="out" type="source" position={Position.Right} className={`port port-${data.output.kind}`} style={{ background: KIND_COLOR[data.output.kind] }} />}
@@ -147,7 +149,7 @@ function BlockNodeView({ id, data, selected }: NodeProps<BlockFlowNode>) {
       className={className}
       data-testid={`node-${data.name}`}
       title={tooltip || undefined}
-      style={{ borderTopColor: data.color }}
+      style={data.tint ? { borderTopColor: data.color, background: data.tint } : { borderTopColor: data.color }}
     >
       {data.inputs.map((p, i) => (
         <Handle

@@ -10,6 +10,7 @@ import { definitionLabelProblem } from '../graph/definitions-format';
 import { EditError, nameProblem, type Edit, type EditorStore } from './store';
 import { compactCount } from './GroupNode';
 import { addToMyBlocks } from './Palette';
+import { BlockCostFacts } from './CostLegend';
 
 /** Runs a store edit; an EditError goes to the banner (cleared by the next edit that works). True when applied. */
 function tryEdit(store: EditorStore, f: () => unknown): boolean {
@@ -249,7 +250,8 @@ function NumberField({ spec, value, onCommit, name }: { spec: ParamSpec & { type
   );
 }
 
-export function Inspector({ store, graph, nodeId }: { store: EditorStore; graph: Graph; nodeId: string | null }) {
+/** `times`: the last measured per-block ms by block name (the Run panel's Profile), when there is one. */
+export function Inspector({ store, graph, nodeId, times }: { store: EditorStore; graph: Graph; nodeId: string | null; times?: ReadonlyMap<string, number> }) {
   const [override, setOverride] = useState(false);
   useEffect(() => setOverride(false), [nodeId]);
   if (nodeId !== null && indexGroups(graph).byId.has(nodeId)) return <GroupInspector store={store} graph={graph} groupId={nodeId} />;
@@ -362,6 +364,7 @@ export function Inspector({ store, graph, nodeId }: { store: EditorStore; graph:
           </b>
         </div>
       </div>
+      {info && <BlockCostFacts info={info} ms={times?.get(node.name)} />}
       {problems.length > 0 && (
         <ul className="problems" data-testid="inspector-problems">
           {problems.map((p, i) => (

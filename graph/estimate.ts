@@ -49,7 +49,9 @@ export function estimateCost(a: Analysis, batch = 1): CostEstimate {
     if (!largest || elements > largest.elements) largest = { node, dims: [batch, ...perSample], elements, internal };
   };
 
-  // Liveness: a tensor is freed after the last node that reads it.
+  // Liveness: a tensor is freed after the last node that reads it, except the inputs: they are the
+  // caller's, alive for the whole pass (the generated module never frees its arguments, `mayFree`
+  // in codegen/targets/tfjs/generate.ts; the interpreter never frees its `external` tensors).
   const lastUse = new Map<string, number>();
   a.order.forEach((id, i) => {
     const inf = a.info.get(id);
@@ -79,7 +81,9 @@ export function estimateCost(a: Analysis, batch = 1): CostEstimate {
     if (!isOutput) consider(inf.node.name, inf.out.dims, false);
     if (known && inf.def.workspace) consider(inf.node.name, inf.def.workspace(shapes, inf.params), true);
 
-    if (!isOutput && lastUse.has(id)) {
+    const isInput = inf.def.io !== undefined && !isOutput;
+    if (isInput) live += outBytes;
+    else if (!isOutput && lastUse.has(id)) {
       liveBytes.set(id, outBytes);
       live += outBytes;
     }

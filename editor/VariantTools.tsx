@@ -1,0 +1,103 @@
+/**
+ * The compare / diff / cost-overlay tools as one hook, so App.tsx only mounts them: the toolbar's
+ * "Colour by" select and "Compare…" button, the canvas's tints (BlockNode's `data.tint`), and what
+ * floats over the canvas (the legend, the diff panel, the comparison dialog).
+ */
+import { useMemo, useState, type ReactNode } from 'react';
+import type { Analysis } from '../graph/analyze';
+import type { Graph } from '../graph/model';
+import { CompareView } from './CompareView';
+import { CostLegend } from './CostLegend';
+import { COST_METRICS, costTints, costValues, diffTints, isCostMetric, legendFor, type CostMetric } from './costOverlay';
+import { DiffPanel, safeDiff } from './DiffView';
+import { measureForward } from './measure';
+import type { VariantView } from './workspace-types';
+
+export interface VariantToolsInput {
+  readonly graph: Graph;
+  readonly analysis: Analysis;
+  readonly variants: readonly VariantView[];
+  /** The variant the canvas shows (its graph is `graph`). */
+  readonly activeId: string;
+  /** Selects a block of the shown graph by id. */
+  readonly selectNode: (id: string) => void;
+  /** Last measured ms per block name (the Run panel's Profile), for "last measured time". */
+  readonly times?: ReadonlyMap<string, number>;
+}
+
+export interface VariantTools {
+  /** Background per node id, or null when nothing is coloured. */
+  readonly tints: ReadonlyMap<string, string> | null;
+  readonly toolbar: ReactNode;
+  readonly overlays: ReactNode;
+}
+
+export function useVariantTools({ graph, analysis, variants, activeId, selectNode, times }: VariantToolsInput): VariantTools {
+  const [colourBy, setColourBy] = useState<CostMetric>('none');
+  const [showCompare, setShowCompare] = useState(false);
+  const [pair, setPair] = useState<{ readonly before: string; readonly after: string } | null>(null);
+  const before = pair ? variants.find((v) => v.id === pair.before) : undefined;
+  const after = pair ? variants.find((v) => v.id === pair.after) : undefined;
+  const diffShown = before !== undefined && after !== undefined && after.id === activeId;
+
+  const values = useMemo(() => (colourBy === 'none' ? null : costValues(analysis, colourBy, times)), [analysis, colourBy, times]);
+  const diff = useMemo(() => (diffShown ? safeDiff(before, { ...after, graph }) : null), [diffShown, before, after, graph]);
+  const tints = useMemo(() => {
+    if (diff !== null) return typeof diff === 'string' ? null : diffTints(diff, graph);
+    return values ? costTints(values) : null;
+  }, [diff, values, graph]);
+  const legend = diff === null && values ? legendFor(colourBy, values) : null;
+
+  const measure = (id: string, onProgress?: (done: number, total: number) => void) => {
+    const v = variants.find((x) => x.id === id);
+    if (!v) return Promise.reject(new Error(`no variant ${JSON.stringify(id)}`));
+    return measureForward(v.graph, onProgress ? { onProgress } : {}).then((m) => m.ms);
+  };
+
+  const toolbar = (
+    <>
+      <label className="colour-by" title="Colour each block by what it costs">
+        Colour by{' '}
+        <select value={colourBy} onChange={(e) => isCostMetric(e.target.value) && setColourBy(e.target.value)} data-testid="colour-by">
+          {COST_METRICS.map((m) => (
+            <option key={m.key} value={m.key}>
+              {m.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <button onClick={() => setShowCompare(true)} data-testid="compare">
+        Compare…
+      </button>
+    </>
+  );
+  const overlays = (
+    <>
+      {legend && <CostLegend legend={legend} />}
+      {before && after && (
+        <DiffPanel
+          before={before}
+          after={after}
+          shown={diffShown}
+          onSelect={(name) => {
+            const n = graph.nodes.find((x) => x.name === name);
+            if (n) selectNode(n.id);
+          }}
+          onClose={() => setPair(null)}
+        />
+      )}
+      {showCompare && (
+        <CompareView
+          variants={variants}
+          measure={measure}
+          onDiff={(a, b) => {
+            setPair({ before: a.id, after: b.id });
+            setShowCompare(false);
+          }}
+          onClose={() => setShowCompare(false)}
+        />
+      )}
+    </>
+  );
+  return { tints, toolbar, overlays };
+}

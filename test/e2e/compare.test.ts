@@ -1,0 +1,86 @@
+/**
+ * Compare and cost overlay in Chromium (issue 15, CMP's part), on a small graph whose numbers are
+ * worked out by hand in graph/compare.test.ts: x (4×8×8) → conv1 (→ 8) → silu → conv2 (→ 4) →
+ * add(x, ·) → output. Parameters 296 + 292 = 588; activation peak at batch 1 7168 B (7.00 KiB).
+ * The diff needs two variants (the workspace's tabs): the lead's e2e covers it after merging.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { tid, useAppPage } from './harness';
+import { GraphBuilder } from '../../graph/builder';
+import { serializeDocument } from '../../graph/document';
+import { templateDoc } from '../../editor/store';
+
+const TIMEOUT = 90_000;
+const app = useAppPage({ webgpu: false, timeout: TIMEOUT, acceptDownloads: true });
+let page: Page;
+
+beforeAll(() => {
+  page = app.page;
+});
+
+function skipGraph() {
+  const b = new GraphBuilder();
+  const x = b.add('ImageInput', 'x', { channels: 4, height: 8, width: 8 });
+  const c1 = b.add('Conv2d', 'conv1', { out_channels: 8 }, { x });
+  const s = b.add('SiLU', 'silu', {}, { x: c1 });
+  const c2 = b.add('Conv2d', 'conv2', { out_channels: 4 }, { x: s });
+  const add = b.add('Add', 'add', {}, { a: x, b: c2 });
+  b.add('Output', 'output', {}, { x: add });
+  return b.build('skip');
+}
+
+const text = (id: string) => page.locator(tid(id)).innerText();
+
+describe('compare and cost overlay (browser)', { timeout: TIMEOUT }, () => {
+  it('colours blocks by parameters with a legend, shows the block’s costs, and compares with a measured time', async () => {
+    await page.goto(app.url);
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await page.locator(tid('summary')).waitFor();
+    const g = skipGraph();
+    const doc = serializeDocument(g, templateDoc(g).layout);
+    await page.setInputFiles(tid('file-input'), { name: 'skip.json', mimeType: 'application/json', buffer: Buffer.from(doc) });
+    await page.locator(tid('node-conv1')).waitFor();
+
+    // Colour by parameters: conv1 (296, the most) takes the top of the scale, silu (0) the bottom.
+    await page.selectOption(tid('colour-by'), 'parameters');
+    await page.locator(tid('cost-legend')).waitFor();
+    expect(await text('cost-legend-min')).toBe('0');
+    expect(await text('cost-legend-max')).toBe('296');
+    const bg = (name: string) => page.locator(tid(`node-${name}`)).evaluate((e) => getComputedStyle(e).backgroundColor);
+    // viridis' ends half mixed with white: (254, 243, 146) and (162, 128, 170).
+    expect(await bg('conv1')).toBe('rgb(254, 243, 146)');
+    expect(await bg('silu')).toBe('rgb(162, 128, 170)');
+    await page.selectOption(tid('colour-by'), 'none');
+    expect(await page.locator(tid('cost-legend')).count()).toBe(0);
+    expect(await bg('conv1')).not.toBe('rgb(254, 243, 146)');
+
+    // The inspector: conv1 = 4·8·9 + 8 parameters, 2·4·8·9·64 FLOPs, 8·8·8·4 bytes out.
+    await page.locator(tid('node-conv1')).click();
+    await page.locator(tid('inspector-cost')).waitFor();
+    expect(await text('inspector-cost-params')).toBe('296');
+    expect(await text('inspector-cost-flops')).toBe('36,864 FLOP');
+    expect(await text('inspector-cost-bytes')).toBe('2.00 KiB');
+
+    // The comparison table, then a measured forward time.
+    await page.locator(tid('compare')).click();
+    const row = page.locator(tid('compare-row-current'));
+    await row.waitFor();
+    const col = (c: string) => row.locator(`[data-col="${c}"]`).innerText();
+    expect(await col('name')).toBe('skip');
+    expect(await col('parameters')).toBe('588');
+    expect(await col('activationBytes')).toBe('7.00 KiB');
+    expect(await col('outputShape')).toBe('4×8×8');
+    expect(await col('ms')).toBe('');
+    await page.locator(tid('compare-measure')).click();
+    await page.waitForFunction(() => (document.querySelector('[data-testid="compare-row-current"] [data-col="ms"]')?.textContent ?? '') !== '', null, { timeout: 60_000 });
+    expect(Number(await col('ms'))).toBeGreaterThan(0);
+    expect(await page.locator(tid('compare-diff')).isDisabled()).toBe(true); // one variant: nothing to diff
+
+    await page.locator(tid('compare-copy-csv')).click();
+    await expect.poll(() => text('compare-note')).toMatch(/Copied the table as CSV|downloaded variants\.csv/);
+    await page.locator(tid('compare-close')).click();
+    expect(await page.locator(tid('compare-view')).count()).toBe(0);
+  });
+});
