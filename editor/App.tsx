@@ -36,7 +36,7 @@ import { Palette, DRAG_MIME, DEFINITION_DRAG_MIME, findMyBlock } from './Palette
 import { Inspector } from './Inspector';
 import { CodePanel, downloadText } from './CodePanel';
 import { TemplatesDialog } from './TemplatesDialog';
-import { useVariantTools } from './VariantTools';
+import { useStickyVariantTools, useVariantTools, type StickyVariantTools } from './VariantTools';
 import { completeLayout, edgesInView, elkLayout, type Position, type Rect } from './layout';
 import { templateDoc, wouldCycle, type EditorStore } from './store';
 import { AutosaveNotice } from './AutosaveNotice';
@@ -269,12 +269,14 @@ interface EditorProps {
   readonly store: EditorStore;
   readonly workspace: WorkspaceStore;
   readonly ws: WorkspaceState;
+  /** The colouring and diff choices, kept across tab switches. */
+  readonly sticky: StickyVariantTools;
 }
 
 /** A share link made by "Copy link": shown in a banner with its text, copied to the clipboard when the browser allows. */
 type ShareResult = { readonly url: string; readonly copied: boolean; readonly scope: 'variant' | 'workspace' };
 
-function Editor({ store, workspace, ws }: EditorProps) {
+function Editor({ store, workspace, ws, sticky }: EditorProps) {
   const state = useSyncExternalStore(store.subscribe, store.getState);
   // --- the workspace (issue 15): its variants and actions, for the comparison, sweeps and charts ---
   const variants: readonly VariantView[] = useMemo(() => workspace.views(), [workspace, ws.doc]);
@@ -340,7 +342,7 @@ function Editor({ store, workspace, ws }: EditorProps) {
    * afresh before drawing the edges that name them.
    */
   const measured = useRef(new Map<string, { readonly handles: string; readonly size: { width: number; height: number } }>());
-  const tools = useVariantTools({ graph, analysis, variants, activeId: workspace.activeId, selectNode: (id) => store.select({ nodes: [id], edges: [] }) });
+  const tools = useVariantTools({ graph, analysis, variants, activeId: workspace.activeId, sticky, show: (id) => workspace.select(id), selectNode: (id) => store.select({ nodes: [id], edges: [] }) });
   const handlesById = useRef(new Map<string, string>());
   const [measureTick, setMeasureTick] = useState(0);
   const addCount = useRef(0);
@@ -1003,9 +1005,10 @@ function Editor({ store, workspace, ws }: EditorProps) {
 export function App({ workspace }: { workspace: WorkspaceStore }) {
   const ws = useSyncExternalStore(workspace.subscribe, workspace.getState);
   const active = ws.doc.active;
+  const sticky = useStickyVariantTools();
   return (
     <ReactFlowProvider key={active}>
-      <Editor key={active} store={workspace.storeOf(active)} workspace={workspace} ws={ws} />
+      <Editor key={active} store={workspace.storeOf(active)} workspace={workspace} ws={ws} sticky={sticky} />
     </ReactFlowProvider>
   );
 }

@@ -23,6 +23,32 @@ export interface VariantToolsInput {
   readonly selectNode: (id: string) => void;
   /** Last measured ms per block name (the Run panel's Profile), for "last measured time". */
   readonly times?: ReadonlyMap<string, number>;
+  /**
+   * The colouring and the diff's pair, held above the editor (which remounts when another tab is
+   * shown), so they survive switching tabs. Without it they live and die with the editor.
+   */
+  readonly sticky?: StickyVariantTools;
+  /** Shows another variant (a tab switch): the diff opens on its "after" side, where the colours are. */
+  readonly show?: (id: string) => void;
+}
+
+export interface DiffPair {
+  readonly before: string;
+  readonly after: string;
+}
+
+export interface StickyVariantTools {
+  readonly colourBy: CostMetric;
+  readonly setColourBy: (m: CostMetric) => void;
+  readonly pair: DiffPair | null;
+  readonly setPair: (p: DiffPair | null) => void;
+}
+
+/** The tools' state, for a component that outlives the editor (App). */
+export function useStickyVariantTools(): StickyVariantTools {
+  const [colourBy, setColourBy] = useState<CostMetric>('none');
+  const [pair, setPair] = useState<DiffPair | null>(null);
+  return { colourBy, setColourBy, pair, setPair };
 }
 
 export interface VariantTools {
@@ -32,10 +58,10 @@ export interface VariantTools {
   readonly overlays: ReactNode;
 }
 
-export function useVariantTools({ graph, analysis, variants, activeId, selectNode, times }: VariantToolsInput): VariantTools {
-  const [colourBy, setColourBy] = useState<CostMetric>('none');
+export function useVariantTools({ graph, analysis, variants, activeId, selectNode, times, sticky, show }: VariantToolsInput): VariantTools {
+  const own = useStickyVariantTools();
+  const { colourBy, setColourBy, pair, setPair } = sticky ?? own;
   const [showCompare, setShowCompare] = useState(false);
-  const [pair, setPair] = useState<{ readonly before: string; readonly after: string } | null>(null);
   const before = pair ? variants.find((v) => v.id === pair.before) : undefined;
   const after = pair ? variants.find((v) => v.id === pair.after) : undefined;
   const diffShown = before !== undefined && after !== undefined && after.id === activeId;
@@ -93,6 +119,7 @@ export function useVariantTools({ graph, analysis, variants, activeId, selectNod
           onDiff={(a, b) => {
             setPair({ before: a.id, after: b.id });
             setShowCompare(false);
+            if (b.id !== activeId) show?.(b.id);
           }}
           onClose={() => setShowCompare(false)}
         />

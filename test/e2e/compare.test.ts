@@ -2,7 +2,7 @@
  * Compare and cost overlay in Chromium (issue 15, CMP's part), on a small graph whose numbers are
  * worked out by hand in graph/compare.test.ts: x (4×8×8) → conv1 (→ 8) → silu → conv2 (→ 4) →
  * add(x, ·) → output. Parameters 296 + 292 = 588; activation peak at batch 1 7168 B (7.00 KiB).
- * The diff needs two variants (the workspace's tabs): the lead's e2e covers it after merging.
+ * The diff of two variants is in test/e2e/sweep.test.ts.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
@@ -65,16 +65,21 @@ describe('compare and cost overlay (browser)', { timeout: TIMEOUT }, () => {
 
     // The comparison table, then a measured forward time.
     await page.locator(tid('compare')).click();
-    const row = page.locator(tid('compare-row-current'));
+    // One variant (the workspace's only tab): its row, whatever its id.
+    const rows = page.locator('[data-testid^="compare-row-"]');
+    await rows.first().waitFor();
+    expect(await rows.count()).toBe(1);
+    const row = rows.first();
     await row.waitFor();
     const col = (c: string) => row.locator(`[data-col="${c}"]`).innerText();
-    expect(await col('name')).toBe('skip');
+    // The row is the tab's: opening a graph file into a tab replaces its graph and keeps its name.
+    expect(await col('name')).toBe(await page.locator(`${tid('variant-tab')}[data-active="true"] ${tid('variant-tab-name')}`).textContent());
     expect(await col('parameters')).toBe('588');
     expect(await col('activationBytes')).toBe('7.00 KiB');
     expect(await col('outputShape')).toBe('4×8×8');
     expect(await col('ms')).toBe('');
     await page.locator(tid('compare-measure')).click();
-    await page.waitForFunction(() => (document.querySelector('[data-testid="compare-row-current"] [data-col="ms"]')?.textContent ?? '') !== '', null, { timeout: 60_000 });
+    await page.waitForFunction(() => (document.querySelector('[data-testid^="compare-row-"] [data-col="ms"]')?.textContent ?? '') !== '', null, { timeout: 60_000 });
     expect(Number(await col('ms'))).toBeGreaterThan(0);
     expect(await page.locator(tid('compare-diff')).isDisabled()).toBe(true); // one variant: nothing to diff
 
