@@ -330,6 +330,8 @@ function Editor({ store, workspace, ws, sticky }: EditorProps) {
   const [showRun, setShowRun] = useState(false);
   const [showTemplates, setShowTemplates] = useState(false);
   const [showCurves, setShowCurves] = useState(false);
+  /** The Run panel's last per-block times (Time each block), by block name: "Colour by: last measured time" and the inspector. */
+  const [times, setTimes] = useState<ReadonlyMap<string, number> | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   /** The weights of a trained model opened with New… (handed to the run panel; another New… or Open drops them). */
   const [docWeights, setDocWeights] = useState<DocumentWeights | null>(null);
@@ -342,7 +344,7 @@ function Editor({ store, workspace, ws, sticky }: EditorProps) {
    * afresh before drawing the edges that name them.
    */
   const measured = useRef(new Map<string, { readonly handles: string; readonly size: { width: number; height: number } }>());
-  const tools = useVariantTools({ graph, analysis, variants, activeId: workspace.activeId, sticky, show: (id) => workspace.select(id), selectNode: (id) => store.select({ nodes: [id], edges: [] }) });
+  const tools = useVariantTools({ graph, analysis, variants, activeId: workspace.activeId, sticky, times, show: (id) => workspace.select(id), selectNode: (id) => store.select({ nodes: [id], edges: [] }) });
   const handlesById = useRef(new Map<string, string>());
   const [measureTick, setMeasureTick] = useState(0);
   const addCount = useRef(0);
@@ -949,7 +951,7 @@ function Editor({ store, workspace, ws, sticky }: EditorProps) {
           wrapper={wrapper}
         />
         </GroupActionsContext.Provider>
-        <Inspector store={store} graph={graph} nodeId={selectedNode} />
+        <Inspector store={store} graph={graph} nodeId={selectedNode} times={times} />
         {tools.overlays}
         {showCode && <CodePanel graph={graph} onClose={() => setShowCode(false)} />}
         {showRun && (
@@ -960,6 +962,7 @@ function Editor({ store, workspace, ws, sticky }: EditorProps) {
               weights={docWeights}
               conversion={conversion}
               onClose={() => setShowRun(false)}
+              onProfile={(rows) => setTimes(new Map(rows.map((r) => [r.name, r.ms])))}
             />
           </Suspense>
         )}

@@ -11,7 +11,7 @@ import { BROWSER_BACKENDS, chooseBackend, type BrowserBackend } from '../runtime
 import { browserMemoryBytes } from '../runtime/rate';
 import type { SamplerName, ScheduleName } from '../runtime/diffusion';
 import { CodegenClient } from './codegenClient';
-import { RunController, type DocumentWeights, type RunControllerDeps, type RunState } from './runController';
+import { RunController, type DocumentWeights, type ProfileRow, type RunControllerDeps, type RunState } from './runController';
 import { channelImages, fileToPixels, fmt, pixelsToInput, putRgba, type HostMap } from './tensorImage';
 
 const BROWSER_DEPS: RunControllerDeps = {
@@ -35,6 +35,7 @@ export function RuntimePanel({
   weights = null,
   conversion = null,
   onClose,
+  onProfile,
 }: {
   graph: Graph;
   probeName: string | null;
@@ -42,6 +43,8 @@ export function RuntimePanel({
   /** The latest naming conversion of the graph: the weights file in use follows it. */
   conversion?: NamingConversion | null;
   onClose: () => void;
+  /** Each new per-block profile (Time each block), for the canvas's "last measured time" colouring. */
+  onProfile?: (rows: readonly ProfileRow[]) => void;
 }) {
   const [c, setC] = useState<RunController | null>(null);
   const first = useRef(graph);
@@ -63,6 +66,19 @@ export function RuntimePanel({
   useEffect(() => {
     if (c && conversion) void c.convertNaming(conversion);
   }, [c, conversion]);
+  const profileSink = useRef(onProfile);
+  profileSink.current = onProfile;
+  useEffect(() => {
+    if (!c) return;
+    let last = c.getState().profile;
+    return c.subscribe(() => {
+      const rows = c.getState().profile;
+      if (rows !== last) {
+        last = rows;
+        if (rows) profileSink.current?.(rows);
+      }
+    });
+  }, [c]);
   if (!c) return <section className="runtime-panel">loading the runtime…</section>;
   return <RunView c={c} onClose={onClose} />;
 }

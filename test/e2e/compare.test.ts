@@ -88,4 +88,25 @@ describe('compare and cost overlay (browser)', { timeout: TIMEOUT }, () => {
     await page.locator(tid('compare-close')).click();
     expect(await page.locator(tid('compare-view')).count()).toBe(0);
   });
+
+  it('Time each block (Run panel) feeds "Colour by: last measured time" and the inspector', async () => {
+    await page.selectOption(tid('colour-by'), 'time');
+    expect(await text('cost-legend-empty')).toBe('no per-block times yet: Profile in the Run panel');
+    await page.click(tid('toggle-run'));
+    await expect.poll(() => page.locator(tid('profile')).isEnabled(), { timeout: 60_000 }).toBe(true);
+    await page.click(tid('profile'));
+    const table = page.locator(tid('profile-table'));
+    await table.waitFor({ timeout: 60_000 });
+    // The profile's own row for conv1 (name, type, "x.xx ms") is what the inspector shows.
+    const conv1 = (await table.locator('tr', { hasText: 'conv1' }).locator('td').allInnerTexts()) as string[];
+    expect(conv1.slice(0, 2)).toEqual(['conv1', 'Conv2d']);
+    const ms = Number(conv1[2].replace(' ms', ''));
+    expect(ms).toBeGreaterThan(0);
+    await page.locator(tid('cost-legend-max')).waitFor();
+    await page.locator(tid('node-conv1')).click();
+    const shown = await text('inspector-cost-ms');
+    expect(shown).toMatch(/^\d+\.\d+ ms$/);
+    expect(Math.abs(Number(shown.replace(' ms', '')) - ms)).toBeLessThanOrEqual(ms < 10 ? 0.005 : 0.05);
+    await page.selectOption(tid('colour-by'), 'none');
+  });
 });
