@@ -344,7 +344,9 @@ function Editor({ store, workspace, ws, sticky }: EditorProps) {
    * afresh before drawing the edges that name them.
    */
   const measured = useRef(new Map<string, { readonly handles: string; readonly size: { width: number; height: number } }>());
-  const tools = useVariantTools({ graph, analysis, variants, activeId: workspace.activeId, sticky, times, show: (id) => workspace.select(id), selectNode: (id) => store.select({ nodes: [id], edges: [] }) });
+  // What is drawn (cached per graph and collapsed list): the blocks and groups below, and what the colouring covers.
+  const items = useMemo(() => canvasItems(graph, collapsed), [graph, collapsed]);
+  const tools = useVariantTools({ graph, analysis, items, variants, activeId: workspace.activeId, sticky, times, show: (id) => workspace.select(id), selectNode: (id) => store.select({ nodes: [id], edges: [] }) });
   const handlesById = useRef(new Map<string, string>());
   const [measureTick, setMeasureTick] = useState(0);
   const addCount = useRef(0);
@@ -371,7 +373,6 @@ function Editor({ store, workspace, ws, sticky }: EditorProps) {
   // estimated from the block instead (replaced by the real ones when the node is first drawn).
   const estimate = graph.nodes.length >= VISIBLE_ONLY_FROM;
   // One array while nothing it shows changed (a new one would make React Flow look at every node).
-  const items = useMemo(() => canvasItems(graph, collapsed), [graph, collapsed]);
   const shownBlocks = useMemo(() => (items.hiddenIn.size === 0 ? graph.nodes : graph.nodes.filter((n) => !items.hiddenIn.has(n.id))), [graph, items]);
   const blockNodes: BlockFlowNode[] = useMemo(() => shownBlocks.map((n) => {
     const info = analysis.info.get(n.id);
@@ -425,6 +426,8 @@ function Editor({ store, workspace, ws, sticky }: EditorProps) {
         const sum = summaries.get(id)!;
         const port = (p: (typeof sum.inputs)[number]) => ({ name: p.name, kind: p.kind, shape: p.shape ? formatShape(p.shape) : null });
         const firstError = sum.problems.find((p) => p.severity === 'error');
+        const tint = tools.tints?.get(id);
+        const tintTitle = tools.groupTitles?.get(id);
         const data = {
           name: sum.name,
           blocks: sum.blocks,
@@ -435,6 +438,8 @@ function Editor({ store, workspace, ws, sticky }: EditorProps) {
           problem: firstError ? firstError.message : null,
           errors: sum.problems.filter((p) => p.severity === 'error').length,
           warnings: sum.problems.filter((p) => p.severity === 'warning').length,
+          ...(tint ? { tint } : {}),
+          ...(tintTitle ? { tintTitle } : {}),
         };
         const handles = groupHandleKey(data);
         handlesById.current.set(id, handles);
@@ -442,7 +447,7 @@ function Editor({ store, workspace, ws, sticky }: EditorProps) {
         const m = cached?.handles === handles ? cached.size : undefined;
         const position = groupPosition(graph, layout, collapsed, id);
         // The same object while nothing it shows changed: React Flow then leaves the node alone.
-        const key = [sum, position.x, position.y, selectedNodes.has(id), m];
+        const key = [sum, position.x, position.y, selectedNodes.has(id), m, tint, tintTitle];
         const hit = groupNodeCache.current.get(id);
         if (hit && hit.key.every((k, i) => k === key[i])) return hit.node;
         const node: GroupFlowNode = {
@@ -457,7 +462,7 @@ function Editor({ store, workspace, ws, sticky }: EditorProps) {
         return node;
       }),
     // measureTick: a size measured since is handed back (see `measured`).
-    [graph, layout, collapsed, items, summaries, selectedNodes, measureTick],
+    [graph, layout, collapsed, items, summaries, selectedNodes, measureTick, tools.tints, tools.groupTitles],
   );
 
   // Expanded groups: a frame behind the bounds of what is drawn inside (nested frames included).

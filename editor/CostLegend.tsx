@@ -1,7 +1,7 @@
 /** The cost overlay's legend over the canvas (what the colours mean and their range), and the inspector's cost numbers. */
 import type { NodeInfo } from '../graph/analyze';
 import { blockCost } from '../graph/compare';
-import { formatCost, type Legend } from './costOverlay';
+import { formatCost, type GroupCost, type Legend } from './costOverlay';
 
 export function CostLegend({ legend }: { legend: Legend }) {
   return (
@@ -18,7 +18,9 @@ export function CostLegend({ legend }: { legend: Legend }) {
             <span data-testid="cost-legend-min">{legend.min}</span>
             <span data-testid="cost-legend-max">{legend.max}</span>
           </div>
-          <div className="muted small">Collapsed groups are not coloured: expand one to see its blocks.</div>
+          <div className="muted small" data-testid="cost-legend-groups">
+            {legend.groups}
+          </div>
         </>
       )}
     </div>
@@ -48,6 +50,41 @@ export function BlockCostFacts({ info, ms }: { info: NodeInfo; ms?: number | und
         <div>
           <span>Last measured</span>
           <b data-testid="inspector-cost-ms">{formatCost('time', ms)}</b>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/**
+ * The inspector's cost numbers for a selected group, as the canvas colours it collapsed: parameters
+ * and FLOPs summed over its blocks, the largest block output at batch 1, and the sum of its blocks'
+ * last measured times (with how many were measured).
+ */
+export function GroupCostFacts({ cost }: { cost: GroupCost }) {
+  return (
+    <div className="inspector-facts" data-testid="inspector-group-cost">
+      <div>
+        <span>Parameters (sum)</span>
+        <b data-testid="inspector-group-cost-params">{cost.parameters.toLocaleString('en-US')}</b>
+      </div>
+      <div>
+        <span>FLOPs / sample (sum)</span>
+        <b data-testid="inspector-group-cost-flops" title={`${cost.flops.toLocaleString('en-US')} FLOP`}>
+          {formatCost('flops', cost.flops)}
+        </b>
+      </div>
+      <div>
+        <span>Largest block output (batch 1)</span>
+        <b data-testid="inspector-group-cost-bytes">{formatCost('activation', cost.largestOutputBytes)}</b>
+      </div>
+      {cost.ms !== undefined && (
+        <div>
+          <span>Last measured (sum)</span>
+          <b data-testid="inspector-group-cost-ms" title={`${cost.measured} of ${cost.blocks} blocks measured`}>
+            {formatCost('time', cost.ms)}
+            {cost.measured < cost.blocks ? ` (${cost.measured} of ${cost.blocks} blocks)` : ''}
+          </b>
         </div>
       )}
     </div>

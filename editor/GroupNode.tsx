@@ -36,6 +36,10 @@ export interface GroupNodeData extends Record<string, unknown> {
   readonly problem: string | null;
   readonly errors: number;
   readonly warnings: number;
+  /** A background from the cost overlay or the diff (editor/costOverlay.ts), as BlockNode's; absent: the usual one. */
+  readonly tint?: string;
+  /** What the tint means (the group's summed cost, or what changed inside), for the tooltip. */
+  readonly tintTitle?: string;
 }
 export type GroupFlowNode = Node<GroupNodeData, 'group'>;
 
@@ -77,14 +81,15 @@ function GroupNodeView({ id, data, selected }: NodeProps<GroupFlowNode>) {
   const rows = Math.max(data.inputs.length, data.outputs.length);
   const at = (i: number, n: number) => `${((i + 1) / (n + 1)) * 100}%`;
   const bad = data.errors > 0;
+  const title = [data.problem, data.tintTitle].filter((t) => t).join('\n') || undefined;
   if (lod) {
     // Simplified (zoomed out, see LOD_ZOOM): the name and the expand button; the handles stay where they were.
     return (
       <div
         className={`group-node lod${bad ? ' has-error' : ''}${data.warnings > 0 ? ' has-warning' : ''}${selected ? ' selected' : ''}`}
         data-testid={`group-${data.name}`}
-        title={data.problem ?? undefined}
-        style={{ minHeight: 56 + rows * 14 }}
+        title={title}
+        style={data.tint ? { minHeight: 56 + rows * 14, background: data.tint } : { minHeight: 56 + rows * 14 }}
       >
         {data.inputs.map((p, i) => (
           <Handle key={p.name} id={groupInHandle(p.name)} type="target" position={Position.Left} isConnectable={false} className={`port port-${p.kind}`} style={{ top: at(i, data.inputs.length), background: KIND_COLOR[p.kind] }} />
@@ -105,8 +110,8 @@ function GroupNodeView({ id, data, selected }: NodeProps<GroupFlowNode>) {
     <div
       className={`group-node${bad ? ' has-error' : ''}${data.warnings > 0 ? ' has-warning' : ''}${selected ? ' selected' : ''}`}
       data-testid={`group-${data.name}`}
-      title={data.problem ?? undefined}
-      style={{ minHeight: 56 + rows * 14 }}
+      title={title}
+      style={data.tint ? { minHeight: 56 + rows * 14, background: data.tint } : { minHeight: 56 + rows * 14 }}
     >
       {data.inputs.map((p, i) => (
         <Handle

@@ -10,7 +10,9 @@ import { definitionLabelProblem } from '../graph/definitions-format';
 import { EditError, nameProblem, type Edit, type EditorStore } from './store';
 import { compactCount } from './GroupNode';
 import { addToMyBlocks } from './Palette';
-import { BlockCostFacts } from './CostLegend';
+import { BlockCostFacts, GroupCostFacts } from './CostLegend';
+import { groupCost } from './costOverlay';
+import { nodesInside } from './groupView';
 
 /** Runs a store edit; an EditError goes to the banner (cleared by the next edit that works). True when applied. */
 function tryEdit(store: EditorStore, f: () => unknown): boolean {
@@ -82,9 +84,10 @@ function GroupBlockActions({ store, graph, groupId }: { store: EditorStore; grap
 const fmtInt = new Intl.NumberFormat('en-US');
 
 /** A selected group: its name (editable), what it sums to, its ports' shapes and the problems inside, by block. */
-function GroupInspector({ store, graph, groupId }: { store: EditorStore; graph: Graph; groupId: string }) {
+function GroupInspector({ store, graph, groupId, times }: { store: EditorStore; graph: Graph; groupId: string; times?: ReadonlyMap<string, number> | undefined }) {
   const a = analyze(graph);
   const sum = groupSummary(graph, a, groupId);
+  const cost = groupCost(a, nodesInside(graph, groupId), times);
   const shut = store.getState().doc.collapsed.includes(groupId);
   const ports = (list: typeof sum.inputs) =>
     list.length === 0 ? '—' : list.map((p) => `${p.name}: ${p.shape ? formatShape(p.shape) : '?'}`).join(', ');
@@ -126,6 +129,7 @@ function GroupInspector({ store, graph, groupId }: { store: EditorStore; graph: 
           <b data-testid="inspector-group-outputs">{ports(sum.outputs)}</b>
         </div>
       </div>
+      <GroupCostFacts cost={cost} />
       <p>
         <button onClick={() => store.toggleCollapsed(groupId)} data-testid="inspector-group-toggle">
           {shut ? 'Expand' : 'Collapse'}
@@ -254,7 +258,7 @@ function NumberField({ spec, value, onCommit, name }: { spec: ParamSpec & { type
 export function Inspector({ store, graph, nodeId, times }: { store: EditorStore; graph: Graph; nodeId: string | null; times?: ReadonlyMap<string, number> }) {
   const [override, setOverride] = useState(false);
   useEffect(() => setOverride(false), [nodeId]);
-  if (nodeId !== null && indexGroups(graph).byId.has(nodeId)) return <GroupInspector store={store} graph={graph} groupId={nodeId} />;
+  if (nodeId !== null && indexGroups(graph).byId.has(nodeId)) return <GroupInspector store={store} graph={graph} groupId={nodeId} times={times} />;
   const node = nodeId === null ? undefined : graph.nodes.find((n) => n.id === nodeId);
   if (!node) {
     const a = analyze(graph);

@@ -8,7 +8,7 @@ import type { Analysis } from '../graph/analyze';
 import type { Graph } from '../graph/model';
 import { CompareView } from './CompareView';
 import { CostLegend } from './CostLegend';
-import { COST_METRICS, costTints, costValues, diffTints, isCostMetric, legendFor, type CostMetric } from './costOverlay';
+import { COST_METRICS, costTints, costValues, diffTints, groupCostTitles, groupDiffMarks, isCostMetric, legendFor, shownCostValues, type CostMetric, type ShownItems } from './costOverlay';
 import { DiffPanel, safeDiff } from './DiffView';
 import { measureForward } from './measure';
 import type { VariantView } from './workspace-types';
@@ -16,6 +16,8 @@ import type { VariantView } from './workspace-types';
 export interface VariantToolsInput {
   readonly graph: Graph;
   readonly analysis: Analysis;
+  /** What the canvas draws (editor/groupView.ts's canvasItems): collapsed groups are coloured too. */
+  readonly items: ShownItems;
   readonly variants: readonly VariantView[];
   /** The variant the canvas shows (its graph is `graph`). */
   readonly activeId: string;
@@ -52,13 +54,15 @@ export function useStickyVariantTools(): StickyVariantTools {
 }
 
 export interface VariantTools {
-  /** Background per node id, or null when nothing is coloured. */
+  /** Background per node id and per collapsed group id, or null when nothing is coloured. */
   readonly tints: ReadonlyMap<string, string> | null;
+  /** A collapsed group's tooltip for its colour (how its value was made, or what changed inside), by group id. */
+  readonly groupTitles: ReadonlyMap<string, string> | null;
   readonly toolbar: ReactNode;
   readonly overlays: ReactNode;
 }
 
-export function useVariantTools({ graph, analysis, variants, activeId, selectNode, times, sticky, show }: VariantToolsInput): VariantTools {
+export function useVariantTools({ graph, analysis, items, variants, activeId, selectNode, times, sticky, show }: VariantToolsInput): VariantTools {
   const own = useStickyVariantTools();
   const { colourBy, setColourBy, pair, setPair } = sticky ?? own;
   const [showCompare, setShowCompare] = useState(false);
@@ -66,12 +70,24 @@ export function useVariantTools({ graph, analysis, variants, activeId, selectNod
   const after = pair ? variants.find((v) => v.id === pair.after) : undefined;
   const diffShown = before !== undefined && after !== undefined && after.id === activeId;
 
-  const values = useMemo(() => (colourBy === 'none' ? null : costValues(analysis, colourBy, times)), [analysis, colourBy, times]);
+  const blockValues = useMemo(() => (colourBy === 'none' ? null : costValues(analysis, colourBy, times)), [analysis, colourBy, times]);
+  // What is drawn: visible blocks and collapsed groups, on one scale (the legend's range is theirs).
+  const values = useMemo(() => (blockValues ? shownCostValues(blockValues, colourBy, items) : null), [blockValues, colourBy, items]);
   const diff = useMemo(() => (diffShown ? safeDiff(before, { ...after, graph }) : null), [diffShown, before, after, graph]);
+  const marks = useMemo(() => (diff !== null && typeof diff !== 'string' ? groupDiffMarks(diff, graph, items) : null), [diff, graph, items]);
   const tints = useMemo(() => {
-    if (diff !== null) return typeof diff === 'string' ? null : diffTints(diff, graph);
+    if (diff !== null) {
+      if (typeof diff === 'string') return null;
+      const t = diffTints(diff, graph);
+      for (const [g, m] of marks ?? []) t.set(g, m.tint);
+      return t;
+    }
     return values ? costTints(values) : null;
-  }, [diff, values, graph]);
+  }, [diff, marks, values, graph]);
+  const groupTitles = useMemo(() => {
+    if (diff !== null) return marks ? new Map([...marks].map(([g, m]) => [g, m.title])) : null;
+    return values ? groupCostTitles(values, colourBy, items) : null;
+  }, [diff, marks, values, colourBy, items]);
   const legend = diff === null && values ? legendFor(colourBy, values) : null;
 
   const measure = (id: string, onProgress?: (done: number, total: number) => void) => {
@@ -126,5 +142,5 @@ export function useVariantTools({ graph, analysis, variants, activeId, selectNod
       )}
     </>
   );
-  return { tints, toolbar, overlays };
+  return { tints, groupTitles, toolbar, overlays };
 }

@@ -9,6 +9,7 @@ import { blockCosts, type BlockCost } from '../graph/compare';
 import type { GraphDiff } from '../graph/diff';
 import { formatBytes } from '../graph/estimate';
 import type { Graph } from '../graph/model';
+import type { CanvasItems } from './groupView';
 
 export type CostMetric = 'none' | 'parameters' | 'flops' | 'activation' | 'time';
 
@@ -80,6 +81,64 @@ export function costTints(values: ReadonlyMap<string, number>): Map<string, stri
   return new Map([...values].map(([id, v]) => [id, scaleColour(scalePosition(v, max))]));
 }
 
+/** What the canvas draws, as far as colouring goes (editor/groupView.ts's CanvasItems). */
+export type ShownItems = Pick<CanvasItems, 'hiddenIn' | 'collapsed'>;
+
+/**
+ * A collapsed group's value from its members' values: the sum for parameters, FLOPs and time (what
+ * the group costs as a whole), the largest for activation memory (a block's output is freed as the
+ * next ones run, so the sum of outputs would be no memory anyone needs; the largest is a floor).
+ */
+export const groupAggregate = (metric: CostMetric): 'sum' | 'max' => (metric === 'activation' ? 'max' : 'sum');
+
+/**
+ * The values of what is drawn: each visible block's own value (by node id) and each collapsed
+ * group's aggregate of its member blocks at any depth (by group id; see {@link groupAggregate}).
+ * A group none of whose members has a value (no measured time) gets none. Blocks hidden in a
+ * collapsed group are absent, so one scale over the result spans exactly what is on screen.
+ */
+export function shownCostValues(blockValues: ReadonlyMap<string, number>, metric: CostMetric, items: ShownItems): Map<string, number> {
+  const out = new Map<string, number>();
+  if (metric === 'none') return out;
+  const max = groupAggregate(metric) === 'max';
+  const groups = new Map<string, number>();
+  for (const [id, v] of blockValues) {
+    const g = items.hiddenIn.get(id);
+    if (g === undefined) {
+      out.set(id, v);
+      continue;
+    }
+    const prev = groups.get(g);
+    groups.set(g, prev === undefined ? v : max ? Math.max(prev, v) : prev + v);
+  }
+  // In the canvas's order of collapsed groups (deterministic).
+  for (const g of items.collapsed) {
+    const v = groups.get(g);
+    if (v !== undefined) out.set(g, v);
+  }
+  return out;
+}
+
+/**
+ * Tooltips for the collapsed groups that have a value: what the number is and how it was made
+ * (`Parameters: 1.23M (sum of its 12 blocks)`). `members` counts each group's blocks.
+ */
+export function groupCostTitles(values: ReadonlyMap<string, number>, metric: CostMetric, items: ShownItems): Map<string, string> {
+  const out = new Map<string, string>();
+  if (metric === 'none') return out;
+  const members = new Map<string, number>();
+  for (const g of items.hiddenIn.values()) members.set(g, (members.get(g) ?? 0) + 1);
+  const label = COST_METRICS.find((m) => m.key === metric)!.label;
+  for (const g of items.collapsed) {
+    const v = values.get(g);
+    if (v === undefined) continue;
+    const n = members.get(g) ?? 0;
+    const how = metric === 'activation' ? `the largest output of its ${n} blocks, batch 1` : metric === 'time' ? `sum over its measured blocks (${n} blocks)` : `sum of its ${n} blocks`;
+    out.set(g, `${label[0].toUpperCase()}${label.slice(1)}: ${formatCost(metric, v)} (${how})`);
+  }
+  return out;
+}
+
 export function formatCost(metric: CostMetric, v: number): string {
   switch (metric) {
     case 'parameters':
@@ -101,12 +160,18 @@ export interface Legend {
   readonly gradient: string;
   readonly min: string;
   readonly max: string;
-  /** Blocks that have a value / all blocks. */
+  /** Items drawn (blocks and collapsed groups) that have a value. */
   readonly count: number;
+  /** How a collapsed group's value is made from its blocks'. */
+  readonly groups: string;
   /** Shown when there is nothing to colour (no measured times yet). */
   readonly empty: string | null;
 }
 
+/**
+ * The legend of the values coloured. `values` should be what is drawn ({@link shownCostValues}): the
+ * range then covers visible blocks and collapsed groups alike, the same range {@link costTints} uses.
+ */
 export function legendFor(metric: CostMetric, values: ReadonlyMap<string, number>): Legend | null {
   if (metric === 'none') return null;
   let min = Infinity;
@@ -119,6 +184,7 @@ export function legendFor(metric: CostMetric, values: ReadonlyMap<string, number
   const label = COST_METRICS.find((m) => m.key === metric)!.label;
   return {
     title: `${label[0].toUpperCase()}${label.slice(1)} per block${metric === 'activation' ? ' (output, batch 1)' : ''} · log scale`,
+    groups: metric === 'activation' ? 'A collapsed group shows the largest output of its blocks.' : 'A collapsed group shows the sum of its blocks.',
     gradient: `linear-gradient(to right, ${stops.join(', ')})`,
     min: values.size > 0 ? formatCost(metric, min) : '',
     max: values.size > 0 ? formatCost(metric, max) : '',
@@ -142,4 +208,77 @@ export function diffTints(diff: GraphDiff, shown: Graph): Map<string, string> {
     else if (changed.has(n.name)) out.set(n.id, DIFF_COLOURS.changed);
   }
   return out;
+}
+
+/** A collapsed group's diff mark: its tint and a title that counts what changed inside it. */
+export interface GroupDiffMark {
+  readonly tint: string;
+  readonly title: string;
+}
+
+/**
+ * Diff marks of the collapsed groups drawn (the diff's second graph is the one shown): a group
+ * holding any added or changed block is "changed", or "added" when every member block is added;
+ * a group with neither gets no mark.
+ */
+export function groupDiffMarks(diff: GraphDiff, shown: Graph, items: ShownItems): Map<string, GroupDiffMark> {
+  const added = new Set(diff.added.map((b) => b.name));
+  const changed = new Set(diff.changed.map((c) => c.name));
+  const count = new Map<string, { added: number; changed: number; blocks: number }>();
+  for (const n of shown.nodes) {
+    const g = items.hiddenIn.get(n.id);
+    if (g === undefined) continue;
+    let c = count.get(g);
+    if (!c) count.set(g, (c = { added: 0, changed: 0, blocks: 0 }));
+    c.blocks++;
+    if (added.has(n.name)) c.added++;
+    else if (changed.has(n.name)) c.changed++;
+  }
+  const out = new Map<string, GroupDiffMark>();
+  for (const g of items.collapsed) {
+    const c = count.get(g);
+    if (!c || c.added + c.changed === 0) continue;
+    const all = c.added === c.blocks;
+    const title = `${all ? 'Added' : 'Changed'}: ${c.added} added, ${c.changed} changed of ${c.blocks} block${c.blocks === 1 ? '' : 's'}`;
+    out.set(g, { tint: all ? DIFF_COLOURS.added : DIFF_COLOURS.changed, title });
+  }
+  return out;
+}
+
+/** A group's costs for the inspector, made from its member blocks' as on the canvas. */
+export interface GroupCost {
+  readonly blocks: number;
+  /** Sums over the members. */
+  readonly parameters: number;
+  readonly flops: number;
+  /** The largest member output at batch 1 (what the canvas colours a collapsed group by). */
+  readonly largestOutputBytes: number;
+  /** The sum of the members' last measured times, or undefined when none was measured. */
+  readonly ms: number | undefined;
+  /** How many members have a measured time. */
+  readonly measured: number;
+}
+
+/** `members`: the group's node ids at any depth (groupView's nodesInside); `times`: ms by block name. */
+export function groupCost(a: Analysis, members: readonly string[], times?: ReadonlyMap<string, number>, costs: ReadonlyMap<string, BlockCost> = blockCosts(a)): GroupCost {
+  let parameters = 0;
+  let flops = 0;
+  let largestOutputBytes = 0;
+  let ms = 0;
+  let measured = 0;
+  for (const id of members) {
+    const c = costs.get(id);
+    if (c) {
+      parameters += c.parameters;
+      flops += c.flops;
+      largestOutputBytes = Math.max(largestOutputBytes, c.outputBytes);
+    }
+    const name = a.info.get(id)?.node.name;
+    const t = name === undefined ? undefined : times?.get(name);
+    if (t !== undefined) {
+      ms += t;
+      measured++;
+    }
+  }
+  return { blocks: members.length, parameters, flops, largestOutputBytes, ms: measured > 0 ? ms : undefined, measured };
 }
