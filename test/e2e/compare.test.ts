@@ -2,14 +2,18 @@
  * Compare and cost overlay in Chromium (issue 15, CMP's part), on a small graph whose numbers are
  * worked out by hand in graph/compare.test.ts: x (4×8×8) → conv1 (→ 8) → silu → conv2 (→ 4) →
  * add(x, ·) → output. Parameters 296 + 292 = 588; activation peak at batch 1 7168 B (7.00 KiB).
- * The diff of two variants is in test/e2e/sweep.test.ts.
+ * The diff of two variants is in test/e2e/sweep.test.ts. The last test colours the start template,
+ * whose levels open collapsed: a collapsed group shows the sum of its blocks, on one scale with the blocks.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { tid, useAppPage } from './harness';
 import { GraphBuilder } from '../../graph/builder';
 import { serializeDocument } from '../../graph/document';
-import { templateDoc } from '../../editor/store';
+import { defaultDoc, templateDoc } from '../../editor/store';
+import { analyze } from '../../graph/analyze';
+import { blockCost } from '../../graph/compare';
+import { collapsedAncestor, groupSummary } from '../../graph/groups';
 
 const TIMEOUT = 90_000;
 const app = useAppPage({ webgpu: false, timeout: TIMEOUT, acceptDownloads: true });
@@ -108,5 +112,41 @@ describe('compare and cost overlay (browser)', { timeout: TIMEOUT }, () => {
     expect(shown).toMatch(/^\d+\.\d+ ms$/);
     expect(Math.abs(Number(shown.replace(' ms', '')) - ms)).toBeLessThanOrEqual(ms < 10 ? 0.005 : 0.05);
     await page.selectOption(tid('colour-by'), 'none');
+  });
+
+  it('colours the collapsed levels of the start template on one scale with its blocks', async () => {
+    // The start document (the default iDDPM template, its levels collapsed), opened as a file (the page
+    // autosaved the graph above); its numbers are worked out here from the analysis: a visible block's
+    // own parameters, a collapsed group's summed over its blocks.
+    const { graph, layout, collapsed } = defaultDoc();
+    await page.goto(app.url);
+    await page.locator(tid('summary')).waitFor();
+    const doc = serializeDocument(graph, layout, undefined, collapsed);
+    await page.setInputFiles(tid('file-input'), { name: 'start.json', mimeType: 'application/json', buffer: Buffer.from(doc) });
+    const a = analyze(graph);
+    const shut = new Set(collapsed);
+    const shown = new Map<string, { name: string; parameters: number }>();
+    for (const id of collapsed) shown.set(id, { name: `group-${groupSummary(graph, a, id).name}`, parameters: groupSummary(graph, a, id).parameters });
+    for (const n of graph.nodes) if (collapsedAncestor(graph, n.id, shut) === undefined) shown.set(n.id, { name: `node-${n.name}`, parameters: blockCost(a.info.get(n.id)!).parameters });
+    const top = [...shown.values()].reduce((x, y) => (y.parameters > x.parameters ? y : x));
+    expect(collapsed.length).toBeGreaterThan(0);
+    expect(top.name.startsWith('group-')).toBe(true);
+    expect(top.parameters).toBeGreaterThanOrEqual(1e6);
+
+    const group = page.locator(tid(top.name));
+    await group.waitFor();
+    await page.selectOption(tid('colour-by'), 'parameters');
+    await page.locator(tid('cost-legend')).waitFor();
+    expect(await text('cost-legend-max')).toBe(`${(top.parameters / 1e6).toFixed(2)}M`);
+    expect(await text('cost-legend-groups')).toBe('A collapsed group shows the sum of its blocks.');
+    // The largest collapsed level takes the top of the scale (viridis' end half mixed with white).
+    expect(await group.evaluate((e) => getComputedStyle(e).backgroundColor)).toBe('rgb(254, 243, 146)');
+    expect(await group.getAttribute('title')).toMatch(/^Parameters: [\d.]+M \(sum of its \d+ blocks\)$/);
+    // The inspector of the selected group: its summed costs.
+    await group.locator('.group-name').click();
+    await page.locator(tid('inspector-group-cost')).waitFor();
+    expect(await text('inspector-group-cost-params')).toBe(top.parameters.toLocaleString('en-US'));
+    await page.selectOption(tid('colour-by'), 'none');
+    expect(await group.evaluate((e) => getComputedStyle(e).backgroundColor)).not.toBe('rgb(254, 243, 146)');
   });
 });
