@@ -86,8 +86,8 @@ export function useVariantTools({ graph, analysis, items, variants, activeId, se
   }, [diff, marks, values, graph]);
   const groupTitles = useMemo(() => {
     if (diff !== null) return marks ? new Map([...marks].map(([g, m]) => [g, m.title])) : null;
-    return values ? groupCostTitles(values, colourBy, items) : null;
-  }, [diff, marks, values, colourBy, items]);
+    return values && blockValues ? groupCostTitles(values, colourBy, items, blockValues) : null;
+  }, [diff, marks, values, blockValues, colourBy, items]);
   const legend = diff === null && values ? legendFor(colourBy, values) : null;
 
   const measure = (id: string, onProgress?: (done: number, total: number) => void) => {

@@ -140,10 +140,15 @@ describe('cost overlay on collapsed groups', () => {
 
   it('group tooltips say how the value was made', () => {
     const items = canvasItems(g, [gid('body')]);
-    const titles = (m: 'parameters' | 'activation') => groupCostTitles(shownCostValues(costValues(a, m), m, items), m, items);
+    const titles = (m: 'parameters' | 'activation' | 'time', times?: Map<string, number>) => {
+      const blocks = costValues(a, m, times);
+      return groupCostTitles(shownCostValues(blocks, m, items), m, items, blocks);
+    };
     expect(titles('parameters').get(gid('body'))).toBe('Parameters: 588 (sum of its 3 blocks)');
     expect(titles('activation').get(gid('body'))).toBe('Activation memory: 2.00 KiB (the largest output of its 3 blocks, batch 1)');
     expect(titles('parameters').has(id('add'))).toBe(false);
+    expect(titles('time', new Map([['conv1', 1.5], ['conv2', 0.25]])).get(gid('body'))).toBe('Last measured time: 1.75 ms (sum of its 2 measured blocks of 3)');
+    expect(titles('time', new Map([['add', 1]])).size).toBe(0);
   });
 
   it('a group’s costs for the inspector', () => {

@@ -2,7 +2,10 @@
  * Colours for the canvas (no React): each block tinted by what it costs (parameters, FLOPs, the
  * bytes of its output at batch 1, or its last measured time) on a perceptual scale, with the
  * legend that explains it; and the diff's colours (added, changed; removed blocks are listed, as
- * they are not in the graph shown). BlockNode draws `data.tint`; App.tsx computes it with these.
+ * they are not in the graph shown). A collapsed group is coloured too, on the same scale as the
+ * blocks drawn: its blocks' sum (the largest output for activation memory), or for the diff
+ * "changed" / "added" by what is inside. BlockNode and GroupNode draw `data.tint`; App.tsx
+ * computes it with these (through VariantTools.tsx).
  */
 import type { Analysis } from '../graph/analyze';
 import { blockCosts, type BlockCost } from '../graph/compare';
@@ -121,19 +124,25 @@ export function shownCostValues(blockValues: ReadonlyMap<string, number>, metric
 
 /**
  * Tooltips for the collapsed groups that have a value: what the number is and how it was made
- * (`Parameters: 1.23M (sum of its 12 blocks)`). `members` counts each group's blocks.
+ * (`Parameters: 1.23M (sum of its 12 blocks)`). `values` is {@link shownCostValues}'s result,
+ * `blockValues` what it was made from (to count the measured blocks of a group).
  */
-export function groupCostTitles(values: ReadonlyMap<string, number>, metric: CostMetric, items: ShownItems): Map<string, string> {
+export function groupCostTitles(values: ReadonlyMap<string, number>, metric: CostMetric, items: ShownItems, blockValues: ReadonlyMap<string, number>): Map<string, string> {
   const out = new Map<string, string>();
   if (metric === 'none') return out;
   const members = new Map<string, number>();
-  for (const g of items.hiddenIn.values()) members.set(g, (members.get(g) ?? 0) + 1);
+  const valued = new Map<string, number>();
+  for (const [id, g] of items.hiddenIn) {
+    members.set(g, (members.get(g) ?? 0) + 1);
+    if (blockValues.has(id)) valued.set(g, (valued.get(g) ?? 0) + 1);
+  }
   const label = COST_METRICS.find((m) => m.key === metric)!.label;
   for (const g of items.collapsed) {
     const v = values.get(g);
     if (v === undefined) continue;
     const n = members.get(g) ?? 0;
-    const how = metric === 'activation' ? `the largest output of its ${n} blocks, batch 1` : metric === 'time' ? `sum over its measured blocks (${n} blocks)` : `sum of its ${n} blocks`;
+    const how =
+      metric === 'activation' ? `the largest output of its ${n} blocks, batch 1` : metric === 'time' ? `sum of its ${valued.get(g) ?? 0} measured blocks of ${n}` : `sum of its ${n} blocks`;
     out.set(g, `${label[0].toUpperCase()}${label.slice(1)}: ${formatCost(metric, v)} (${how})`);
   }
   return out;
