@@ -1,15 +1,10 @@
 /**
  * Builds an ONNX graph node by node: fresh value names (never clashing with the model's inputs,
  * outputs or weights, whatever the user named their blocks), Constant nodes for shapes and numbers,
- * and weights as initializers under their state_dict names, added the first time a lowering uses them.
+ * and weights under their state_dict names, recorded the first time a lowering uses them (the exporter
+ * turns them into initializers afterwards, inline or as external data; the builder never reads values).
  */
 import { AttributeType, DataType, type AttributeMsg, type DataTypeId, type NodeMsg, type TensorMsg } from './onnx-proto';
-
-/** A weight's values in PyTorch layout (float32). */
-export interface WeightValues {
-  readonly shape: readonly number[];
-  readonly data: Float32Array;
-}
 
 export const attr = {
   int: (name: string, i: number): AttributeMsg => ({ name, type: AttributeType.INT, i }),
@@ -31,17 +26,31 @@ export function rawBytes(values: ArrayLike<number>, type: DataTypeId): Uint8Arra
   return out;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Little-endian bytes of float32 values: a view of the same memory on a little-endian host (no copy). */
+export function float32Bytes(values: Float32Array): Uint8Array {
+  return LITTLE_ENDIAN ? new Uint8Array(values.buffer, values.byteOffset, values.byteLength) : rawBytes(values, DataType.FLOAT);
+}
+
+/** A weight a lowering used: its state_dict name and PyTorch shape. */
+export interface UsedWeight {
+  readonly name: string;
+  readonly dims: readonly number[];
+}
+
 export class OnnxBuilder {
   readonly nodes: NodeMsg[] = [];
-  readonly initializers: TensorMsg[] = [];
+  /** The weights the lowerings used, each once, in first-use order (the initializers' order). */
+  readonly weightsUsed: UsedWeight[] = [];
   private readonly taken = new Set<string>();
   private readonly added = new Set<string>();
   private readonly counts = new Map<string, number>();
 
-  /** `reserved`: the model's input and output names and every weight's full key. */
+  /** `reserved`: the model's input and output names and every weight's full key; `shapeOf` throws for a key the graph does not declare. */
   constructor(
     reserved: Iterable<string>,
-    private readonly weights: (fullKey: string) => WeightValues,
+    private readonly shapeOf: (fullKey: string) => readonly number[],
   ) {
     for (const r of reserved) this.taken.add(r);
   }
@@ -86,11 +95,10 @@ export class OnnxBuilder {
     return this.constant(values, dims, DataType.FLOAT, hint);
   }
 
-  /** The weight `fullKey` as an initializer (PyTorch layout), added once; returns its name. */
+  /** The weight `fullKey` as an initializer (PyTorch layout, float32), recorded once; returns its name. */
   weight(fullKey: string): string {
     if (!this.added.has(fullKey)) {
-      const w = this.weights(fullKey);
-      this.initializers.push({ name: fullKey, dims: [...w.shape], dataType: DataType.FLOAT, rawData: rawBytes(w.data, DataType.FLOAT) });
+      this.weightsUsed.push({ name: fullKey, dims: [...this.shapeOf(fullKey)] });
       this.added.add(fullKey);
     }
     return fullKey;

@@ -2,7 +2,8 @@
  * The part of ONNX's `onnx.proto` (onnx/onnx, `onnx/onnx.proto`, IR version 8 / opset 17) that a
  * model file needs, as a protobufjs JSON descriptor: message and field names, numbers and types are
  * ONNX's own; messages and fields the export never writes are left out (protobuf readers skip
- * nothing then: every field here has ONNX's number, so the bytes are a valid ModelProto).
+ * nothing then: every field here has ONNX's number, so the bytes are a valid ModelProto). TensorProto
+ * carries `external_data` (13) and `data_location` (14) for weights written to a separate file.
  *
  * Derived from onnx.proto, Copyright (c) ONNX Project Contributors, licensed under the Apache
  * License, Version 2.0 (http://www.apache.org/licenses/LICENSE-2.0). SPDX-License-Identifier: Apache-2.0.
@@ -12,6 +13,13 @@ import protobuf from 'protobufjs';
 /** `TensorProto.DataType` values the export uses. */
 export const DataType = { FLOAT: 1, INT64: 7 } as const;
 export type DataTypeId = (typeof DataType)[keyof typeof DataType];
+
+/**
+ * `TensorProto.DataLocation`: EXTERNAL means the tensor's bytes are in another file, described by
+ * its `external_data` entries `location` (a path relative to the model file's folder), `offset` and
+ * `length` (decimal strings; onnx.proto: offsets SHOULD be multiples of 4096 so readers can mmap).
+ */
+export const DataLocation = { DEFAULT: 0, EXTERNAL: 1 } as const;
 
 /** `AttributeProto.AttributeType` values the export uses. */
 export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
@@ -97,6 +105,11 @@ const descriptor = {
             name: { type: 'string', id: 8 },
             docString: { type: 'string', id: 12 },
             rawData: { type: 'bytes', id: 9 },
+            externalData: { rule: 'repeated', type: 'StringStringEntryProto', id: 13 },
+            dataLocation: { type: 'DataLocation', id: 14 },
+          },
+          nested: {
+            DataLocation: { values: { DEFAULT: 0, EXTERNAL: 1 } },
           },
         },
         TensorShapeProto: {
@@ -154,6 +167,8 @@ export interface TensorMsg {
   readonly dims: readonly number[];
   readonly dataType: DataTypeId;
   readonly rawData?: Uint8Array;
+  readonly dataLocation?: (typeof DataLocation)[keyof typeof DataLocation];
+  readonly externalData?: readonly { readonly key: string; readonly value: string }[];
 }
 export interface AttributeMsg {
   readonly name: string;

@@ -17,7 +17,7 @@ import type { Graph } from '../../../graph/model';
 import { toFloat32, type SafetensorsFile, type SafetensorsTensor } from '../../../weights/safetensors';
 import { closeness, fixtureConfig, FIXTURES, readSafetensors, REFERENCE } from '../../../test/util';
 import { readFileSync } from 'node:fs';
-import { checkOnnx, exportOnnx } from './export';
+import { checkOnnx, exportOnnx, exportOnnxModel } from './export';
 import { decodeModel } from './onnx-proto';
 import { LOWERINGS, loweringOf } from './lower';
 
@@ -156,6 +156,51 @@ describe('ONNX export vs PyTorch (onnxruntime-node)', () => {
     expect(big.num_parameters).toBeGreaterThan(2 ** 31 / 4);
     // PyTorch's own parameter count (published-configs.json), 2.08 GiB as float32.
     expect(() => exportOnnx(iddpm(big.kwargs, big.image_size))).toThrow(`has ${big.num_parameters.toLocaleString('en-US')} weights (2.08 GiB as float32): an ONNX file holds at most 2 GiB inline`);
+    // The code panel's single file names the way out: the CLI's external data.
+    expect(() => exportOnnx(iddpm(big.kwargs, big.image_size))).toThrow(/Export it with the CLI.*npx unet-studio export onnx graph\.json \[--weights W\.safetensors\] -o model\.onnx --external-data/);
+  });
+
+  it('external data: the layout (declaration order, 4096-aligned, 4 bytes per value) and its stream; a single file refused over the threshold; plain data file names only', () => {
+    const c = fixtureConfig('iddpm-small');
+    const g = iddpm(c.kwargs, c.imageSize);
+    const ext = exportOnnxModel(g, undefined, { externalData: 'always', location: 'm.onnx.data' });
+    const e = ext.external!;
+    expect(e.location).toBe('m.onnx.data');
+    // Declaration order of the graph's float weights (num_batches_tracked-like buffers aside), each aligned.
+    const declared = expectedWeights(analyze(g)).filter((w) => w.dtype === 'float32');
+    expect(e.tensors.map((t) => t.name)).toEqual(declared.map((w) => w.fullKey));
+    let pos = 0;
+    for (const [i, t] of e.tensors.entries()) {
+      expect(t.offset).toBe(Math.ceil(pos / 4096) * 4096);
+      expect(t.length).toBe(4 * declared[i].shape.reduce((p, q) => p * q, 1));
+      pos = t.offset + t.length;
+    }
+    expect(e.byteLength).toBe(pos);
+    // The stream gives exactly byteLength bytes, the same twice, tensor bytes equal to the single file's.
+    const collect = () => {
+      const parts: Uint8Array[] = [];
+      e.stream((b) => parts.push(Uint8Array.from(b)));
+      return Buffer.concat(parts);
+    };
+    const bytes = collect();
+    expect(bytes.length).toBe(e.byteLength);
+    expect(Buffer.compare(bytes, collect())).toBe(0);
+    const inline = decodeModel(exportOnnx(g).files[0].bytes!) as { graph: { initializer: { name: string; rawData: number[] }[] } };
+    for (const init of inline.graph.initializer) {
+      const t = e.tensors.find((x) => x.name === init.name)!;
+      expect(Buffer.compare(bytes.subarray(t.offset, t.offset + t.length), Uint8Array.from(init.rawData)), init.name).toBe(0);
+    }
+    expect(checkOnnx(ext)).toEqual([]);
+    // The check notices a model whose offsets do not match the data file.
+    const moved = { ...ext, external: { ...e, tensors: e.tensors.map((t, i) => (i === 1 ? { ...t, offset: t.offset + 4096 } : t)) } };
+    expect(checkOnnx(moved).map((d) => d.message)).toEqual([expect.stringMatching(/^initializer ".*" points at .*"offset":"\d+".*, but the data file has it at offset \d+, length \d+ of m\.onnx\.data$/)]);
+
+    // `never` over the threshold: refused, naming --external-data; `auto` under it: inline.
+    expect(() => exportOnnxModel(g, undefined, { externalData: 'never', externalAbove: 1000 })).toThrow(/an ONNX file holds at most 2 GiB inline.*--external-data/);
+    expect(exportOnnxModel(g, undefined, { externalData: 'auto', externalAbove: 2 ** 30 }).external).toBeNull();
+    for (const bad of ['', '.', '..', 'a/b.data', 'a\\b.data', '../x.data']) {
+      expect(() => exportOnnxModel(g, undefined, { externalData: 'always', location: bad }), JSON.stringify(bad)).toThrow(/must be a plain file name/);
+    }
   });
 
   it('lowers every block type: none is refused (the diffusers graph the export used to refuse now exports and runs)', async () => {
