@@ -23,6 +23,8 @@ commands:
   export ID graph.json -o PATH                                      an export target's files, checked: PATH is
       [--weights W.safetensors]                                     the file (- prints it), or a folder for several;
                                                                     --weights for targets that write them (diffusers)
+      [--external-data]                                             onnx: the weights in PATH.data beside the model
+                                                                    (automatic when they pass 2 GiB)
   convert graph.json --to diffusers|openai -o out.json              the graph under the other world's module
       [--weights W.safetensors --weights-out W2.safetensors]        paths (OpenAI UNetModel <-> diffusers
                                                                     UNet2DModel), and its weights
