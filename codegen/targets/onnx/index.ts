@@ -12,7 +12,7 @@ export const onnxTarget: ExportTarget = {
   description: 'one model.onnx (opset 17, NCHW, inputs x/timesteps/context/y, output out) with the given weights (CLI --weights) or random PyTorch-default ones; the CLI puts them in model.onnx.data beside it with --external-data or over 2 GiB',
   language: 'text',
   checkWords: { checking: 'checking…', passed: 'checked', passedDetail: 'checked (reads back as an opset 17 ModelProto)', problem: 'problem' },
-  weights: { without: 'the model holds random PyTorch-default weights (seed 0): give --weights W.safetensors for trained ones' },
+  weights: { without: 'model.onnx holds random PyTorch-default weights (seed 0): give --weights W.safetensors for trained ones' },
   async generate(graph, _env, opts): Promise<ExportFiles> {
     return (await import('./export')).exportOnnx(graph, opts?.weights);
   },
