@@ -22,31 +22,10 @@ import {
   type AutosaveChannel,
   type SavedMeta,
   type SavedRecord,
-  type SyncStorage,
   type WriteResult,
 } from './autosave';
+import { MemoryStorage } from '../test/memory-storage';
 
-class MemoryStorage implements SyncStorage {
-  readonly map = new Map<string, string>();
-  /** When set, setItem throws it (storage full). */
-  failWith: unknown = null;
-  getItem(k: string): string | null {
-    return this.map.get(k) ?? null;
-  }
-  setItem(k: string, v: string): void {
-    if (this.failWith) throw this.failWith;
-    this.map.set(k, v);
-  }
-  removeItem(k: string): void {
-    this.map.delete(k);
-  }
-  key(i: number): string | null {
-    return [...this.map.keys()][i] ?? null;
-  }
-  get length(): number {
-    return this.map.size;
-  }
-}
 
 const quota = () => new DOMException('The quota has been exceeded.', 'QuotaExceededError');
 

@@ -4,26 +4,8 @@ import { serializeDocument, CURRENT_VERSION } from '../graph/document';
 import { GraphBuilder } from '../graph/builder';
 import { EditorStore, defaultDoc, uniqueName, wouldCycle } from './store';
 import { templateLayout } from './layout';
-import { Autosaver, keyValueBackend, restoreAutosave, type SyncStorage } from './autosave';
+import { Autosaver, keyValueBackend, restoreAutosave } from './autosave';
 
-class MemoryStorage implements SyncStorage {
-  readonly map = new Map<string, string>();
-  getItem(k: string): string | null {
-    return this.map.get(k) ?? null;
-  }
-  setItem(k: string, v: string): void {
-    this.map.set(k, v);
-  }
-  removeItem(k: string): void {
-    this.map.delete(k);
-  }
-  key(i: number): string | null {
-    return [...this.map.keys()][i] ?? null;
-  }
-  get length(): number {
-    return this.map.size;
-  }
-}
 
 function small() {
   const b = new GraphBuilder();
@@ -237,6 +219,7 @@ describe('tokenize', () => {
 import { parseDocument } from '../graph/document';
 import { indexGroups } from '../graph/groups';
 import { canvasEdges, canvasItems, groupInHandle, groupOutHandle, moveItems } from './groupView';
+import { MemoryStorage } from '../test/memory-storage';
 
 /** x → conv_a → conv_b → relu → output, with a side edge x → add.b and conv_b → add.a. */
 function chain() {

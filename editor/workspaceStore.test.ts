@@ -10,27 +10,10 @@ import { GraphBuilder } from '../graph/builder';
 import { parseWorkspace } from '../graph/workspace';
 import { templateLayout } from './layout';
 import { type Doc } from './store';
-import { Autosaver, LEGACY_KEY, RESCUE_PREFIX, keyValueBackend, restoreAutosave, type SyncStorage } from './autosave';
+import { Autosaver, LEGACY_KEY, RESCUE_PREFIX, keyValueBackend, restoreAutosave } from './autosave';
 import { WorkspaceStore, singleWorkspace, workspaceCodec, type EditorWorkspace } from './workspaceStore';
+import { MemoryStorage } from '../test/memory-storage';
 
-class MemoryStorage implements SyncStorage {
-  readonly map = new Map<string, string>();
-  getItem(k: string): string | null {
-    return this.map.get(k) ?? null;
-  }
-  setItem(k: string, v: string): void {
-    this.map.set(k, v);
-  }
-  removeItem(k: string): void {
-    this.map.delete(k);
-  }
-  key(i: number): string | null {
-    return [...this.map.keys()][i] ?? null;
-  }
-  get length(): number {
-    return this.map.size;
-  }
-}
 
 function small(name: string, channels = 8): Doc {
   const b = new GraphBuilder();

@@ -247,16 +247,21 @@ function describe(err: z.ZodError): string {
 
 /** Parses and migrates a document from JSON text. */
 export function parseDocument(text: string, source = 'graph file', blocks: BlockMigrations = registryMigrations): Document {
-  // Text length stands for bytes (JSON is almost all ASCII); checked before parsing anything.
+  return readDocument(parseDocumentJson(text, source), source, blocks);
+}
+
+/**
+ * The JSON of a document or workspace file, size-checked first: text length stands for bytes (JSON
+ * is almost all ASCII), checked before anything is parsed. DocumentError names the file.
+ */
+export function parseDocumentJson(text: string, source: string): unknown {
   const tooBig = documentSizeProblem({ bytes: text.length }, source);
   if (tooBig) throw new DocumentError(tooBig);
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new DocumentError(`${source} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return readDocument(raw, source, blocks);
 }
 
 export function readDocument(raw: unknown, source = 'graph file', blocks: BlockMigrations = registryMigrations): Document {

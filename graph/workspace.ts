@@ -11,8 +11,7 @@
  * whose message names the problem (and the variant, for a problem inside one of its documents).
  */
 import { z } from 'zod';
-import { DocumentError, FORMAT as DOCUMENT_FORMAT, readDocument, serializeDocument, type BlockMigrations, type Document } from './document';
-import { documentSizeProblem } from './limits';
+import { DocumentError, FORMAT as DOCUMENT_FORMAT, parseDocumentJson, readDocument, serializeDocument, type BlockMigrations, type Document } from './document';
 
 export const WORKSPACE_FORMAT = 'unet-studio-workspace';
 export const WORKSPACE_VERSION = 1;
@@ -86,16 +85,7 @@ export interface WorkspaceFile {
 
 /** `parseWorkspace`, saying whether the text was a single-graph document. */
 export function parseWorkspaceFile(text: string, source = 'workspace file', blocks?: BlockMigrations): WorkspaceFile {
-  // Text length stands for bytes, as for documents; checked before anything is parsed.
-  const tooBig = documentSizeProblem({ bytes: text.length }, source);
-  if (tooBig) throw new DocumentError(tooBig);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new DocumentError(`${source} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  return readWorkspaceFile(raw, source, blocks);
+  return readWorkspaceFile(parseDocumentJson(text, source), source, blocks);
 }
 
 /** Reads a parsed workspace or single-graph document; `DocumentError` naming the problem otherwise. */
