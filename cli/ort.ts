@@ -11,8 +11,8 @@ import { expectedWeights } from '../graph/weights';
 import { analyze } from '../graph/analyze';
 import type { SafetensorsFile, SafetensorsTensor } from '../weights/safetensors';
 import { initialValues } from '../weights/pytorch';
-import { noiseRng, normals, Rng } from '../weights/rng';
-import { guidedModel, makeDiffusion, sample, type EpsModel, type SamplerName, type ScheduleName } from '../runtime/diffusion';
+import { Rng } from '../weights/rng';
+import { guidedModel, makeDiffusion, sample, type SamplerName, type ScheduleName } from '../runtime/diffusion';
 import type { HostTensor } from '../runtime/inputs';
 
 export const ORT_MISSING = '--backend ort needs the onnxruntime-node package: npm install onnxruntime-node';
@@ -116,16 +116,13 @@ export interface OrtSampleOptions {
 
 /**
  * DDPM or DDIM from noise with the model on onnxruntime-node: the runtime's own sampler
- * (runtime/diffusion `sample`: the same x_T, step noise and update as the tfjs backends), whose
- * model call is synchronous, fed by ONNX Runtime's asynchronous run ahead of each step. The first
- * step's input is drawn here from the seed exactly as the sampler draws it, and checked to be the
- * one the sampler passes; each later one is the x the sampler hands `onStep`. Returns x₀ (NHWC).
+ * (runtime/diffusion `sample`: the same x_T, step noise and update as the tfjs backends), given
+ * ONNX Runtime's asynchronous run as an `AsyncEpsModel`. Returns x₀ (NHWC).
  */
 export async function sampleWithOrt(model: OrtModel, imageShape: readonly [number, number, number], opts: OrtSampleOptions): Promise<tf.Tensor4D> {
   const [h, w, c] = imageShape;
   const b = opts.batch;
   const d = makeDiffusion(opts.schedule, opts.trainSteps, opts.steps);
-  const n = d.timestepMap.length;
   const takesY = model.inputs.includes('y');
   const guided = opts.guidance !== undefined && opts.guidance.scale !== 1;
   if (guided && !takesY) throw new Error('classifier-free guidance needs a model with a class label input y; this one has none');
@@ -133,69 +130,45 @@ export async function sampleWithOrt(model: OrtModel, imageShape: readonly [numbe
   const labels = new Float32Array(fb).fill(opts.label);
   if (guided) labels.fill(opts.guidance!.nullLabel, b);
 
-  /** The model's raw output (NHWC, batch fb) for x (NHWC, batch b) at respaced index i. */
-  const forward = async (x: tf.Tensor4D, i: number): Promise<tf.Tensor4D> => {
+  /** The model's raw output (NHWC, batch fb) for x (NHWC, batch b) at timestep value `t`. */
+  const forward = async (x: tf.Tensor4D, t: number): Promise<tf.Tensor4D> => {
     const nchw = tf.tidy(() => {
-      const t = tf.transpose(x, [0, 3, 1, 2]);
-      return guided ? tf.concat([t, t], 0) : t;
+      const xt = tf.transpose(x, [0, 3, 1, 2]);
+      return guided ? tf.concat([xt, xt], 0) : xt;
     });
     const xs = (await nchw.data()) as Float32Array;
     nchw.dispose();
     const ins: Record<string, HostTensor> = {
       x: { data: xs, shape: [fb, c, h, w] },
-      timesteps: { data: new Float32Array(fb).fill(d.timestepMap[i]), shape: [fb] },
+      timesteps: { data: new Float32Array(fb).fill(t), shape: [fb] },
       ...(takesY ? { y: { data: labels, shape: [fb] } } : {}),
     };
     const out = await model.run(ins);
     return tf.tidy(() => tf.transpose(tf.tensor4d(out.data, out.shape as [number, number, number, number]), [0, 2, 3, 1]));
   };
 
-  // x_T as `sample` draws it (its first draw from noiseRng(seed)).
-  const first = tf.tensor4d(normals(noiseRng(opts.seed), b * h * w * c), [b, h, w, c]);
-  let ahead: { x: tf.Tensor4D | 'first'; i: number; out: tf.Tensor4D } | null = null;
-  try {
-    ahead = { x: 'first', i: n - 1, out: await forward(first, n - 1) };
-  } finally {
-    first.dispose();
-  }
   const yCond = tf.fill([b], opts.label) as tf.Tensor1D;
   const yUncond = tf.fill([b], guided ? opts.guidance!.nullLabel : opts.label) as tf.Tensor1D;
-  let step = n - 1;
-  const firstData = normals(noiseRng(opts.seed), b * h * w * c);
-  const prefetched: EpsModel = (x, t) => {
-    const a = ahead;
-    if (!a || a.i !== step) throw new Error(`internal: no ONNX Runtime output for step ${step}`);
-    if (a.x === 'first' ? !sameValues(x.dataSync() as Float32Array, firstData) : a.x !== x) throw new Error('internal: the sampler passed an x the ONNX Runtime run was not made for');
-    const want = d.timestepMap[step];
-    if (t.dataSync().some((v) => v !== want)) throw new Error(`internal: the sampler asked for timestep ${t.dataSync()[0]}, ONNX Runtime ran ${want}`);
-    if (!guided) return a.out;
+  const eps = async (x: tf.Tensor4D, t: tf.Tensor1D): Promise<tf.Tensor4D> => {
+    const out = await forward(x, (await t.data())[0]);
+    if (!guided) return out;
     // The same combination as the tfjs path: guidedModel on the doubled batch's output.
-    return guidedModel(() => a.out, { y: yCond }, { y: yUncond }, opts.guidance!.scale, c)(x, t);
+    const g = tf.tidy(() => guidedModel(() => out, { y: yCond }, { y: yUncond }, opts.guidance!.scale, c)(x, t));
+    out.dispose();
+    return g;
   };
   try {
-    const x0 = await sample(d, prefetched, {
+    const x0 = await sample(d, { async: eps }, {
       shape: [b, h, w, c],
       seed: opts.seed,
       learnedSigma: opts.learnedSigma,
       sampler: opts.sampler,
       eta: opts.eta,
-      onStep: async (done, total, x) => {
-        ahead?.out.dispose();
-        ahead = null;
-        opts.onStep?.(done, total);
-        step = n - 1 - done;
-        if (step >= 0) ahead = { x, i: step, out: await forward(x, step) };
-      },
+      onStep: (done, total) => opts.onStep?.(done, total),
     });
     return x0!;
   } finally {
-    ahead?.out.dispose();
     tf.dispose([yCond, yUncond]);
   }
 }
 
-function sameValues(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

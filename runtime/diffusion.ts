@@ -102,6 +102,11 @@ export function makeDiffusion(schedule: ScheduleName, trainSteps: number, steps 
 
 /** Runs the model on `x_t` at original timestep `t` (NHWC in and out). */
 export type EpsModel = (x: tf.Tensor4D, t: tf.Tensor1D) => tf.Tensor4D;
+/**
+ * A model whose forward finishes later (onnxruntime's `session.run`). `sample` awaits it before
+ * each step and hands the step its output; the output is the sampler's to dispose.
+ */
+export type AsyncEpsModel = (x: tf.Tensor4D, t: tf.Tensor1D) => Promise<tf.Tensor4D>;
 
 /**
  * One reverse step `x_t → x_{t−1}` at respaced index `i` (`p_sample` with `clip_denoised=True`).
@@ -242,7 +247,7 @@ export interface SampleOptions {
 }
 
 /** The whole reverse process from Gaussian noise; returns x₀ (NHWC, roughly in [-1, 1]). Yields between steps. */
-export async function sample(d: Diffusion, model: EpsModel, opts: SampleOptions): Promise<tf.Tensor4D | null> {
+export async function sample(d: Diffusion, model: EpsModel | { readonly async: AsyncEpsModel }, opts: SampleOptions): Promise<tf.Tensor4D | null> {
   const sampler = opts.sampler ?? 'ddpm';
   if (sampler !== 'ddpm' && sampler !== 'ddim') throw new Error(`unknown sampler ${JSON.stringify(sampler)} (ddpm or ddim)`);
   const eta = opts.eta ?? 0;
@@ -258,12 +263,27 @@ export async function sample(d: Diffusion, model: EpsModel, opts: SampleOptions)
     // DDIM with η = 0 never reads its noise: none is drawn.
     const noise = sampler === 'ddpm' || eta > 0 ? gaussian() : null;
     let next: tf.Tensor4D;
+    // An asynchronous model runs first, outside the step's tidy; the step then reads its output.
+    let ready: tf.Tensor4D | null = null;
     try {
-      next = sampler === 'ddpm' ? pSample(d, model, x, i, noise!, opts.learnedSigma, clip) : ddimStep(d, model, x, i, noise, eta, opts.learnedSigma, clip);
+      let step: EpsModel;
+      if (typeof model === 'function') step = model;
+      else {
+        const t = tf.fill([opts.shape[0]], d.timestepMap[i]) as tf.Tensor1D;
+        try {
+          ready = await model.async(x, t);
+        } finally {
+          t.dispose();
+        }
+        const out = ready;
+        step = () => out;
+      }
+      next = sampler === 'ddpm' ? pSample(d, step, x, i, noise!, opts.learnedSigma, clip) : ddimStep(d, step, x, i, noise, eta, opts.learnedSigma, clip);
     } catch (e) {
-      tf.dispose([x, ...(noise ? [noise] : [])]);
+      tf.dispose([x, ...(noise ? [noise] : []), ...(ready ? [ready] : [])]);
       throw e;
     }
+    ready?.dispose();
     noise?.dispose();
     x.dispose();
     x = next;
